@@ -1,0 +1,285 @@
+"""Request building: validated arguments in, a `Call` out. Sans-IO, shared by both clients.
+
+A `Call` says what to send and how to read the answer (whole or streamed), so that the
+sync and async clients differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import config
+from .errors import InvalidInputError
+from .events import EventDecoder, Response, parse_response
+from .image import Image, Usage
+from .inputs import (
+    to_image,
+    validate_detail,
+    validate_generation_options,
+    validate_mask,
+    validate_prompt,
+    vision_part,
+)
+
+__all__ = ["Call", "image_tool"]
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    stream: bool
+    meta: dict[str, Any]
+    parse: Callable[[dict[str, Any], dict[str, Any]], Any]
+    stream_result: Callable[[EventDecoder], Any]
+    json: dict[str, Any] | None = None
+    data: dict[str, str] | None = None
+    files: list[tuple[str, tuple[str, bytes, str]]] | None = field(default=None, repr=False)
+
+
+# -- result readers ----------------------------------------------------------------
+def _images_from_reply(body: dict[str, Any], meta: dict[str, Any]) -> list[Image]:
+    from .events import image_meta_from
+
+    usage = Usage.from_dict(body.get("usage"))
+    images = []
+    for entry in body.get("data") or []:
+        base = image_meta_from({**body, "revised_prompt": entry.get("revised_prompt")}, meta)
+        if entry.get("b64_json"):
+            images.append(Image.from_b64(entry["b64_json"], usage=usage, **base))
+        elif entry.get("url"):
+            url = entry["url"]
+            if url.startswith("data:"):
+                images.append(to_image(url, "url").with_meta(usage=usage, **base))
+            else:
+                raise InvalidInputError(
+                    "response_format", "url", "'b64_json' (nbimages keeps the image bytes; URLs expire)"
+                )
+    return images
+
+
+def _stream_images(decoder: EventDecoder) -> list[Image]:
+    return list(decoder.images)
+
+
+def _stream_response(decoder: EventDecoder) -> Response | None:
+    return decoder.response
+
+
+def _stream_text(decoder: EventDecoder) -> str:
+    return decoder.text
+
+
+def _text_of(body: dict[str, Any], meta: dict[str, Any]) -> str:
+    return parse_response(body, meta).output_text
+
+
+def _file_id(body: dict[str, Any], meta: dict[str, Any]) -> str:
+    return str(body["id"])
+
+
+# -- builders ---------------------------------------------------------------------
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _file_part(name: str, image: Image, index: int = 0) -> tuple[str, tuple[str, bytes, str]]:
+    ext = "jpg" if image.format == "jpeg" else (image.format or "png")
+    return name, (f"{name.strip('[]')}-{index}.{ext}", image.data, image.mime_type)
+
+
+def build_generate(prompt: str, *, model: str | None, stream: bool, options: dict[str, Any]) -> Call:
+    prompt = validate_prompt(prompt)
+    opts = validate_generation_options(options)
+    model = model or config.image_model()
+    _validate_model(model)
+    body = {"prompt": prompt, "model": model, **opts}
+    if stream:
+        body["stream"] = True
+    meta = {"prompt": prompt, "model": model, "params": {**opts, "endpoint": "images/generations"}}
+    return Call("POST", "/images/generations", stream, meta, _images_from_reply, _stream_images, json=body)
+
+
+def build_edit(
+    prompt: str, image: Any, *, mask: Any, model: str | None, stream: bool, options: dict[str, Any]
+) -> Call:
+    prompt = validate_prompt(prompt)
+    sources = list(image) if isinstance(image, (list, tuple)) else [image]
+    if not sources:
+        raise InvalidInputError("image", image, "at least one image")
+    if len(sources) > config.MAX_EDIT_IMAGES:
+        raise InvalidInputError("image", f"<{len(sources)} images>", f"at most {config.MAX_EDIT_IMAGES} images")
+    images = [
+        to_image(src, "image" if len(sources) == 1 else f"image[{i}]", formats=config.EDIT_INPUT_FORMATS)
+        for i, src in enumerate(sources)
+    ]
+    mask_image = validate_mask(mask, images[0]) if mask is not None else None
+    opts = validate_generation_options(options)
+    model = model or config.image_model()
+    _validate_model(model)
+    name = "image" if len(images) == 1 else "image[]"
+    files = [_file_part(name, img, i) for i, img in enumerate(images)]
+    if mask_image is not None:
+        files.append(_file_part("mask", mask_image))
+    data = {"prompt": prompt, "model": model, **{k: _form_value(v) for k, v in opts.items()}}
+    if stream:
+        data["stream"] = "true"
+    parent = images[0].call_id or (str(images[0].path) if images[0].path else None)
+    meta = {
+        "prompt": prompt,
+        "model": model,
+        "parent": parent,
+        "params": {**opts, "endpoint": "images/edits", "images": len(images), "mask": mask_image is not None},
+    }
+    return Call("POST", "/images/edits", stream, meta, _images_from_reply, _stream_images, data=data, files=files)
+
+
+def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) -> Call:
+    source = to_image(image, "image", formats=frozenset({"png"}), max_bytes=config.MAX_MASK_BYTES)
+    opts = validate_generation_options(options)
+    data = {k: _form_value(v) for k, v in opts.items()}
+    if model:
+        _validate_model(model)
+        data["model"] = model
+    meta = {"model": model, "params": {**opts, "endpoint": "images/variations"}}
+    return Call(
+        "POST", "/images/variations", False, meta, _images_from_reply, _stream_images,
+        data=data, files=[_file_part("image", source)],
+    )
+
+
+def image_tool(**options: Any) -> dict[str, Any]:
+    """The ``image_generation`` tool for the Responses API, validated.
+
+    ``input_image_mask`` may be any image source; it is sent as a data URL.
+    """
+    mask = options.pop("input_image_mask", None)
+    tool: dict[str, Any] = {"type": "image_generation", **validate_generation_options(options)}
+    if mask is not None:
+        if isinstance(mask, dict):
+            tool["input_image_mask"] = mask
+        else:
+            tool["input_image_mask"] = {"image_url": to_image(mask, "input_image_mask").to_data_url()}
+    return tool
+
+
+def _check_tools(tools: Any) -> list[dict[str, Any]] | None:
+    if tools is None:
+        return None
+    if not isinstance(tools, (list, tuple)) or not all(isinstance(t, dict) and "type" in t for t in tools):
+        raise InvalidInputError("tools", tools, 'a list of tool dicts such as [{"type": "image_generation"}]')
+    checked = []
+    for tool in tools:
+        if tool["type"] == "image_generation":
+            options = {k: v for k, v in tool.items() if k != "type"}
+            tool = image_tool(**options)
+        checked.append(tool)
+    return checked
+
+
+def build_respond(
+    input: Any,
+    *,
+    model: str | None,
+    tools: Any,
+    previous_response_id: str | None,
+    images: Any,
+    image_references: Any,
+    detail: str,
+    stream: bool,
+    options: dict[str, Any],
+) -> Call:
+    model = model or config.mainline_model()
+    _validate_model(model)
+    checked_tools = _check_tools(tools)
+    if previous_response_id is not None and (not isinstance(previous_response_id, str) or not previous_response_id):
+        raise InvalidInputError("previous_response_id", previous_response_id, "a response id such as 'resp_...'")
+    prompt: str | None = None
+    if isinstance(input, str):
+        prompt = validate_prompt(input, "input")
+        content: list[dict[str, Any]] = [{"type": "input_text", "text": prompt}]
+        for i, source in enumerate(_as_list(images)):
+            content.append(vision_part(source, validate_detail(detail), f"images[{i}]"))
+        items: Any = [{"role": "user", "content": content}]
+        for ref in _as_list(image_references):
+            call_id = ref.call_id if isinstance(ref, Image) else ref
+            if not isinstance(call_id, str) or not call_id:
+                raise InvalidInputError("image_references", ref, "image_generation_call ids such as 'ig_...'")
+            items.append({"type": "image_generation_call", "id": call_id})
+        if len(items) == 1 and len(content) == 1:
+            items = prompt
+    elif isinstance(input, list) and input:
+        if images or image_references:
+            raise InvalidInputError("images", images, "None when input is already a list of items")
+        items = input
+    else:
+        raise InvalidInputError("input", input, "a prompt string or a non-empty list of input items")
+    body: dict[str, Any] = {"model": model, "input": items, **{k: v for k, v in options.items() if v is not None}}
+    if checked_tools is not None:
+        body["tools"] = checked_tools
+    if previous_response_id:
+        body["previous_response_id"] = previous_response_id
+    if stream:
+        body["stream"] = True
+    image_opts = next((t for t in checked_tools or [] if t["type"] == "image_generation"), {})
+    meta = {
+        "prompt": prompt,
+        "model": image_opts.get("model"),
+        "parent": previous_response_id,
+        "params": {
+            **{k: v for k, v in image_opts.items() if k not in ("type", "input_image_mask", "model")},
+            "endpoint": "responses",
+            "mainline_model": model,
+        },
+    }
+    return Call("POST", "/responses", stream, meta, parse_response, _stream_response, json=body)
+
+
+def build_describe(
+    sources: Any, question: str, *, model: str | None, detail: str, stream: bool, options: dict[str, Any]
+) -> Call:
+    question = validate_prompt(question, "question")
+    detail = validate_detail(detail)
+    items = _as_list(sources)
+    if not items:
+        raise InvalidInputError("image", sources, "at least one image to describe")
+    parts = [vision_part(src, detail, "image" if len(items) == 1 else f"image[{i}]") for i, src in enumerate(items)]
+    model = model or config.mainline_model()
+    _validate_model(model)
+    body: dict[str, Any] = {
+        "model": model,
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": question}, *parts]}],
+        **{k: v for k, v in options.items() if v is not None},
+    }
+    if stream:
+        body["stream"] = True
+    meta = {"prompt": question, "model": model, "params": {"endpoint": "responses", "detail": detail}}
+    return Call("POST", "/responses", stream, meta, _text_of, _stream_text, json=body)
+
+
+def build_upload(source: Any, *, purpose: str) -> Call:
+    image = to_image(source, "file", formats=config.VISION_INPUT_FORMATS)
+    if not isinstance(purpose, str) or not purpose:
+        raise InvalidInputError("purpose", purpose, "'vision' or 'user_data'")
+    name = image.path.name if image.path else f"image.{'jpg' if image.format == 'jpeg' else image.format}"
+    return Call(
+        "POST", "/files", False, {}, _file_id, _stream_text,
+        data={"purpose": purpose}, files=[("file", (name, image.data, image.mime_type))],
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _validate_model(model: Any) -> None:
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidInputError("model", model, "a model name such as 'gpt-image-1.5'")

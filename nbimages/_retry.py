@@ -1,0 +1,100 @@
+"""When to retry, how long to wait, and how HTTP failures become nbimages errors."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import APIConnectionError, APIError, APITimeoutError, error_class
+
+if TYPE_CHECKING:
+    import httpx
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+NEVER_RETRY_CODES = frozenset({"insufficient_quota", "moderation_blocked", "content_policy_violation", "billing_hard_limit_reached"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Like the official SDK: 0.5 s doubling to 8 s, up to 25% jitter, server hints first.
+
+    Only failures that happened before any event was delivered are retried. A read
+    timeout is not retried: the server may still be generating (and charging for) the image.
+    """
+
+    max_retries: int = 2
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def after_error(self, attempt: int, error: Exception, headers: Any = None) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up."""
+        if attempt >= self.max_retries:
+            return None
+        if isinstance(error, APIError):
+            hint = (headers or {}).get("x-should-retry")
+            if hint == "false" or error.code in NEVER_RETRY_CODES:
+                return None
+            if hint != "true" and error.status not in RETRY_STATUSES and error.status < 500:
+                return None
+            server_delay = _retry_after(headers or {})
+            if server_delay is not None and 0 <= server_delay <= self.max_retry_after:
+                return server_delay
+        elif isinstance(error, APITimeoutError) or not isinstance(error, APIConnectionError):
+            return None
+        delay = min(self.initial_delay * 2**attempt, self.max_delay)
+        return delay * (1 - 0.25 * random.random())
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return parsed.timestamp() - time.time() if parsed else None
+
+
+def api_error(response: httpx.Response) -> APIError:
+    """An `APIError` subclass from an error response whose body was read."""
+    message, code, kind, param, body = f"HTTP {response.status_code}", None, None, None, None
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        if text:
+            message = text[:500]
+    if isinstance(body, dict):
+        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        message = err.get("message") or message
+        code, kind, param = err.get("code"), err.get("type"), err.get("param")
+    cls = error_class(response.status_code, code)
+    return cls(
+        message,
+        status=response.status_code,
+        code=code,
+        type=kind,
+        param=param,
+        request_id=response.headers.get("x-request-id"),
+        body=body,
+    )
+
+
+def connection_error(exc: Exception) -> APIConnectionError:
+    """Translate an httpx transport error (the one place where that happens)."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"the request timed out ({type(exc).__name__}); raise timeout= for slow, high-quality images")
+    return APIConnectionError(f"could not reach the server: {exc or type(exc).__name__}")

@@ -1,0 +1,354 @@
+"""`Client` and `AsyncClient`: the Images API, the Responses API, vision and files over httpx.
+
+One code path for OpenAI, compatible servers and the offline simulator (which is just an
+httpx transport). The public methods are written once, in `_ClientBase`; each builds a
+sans-IO `Call`; the two subclasses only know how to send it (blocking or awaiting).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from . import __version__, config
+from ._requests import (
+    Call,
+    build_describe,
+    build_edit,
+    build_generate,
+    build_respond,
+    build_upload,
+    build_variations,
+)
+from ._retry import RetryPolicy, api_error, connection_error
+from .events import EventDecoder
+from .stream import AsyncStream, Stream
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["AsyncClient", "Client"]
+
+_announce_lock = threading.Lock()
+_announced = False
+
+
+def _announce_simulator() -> None:
+    global _announced
+    with _announce_lock:
+        if _announced:
+            return
+        _announced = True
+    sys.stderr.write(
+        "nbimages: no OPENAI_API_KEY set, so images come from the built-in offline simulator "
+        "(procedural pictures, no cost). Set OPENAI_API_KEY to use OpenAI.\n"
+    )
+
+
+class _ClientBase:
+    _http: Any
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        organization: str | None = None,
+        project: str | None = None,
+        max_retries: int = config.DEFAULT_MAX_RETRIES,
+        timeout: float | httpx.Timeout | None = None,
+        http_client: Any = None,
+        backend: str | None = None,
+    ) -> None:
+        import os
+
+        if base_url is None and http_client is not None and str(http_client.base_url):
+            base_url = str(http_client.base_url)
+        self._backend = config.resolve_backend(api_key, base_url, backend)
+        self.retry = RetryPolicy(max_retries=max_retries)
+        headers = {"User-Agent": f"nbimages/{__version__}"}
+        if self._backend.api_key:
+            headers["Authorization"] = f"Bearer {self._backend.api_key}"
+        organization = organization or os.environ.get("OPENAI_ORG_ID")
+        project = project or os.environ.get("OPENAI_PROJECT_ID")
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        if project:
+            headers["OpenAI-Project"] = project
+        self._headers = headers
+        self._timeout = _timeout(timeout)
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else self._default_http()
+        if self._backend.kind == "local" and http_client is None:
+            _announce_simulator()
+
+    # -- what a subclass provides ------------------------------------------------
+    def _default_http(self) -> Any:
+        raise NotImplementedError
+
+    def _run(self, call: Call) -> Any:
+        raise NotImplementedError
+
+    def _local_transport(self) -> Any:
+        from .local import LocalTransport
+
+        return LocalTransport(**config.simulator_options())
+
+    # -- facts --------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """``"openai"``, ``"custom"`` (a compatible server) or ``"local"`` (the simulator)."""
+        return self._backend.kind
+
+    @property
+    def base_url(self) -> str:
+        return self._backend.base_url
+
+    def __repr__(self) -> str:
+        return f"<nbimages.{type(self).__name__} backend={self.backend} base_url={self.base_url}>"
+
+    def _request(self, call: Call) -> Any:
+        return self._http.build_request(
+            call.method,
+            self._backend.base_url + call.path,
+            json=call.json,
+            data=call.data,
+            files=call.files,
+            headers=self._headers,
+            timeout=self._timeout,
+        )
+
+    # -- the API (written once; `_run` sends) ----------------------------------------
+    def generate(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        n: int | None = None,
+        size: str | None = None,
+        quality: str | None = None,
+        background: str | None = None,
+        output_format: str | None = None,
+        output_compression: int | None = None,
+        moderation: str | None = None,
+        partial_images: int | None = None,
+        stream: bool = False,
+        **extra: Any,
+    ) -> Any:
+        """Generate images. Returns a list of `Image`, or a `Stream` of events when ``stream=True``.
+
+        Unknown keyword arguments are sent as they are (new API parameters work at once).
+        """
+        options = dict(
+            n=n, size=size, quality=quality, background=background, output_format=output_format,
+            output_compression=output_compression, moderation=moderation, partial_images=partial_images, **extra,
+        )
+        return self._run(build_generate(prompt, model=model, stream=stream, options=options))
+
+    def edit(
+        self,
+        prompt: str,
+        image: Any,
+        *,
+        mask: Any = None,
+        model: str | None = None,
+        n: int | None = None,
+        size: str | None = None,
+        quality: str | None = None,
+        background: str | None = None,
+        output_format: str | None = None,
+        output_compression: int | None = None,
+        input_fidelity: str | None = None,
+        partial_images: int | None = None,
+        stream: bool = False,
+        **extra: Any,
+    ) -> Any:
+        """Edit one image or several (``image=[a, b]``); transparent pixels of ``mask`` mark where."""
+        options = dict(
+            n=n, size=size, quality=quality, background=background, output_format=output_format,
+            output_compression=output_compression, input_fidelity=input_fidelity,
+            partial_images=partial_images, **extra,
+        )
+        return self._run(build_edit(prompt, image, mask=mask, model=model, stream=stream, options=options))
+
+    def variations(self, image: Any, *, n: int | None = None, size: str | None = None,
+                   model: str | None = None, **extra: Any) -> Any:
+        """Variations of a square PNG (a legacy endpoint that compatible servers still serve)."""
+        return self._run(build_variations(image, model=model, options=dict(n=n, size=size, **extra)))
+
+    def respond(
+        self,
+        input: Any,
+        *,
+        model: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        previous_response_id: str | None = None,
+        images: Any = None,
+        image_references: Any = None,
+        detail: str = "auto",
+        instructions: str | None = None,
+        tool_choice: Any = None,
+        stream: bool = False,
+        **extra: Any,
+    ) -> Any:
+        """Call the Responses API. Returns a `Response` (text, images, usage) or a `Stream`.
+
+        ``images`` adds ``input_image`` parts (any image source, a URL or a file id);
+        ``image_references`` adds earlier ``image_generation_call`` ids (or `Image` objects).
+        """
+        options = dict(instructions=instructions, tool_choice=tool_choice, **extra)
+        call = build_respond(
+            input, model=model, tools=tools, previous_response_id=previous_response_id, images=images,
+            image_references=image_references, detail=detail, stream=stream, options=options,
+        )
+        return self._run(call)
+
+    def describe(
+        self,
+        image: Any,
+        question: str = "Describe this image.",
+        *,
+        model: str | None = None,
+        detail: str = "auto",
+        stream: bool = False,
+        **extra: Any,
+    ) -> Any:
+        """Ask a vision model about one image or several (pass a list). Returns the answer text."""
+        return self._run(build_describe(image, question, model=model, detail=detail, stream=stream, options=extra))
+
+    def upload(self, image: Any, *, purpose: str = "vision") -> Any:
+        """Upload an image through the Files API and return its id, reusable in later calls."""
+        return self._run(build_upload(image, purpose=purpose))
+
+
+def _timeout(timeout: float | httpx.Timeout | None) -> Any:
+    import httpx
+
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    read = config.DEFAULT_TIMEOUT if timeout is None else float(timeout)
+    return httpx.Timeout(read, connect=min(config.DEFAULT_CONNECT_TIMEOUT, read))
+
+
+class Client(_ClientBase):
+    """Blocking client. ``Client()`` with no key and no base URL uses the offline simulator."""
+
+    def _default_http(self) -> Any:
+        import httpx
+
+        transport = self._local_transport() if self._backend.kind == "local" else None
+        return httpx.Client(transport=transport, timeout=self._timeout)
+
+    def _send(self, call: Call) -> httpx.Response:
+        import time
+
+        import httpx
+
+        attempt = 0
+        while True:
+            headers = None
+            try:
+                response = self._http.send(self._request(call), stream=True)
+            except httpx.TransportError as exc:
+                error: Exception = connection_error(exc)
+            else:
+                if response.status_code < 400:
+                    return response
+                try:
+                    response.read()
+                finally:
+                    response.close()
+                error, headers = api_error(response), response.headers
+            delay = self.retry.after_error(attempt, error, headers)
+            if delay is None:
+                raise error
+            time.sleep(delay)
+            attempt += 1
+
+    def _run(self, call: Call) -> Any:
+        import httpx
+
+        response = self._send(call)
+        if call.stream:
+            return Stream(response, EventDecoder(call.meta), call.stream_result)
+        try:
+            response.read()
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from None
+        finally:
+            response.close()
+        return call.parse(response.json(), call.meta)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_ClientBase):
+    """The same methods as `Client`, as coroutines; streams are async iterators.
+
+    ``stream = await client.generate(..., stream=True)`` then ``async for event in stream``.
+    """
+
+    def _default_http(self) -> Any:
+        import httpx
+
+        transport = self._local_transport() if self._backend.kind == "local" else None
+        return httpx.AsyncClient(transport=transport, timeout=self._timeout)
+
+    async def _send(self, call: Call) -> httpx.Response:
+        import asyncio
+
+        import httpx
+
+        attempt = 0
+        while True:
+            headers = None
+            try:
+                response = await self._http.send(self._request(call), stream=True)
+            except httpx.TransportError as exc:
+                error: Exception = connection_error(exc)
+            else:
+                if response.status_code < 400:
+                    return response
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+                error, headers = api_error(response), response.headers
+            delay = self.retry.after_error(attempt, error, headers)
+            if delay is None:
+                raise error
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _run(self, call: Call) -> Any:
+        import httpx
+
+        response = await self._send(call)
+        if call.stream:
+            return AsyncStream(response, EventDecoder(call.meta), call.stream_result)
+        try:
+            await response.aread()
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from None
+        finally:
+            await response.aclose()
+        return call.parse(response.json(), call.meta)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,188 @@
+"""Every exception nbimages raises.
+
+    NbImagesError
+    ├── InvalidInputError (also ValueError)   caught locally, before any request is sent
+    ├── ConfigurationError                    no usable backend / inconsistent settings
+    ├── APIConnectionError                    the server could not be reached
+    │   └── APITimeoutError
+    ├── APIError                              the server answered with an error status
+    │   ├── BadRequestError                   400, 422
+    │   │   └── ContentPolicyError            moderation_blocked / content_policy_violation
+    │   ├── AuthenticationError               401, 403
+    │   ├── NotFoundError                     404
+    │   ├── ConflictError                     409
+    │   ├── RateLimitError                    429
+    │   └── ServerError                       5xx
+    └── StreamError                           a stream broke after it started; carries the
+                                              partial and completed images received so far
+
+httpx exceptions are translated into these in one place: ``client._translate_transport_error``.
+Messages never contain the API key or any request header.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .image import Image
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "ContentPolicyError",
+    "InvalidInputError",
+    "NbImagesError",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "StreamError",
+]
+
+
+class NbImagesError(Exception):
+    """Base class of every nbimages error."""
+
+
+class ConfigurationError(NbImagesError):
+    """Settings that cannot work together (e.g. NBIMAGES_BACKEND=openai without a key)."""
+
+
+class InvalidInputError(NbImagesError, ValueError):
+    """A parameter was rejected locally, before anything was sent (or paid for)."""
+
+    def __init__(self, param: str, value: Any, expected: str) -> None:
+        self.param = param
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{param}={_short_repr(value)} is not valid: expected {expected}")
+
+
+class APIConnectionError(NbImagesError):
+    """The request did not get an answer (refused, dropped, DNS...)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The server took longer than the configured timeout."""
+
+
+class APIError(NbImagesError):
+    """The server answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.code = code
+        self.type = type
+        self.param = param
+        self.request_id = request_id
+        self.body = body
+        detail = f" ({code})" if code else ""
+        rid = f" [request {request_id}]" if request_id else ""
+        super().__init__(f"{status}{detail}: {message}{rid}")
+
+
+class BadRequestError(APIError):
+    pass
+
+
+class ContentPolicyError(BadRequestError):
+    """The prompt or image was refused by moderation. Retrying unchanged will not help."""
+
+
+class AuthenticationError(APIError):
+    pass
+
+
+class NotFoundError(APIError):
+    pass
+
+
+class ConflictError(APIError):
+    pass
+
+
+class RateLimitError(APIError):
+    pass
+
+
+class ServerError(APIError):
+    pass
+
+
+class StreamError(NbImagesError):
+    """A stream broke after it had started.
+
+    ``partials`` holds the partial images received before the break (newest last),
+    ``images`` the completed ones (e.g. the first of ``n=2``); nothing is retried,
+    since the server may already have charged for the request.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partials: list[Image] | None = None,
+        images: list[Image] | None = None,
+        code: str | None = None,
+        response_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.partials = list(partials or [])
+        self.images = list(images or [])
+        self.code = code
+        self.response_id = response_id
+        got = []
+        if self.partials:
+            got.append(f"{len(self.partials)} partial image(s)")
+        if self.images:
+            got.append(f"{len(self.images)} completed image(s)")
+        kept = f"; kept {' and '.join(got)}" if got else ""
+        super().__init__(f"{message}{kept}")
+
+    @property
+    def last_partial(self) -> Image | None:
+        return self.partials[-1] if self.partials else None
+
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
+
+
+def error_class(status: int, code: str | None) -> type[APIError]:
+    if code in CONTENT_POLICY_CODES:
+        return ContentPolicyError
+    if status >= 500:
+        return ServerError
+    return _STATUS_CLASSES.get(status, APIError)
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

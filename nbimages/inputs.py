@@ -1,0 +1,272 @@
+"""Normalise what users pass as images and parameters, and reject bad input before any request.
+
+Every check raises `InvalidInputError` naming the parameter, the value and what would be
+accepted. Only hard, stable constraints of the API are checked; open enums (models,
+qualities, formats) pass through.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .errors import InvalidInputError
+from .image import Image
+
+__all__ = [
+    "ImageSource",
+    "to_image",
+    "vision_part",
+    "validate_detail",
+    "validate_generation_options",
+    "validate_mask",
+    "validate_prompt",
+]
+
+ImageSource = Any  # path, URL, bytes, PIL image, ndarray, matplotlib Figure, Image, file id
+
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+_FILE_ID = re.compile(r"^file-[A-Za-z0-9_-]+$")
+
+
+# -- scalar parameters ------------------------------------------------------------
+def validate_prompt(prompt: Any, param: str = "prompt") -> str:
+    if not isinstance(prompt, str):
+        raise InvalidInputError(param, prompt, "a string")
+    if not prompt.strip():
+        raise InvalidInputError(param, prompt, "a non-empty description of the image")
+    if len(prompt) > config.MAX_PROMPT_CHARS:
+        raise InvalidInputError(
+            param, f"<{len(prompt)} characters>", f"at most {config.MAX_PROMPT_CHARS} characters"
+        )
+    return prompt
+
+
+def _int_in(param: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInputError(param, value, f"an integer from {low} to {high}")
+    return value
+
+
+def validate_size(size: Any, param: str = "size") -> str:
+    if not isinstance(size, str):
+        raise InvalidInputError(param, size, "'auto' or a 'WIDTHxHEIGHT' string such as '1024x1024'")
+    if size == "auto" or size in config.LEGACY_SIZES:
+        return size
+    match = _SIZE.match(size)
+    if not match:
+        raise InvalidInputError(param, size, "'auto' or a 'WIDTHxHEIGHT' string such as '1024x1024'")
+    width, height = int(match[1]), int(match[2])
+    if width % 16 or height % 16 or not width or not height:
+        raise InvalidInputError(param, size, "both sides divisible by 16, such as '1024x1024' or '1536x1024'")
+    if max(width, height) > config.MAX_SIDE:
+        raise InvalidInputError(param, size, f"sides of at most {config.MAX_SIDE} pixels")
+    if max(width, height) > 3 * min(width, height):
+        raise InvalidInputError(param, size, "an aspect ratio between 1:3 and 3:1")
+    return size
+
+
+def validate_detail(detail: Any, param: str = "detail") -> str:
+    if detail not in config.DETAIL_LEVELS:
+        raise InvalidInputError(param, detail, "one of " + ", ".join(repr(d) for d in config.DETAIL_LEVELS))
+    return str(detail)
+
+
+def _open_string(param: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InvalidInputError(param, value, "a non-empty string")
+
+
+def validate_generation_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Check the image options shared by generations, edits and the image tool.
+
+    Returns the options without the ``None`` values.
+    """
+    opts = {k: v for k, v in options.items() if v is not None}
+    if "n" in opts:
+        _int_in("n", opts["n"], 1, config.MAX_N)
+    if "partial_images" in opts:
+        _int_in("partial_images", opts["partial_images"], 0, config.MAX_PARTIAL_IMAGES)
+    if "output_compression" in opts:
+        _int_in("output_compression", opts["output_compression"], 0, 100)
+    if "size" in opts:
+        validate_size(opts["size"])
+    for key in ("model", "quality", "background", "output_format", "moderation", "input_fidelity"):
+        _open_string(key, opts.get(key))
+    fmt = opts.get("output_format")
+    if opts.get("background") in config.BACKGROUNDS_NEEDING_ALPHA and fmt and fmt not in config.FORMATS_WITH_ALPHA:
+        raise InvalidInputError(
+            "output_format", fmt, "'png' or 'webp' when background='transparent' (JPEG has no alpha)"
+        )
+    if "output_compression" in opts and fmt in (None, "png"):
+        raise InvalidInputError(
+            "output_compression", opts["output_compression"], "output_format='jpeg' or 'webp' (PNG is lossless)"
+        )
+    return opts
+
+
+# -- images ----------------------------------------------------------------------
+def to_image(source: ImageSource, param: str = "image", *, formats: frozenset[str] | None = None,
+             max_bytes: int = config.MAX_IMAGE_BYTES) -> Image:
+    """Anything image-like to an encoded `Image` (PNG for pixels that were not encoded yet)."""
+    image = _load(source, param)
+    if image.format is None:
+        raise InvalidInputError(param, source, "PNG, JPEG, WebP or GIF image data (these bytes are not an image)")
+    if formats is not None and image.format not in formats:
+        raise InvalidInputError(param, source, "an image in " + ", ".join(sorted(formats)) + f", not {image.format}")
+    if len(image.data) > max_bytes:
+        raise InvalidInputError(param, f"<{len(image.data):,} bytes>", f"at most {max_bytes // 2**20} MB")
+    if image.format == "png" and not _png_complete(image.data):
+        raise InvalidInputError(param, source, "a complete PNG file (this one is truncated)")
+    return image
+
+
+def _load(source: ImageSource, param: str) -> Image:
+    if isinstance(source, Image):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise InvalidInputError(param, source, "image bytes (got an empty value)")
+        return Image(bytes(source))
+    if isinstance(source, (str, os.PathLike)):
+        return _from_path_or_url(source, param)
+    if hasattr(source, "savefig"):  # matplotlib Figure
+        from io import BytesIO
+
+        buffer = BytesIO()
+        source.savefig(buffer, format="png", bbox_inches="tight")
+        return Image(buffer.getvalue(), source="matplotlib figure")
+    if hasattr(source, "__array_interface__") or type(source).__module__ == "numpy":
+        return _from_array(source, param)
+    if _is_pil(source):
+        return _from_pil(source)
+    if hasattr(source, "read"):
+        return _load(source.read(), param)
+    raise InvalidInputError(
+        param, source, "a path, a data URL, bytes, a PIL image, a numpy array, a matplotlib figure or an nbimages.Image"
+    )
+
+
+def _from_path_or_url(source: str | os.PathLike[str], param: str) -> Image:
+    text = os.fspath(source)
+    if isinstance(source, str):
+        if text.startswith("data:"):
+            header, _, payload = text.partition(",")
+            if ";base64" not in header:
+                raise InvalidInputError(param, text, "a base64 data URL (data:image/png;base64,...)")
+            try:
+                return Image(base64.b64decode(payload, validate=True))
+            except ValueError:
+                raise InvalidInputError(param, text, "a data URL with valid base64") from None
+        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+            raise InvalidInputError(param, text, "a local path or image data here (download URLs first)")
+        if not text.strip():
+            raise InvalidInputError(param, text, "a path to an image file")
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise InvalidInputError(param, text, "a path to an existing image file (no such file)")
+    if path.is_dir():
+        raise InvalidInputError(param, text, "a path to an image file, not a directory")
+    try:
+        size = path.stat().st_size
+        if size > config.MAX_IMAGE_BYTES:
+            raise InvalidInputError(param, text, f"a file of at most {config.MAX_IMAGE_BYTES // 2**20} MB")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(param, text, f"a readable file ({exc.strerror or exc})") from None
+    if not data:
+        raise InvalidInputError(param, text, "an image file (this file is empty)")
+    return Image(data, path=path, source=str(path))
+
+
+def _is_pil(source: Any) -> bool:
+    return any(cls.__module__.startswith("PIL.") and cls.__name__ == "Image" for cls in type(source).__mro__)
+
+
+def _from_pil(pil: Any) -> Image:
+    from io import BytesIO
+
+    buffer = BytesIO()
+    if pil.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        pil = pil.convert("RGBA")
+    pil.save(buffer, format="PNG")
+    return Image(buffer.getvalue(), source="PIL image")
+
+
+def _from_array(array: Any, param: str) -> Image:
+    import numpy as np
+
+    arr = np.asarray(array)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)) or arr.size == 0:
+        raise InvalidInputError(param, f"<array of shape {arr.shape}>", "an HxW, HxWx3 or HxWx4 array")
+    if arr.dtype.kind == "f":
+        arr = (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
+    elif arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    from PIL import Image as PIL
+
+    image = _from_pil(PIL.fromarray(arr))
+    return Image(image.data, source="numpy array")
+
+
+def _png_chunks(data: bytes) -> list[bytes] | None:
+    """Chunk types of a PNG, or None when the chunk structure is truncated."""
+    types = []
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        types.append(kind)
+        pos += 12 + length
+        if kind == b"IEND":
+            return types if pos <= len(data) else None
+    return None
+
+
+def _png_complete(data: bytes) -> bool:
+    return _png_chunks(data) is not None
+
+
+def png_has_alpha(data: bytes) -> bool:
+    color_type = data[25] if len(data) > 25 else 0
+    if color_type in (4, 6):
+        return True
+    return b"tRNS" in (_png_chunks(data) or [])
+
+
+def validate_mask(mask: ImageSource, first_image: Image, param: str = "mask") -> Image:
+    """A mask must be a PNG with an alpha channel, the size of the first image, under 4 MB."""
+    image = to_image(mask, param, max_bytes=config.MAX_MASK_BYTES)
+    if image.format != "png":
+        raise InvalidInputError(param, mask, f"a PNG with an alpha channel (got {image.format.upper()})")
+    if not png_has_alpha(image.data):
+        raise InvalidInputError(
+            param, mask, "a PNG with an alpha channel: transparent pixels (alpha 0) mark where to edit"
+        )
+    if first_image.size != image.size:
+        raise InvalidInputError(
+            param,
+            f"<{image.width}x{image.height} mask>",
+            f"the same size as the image ({first_image.width}x{first_image.height})",
+        )
+    return image
+
+
+def vision_part(source: ImageSource, detail: str, param: str = "image") -> dict[str, Any]:
+    """An ``input_image`` content part: URLs and file ids are passed by reference."""
+    if isinstance(source, str):
+        if source.startswith(("http://", "https://")):
+            return {"type": "input_image", "image_url": source, "detail": detail}
+        if _FILE_ID.match(source) and not Path(source).exists():
+            return {"type": "input_image", "file_id": source, "detail": detail}
+    image = to_image(source, param, formats=config.VISION_INPUT_FORMATS)
+    return {"type": "input_image", "image_url": image.to_data_url(), "detail": detail}

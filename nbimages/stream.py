@@ -1,0 +1,137 @@
+"""`Stream` and `AsyncStream`: iterate typed events; close to cancel.
+
+Both are thin loops around the same sans-IO pieces (`SSEDecoder` and `EventDecoder`);
+they only differ in how bytes are awaited. Leaving the loop early, an exception or a
+KeyboardInterrupt closes the connection at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
+
+from ._retry import connection_error
+from .events import Event, EventDecoder
+from .streaming import SSEDecoder
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .errors import StreamError
+    from .image import Image
+
+__all__ = ["AsyncStream", "Stream"]
+
+
+class _StreamState:
+    def __init__(self, decoder: EventDecoder, result: Callable[[EventDecoder], Any]) -> None:
+        self._sse = SSEDecoder()
+        self._decoder = decoder
+        self._result = result
+
+    def _events(self, chunk: bytes) -> list[Event]:
+        events: list[Event] = []
+        for frame in self._sse.feed(chunk):
+            events += self._decoder.feed(frame)
+        return events
+
+    def _tail(self) -> list[Event]:
+        events: list[Event] = []
+        for frame in self._sse.flush():
+            events += self._decoder.feed(frame)
+        self._decoder.finish()
+        return events
+
+    def _broken(self, exc: Exception) -> StreamError:
+        reason = connection_error(exc)
+        return self._decoder.broken(f"the stream broke: {reason}", code="stream_broken")
+
+    @property
+    def partials(self) -> list[Image]:
+        """Partial images received so far (newest last)."""
+        return self._decoder.partials
+
+    @property
+    def images(self) -> list[Image]:
+        """Completed images received so far."""
+        return self._decoder.images
+
+    @property
+    def text(self) -> str:
+        return self._decoder.text
+
+    @property
+    def response_id(self) -> str | None:
+        return self._decoder.response_id
+
+    @property
+    def result(self) -> Any:
+        """What the unstreamed call would have returned (once the stream is complete)."""
+        return self._result(self._decoder)
+
+
+class Stream(_StreamState):
+    def __init__(self, response: httpx.Response, decoder: EventDecoder, result: Callable[[EventDecoder], Any]) -> None:
+        super().__init__(decoder, result)
+        self._response = response
+
+    def __iter__(self) -> Iterator[Event]:
+        import httpx
+
+        try:
+            try:
+                for chunk in self._response.iter_bytes():
+                    yield from self._events(chunk)
+            except httpx.TransportError as exc:
+                raise self._broken(exc) from None
+            yield from self._tail()
+        finally:
+            self.close()
+
+    def until_done(self) -> Any:
+        for _ in self:
+            pass
+        return self.result
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStream(_StreamState):
+    def __init__(self, response: httpx.Response, decoder: EventDecoder, result: Callable[[EventDecoder], Any]) -> None:
+        super().__init__(decoder, result)
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        import httpx
+
+        try:
+            try:
+                async for chunk in self._response.aiter_bytes():
+                    for event in self._events(chunk):
+                        yield event
+            except httpx.TransportError as exc:
+                raise self._broken(exc) from None
+            for event in self._tail():
+                yield event
+        finally:
+            await self.close()
+
+    async def until_done(self) -> Any:
+        async for _ in self:
+            pass
+        return self.result
+
+    async def close(self) -> None:
+        await self._response.aclose()
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
