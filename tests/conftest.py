@@ -1,0 +1,117 @@
+"""Shared fixtures: images, SSE bytes, mock transports, the simulator, an IPython shell."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import pytest
+
+import nbimages
+
+SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "NBIMAGES_BACKEND")
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """No real key, no real URL; the store in a fresh folder; the simulator without delays."""
+    for name in SECRET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("nbimages-home")
+    monkeypatch.setenv("NBIMAGES_HOME", str(home))
+    monkeypatch.setenv("NBIMAGES_SIM_LATENCY", "0")
+    monkeypatch.setenv("NBIMAGES_SIM_PARTIAL_INTERVAL", "0")
+    return home
+
+
+def make_png(size: tuple[int, int] = (64, 64), color: Any = (255, 0, 0), mode: str = "RGB") -> bytes:
+    from PIL import Image as PIL
+
+    buffer = io.BytesIO()
+    PIL.new(mode, size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def png() -> Callable[..., bytes]:
+    """``png(size=(w, h), color=..., mode="RGB")`` -> PNG bytes."""
+    return make_png
+
+
+def sse(events: list[dict[str, Any]], *, event_lines: bool = True, newline: str = "\n") -> bytes:
+    """Encode events as OpenAI does: ``event: <type>`` then ``data: <json>``, blank line."""
+    out = []
+    for event in events:
+        head = f"event: {event.get('type')}{newline}" if event_lines else ""
+        out.append(f"{head}data: {json.dumps(event)}{newline}{newline}")
+    return "".join(out).encode()
+
+
+@pytest.fixture
+def mock_client() -> Iterator[Callable[..., nbimages.Client]]:
+    """``mock_client(handler)`` -> a `Client` whose requests go to ``handler(request)``."""
+    clients: list[nbimages.Client] = []
+
+    def make(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> nbimages.Client:
+        http = httpx.Client(transport=httpx.MockTransport(handler))
+        client = nbimages.Client(api_key="sk-test", base_url="http://mock.test/v1", http_client=http, **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client._http.close()
+
+
+@pytest.fixture
+def sim_transport() -> Any:
+    from nbimages.local import LocalTransport
+
+    return LocalTransport(latency=0.0, partial_interval=0.0)
+
+
+@pytest.fixture
+def simulator(sim_transport: Any) -> Any:
+    """The in-process simulator behind `client` (its ``requests`` and ``faults``)."""
+    return sim_transport.simulator
+
+
+@pytest.fixture
+def client(sim_transport: Any) -> Iterator[nbimages.Client]:
+    """A `Client` talking to the in-process simulator through its httpx transport."""
+    http = httpx.Client(transport=sim_transport)
+    with nbimages.Client(base_url="http://simulator.test/v1", http_client=http, max_retries=2) as c:
+        yield c
+    http.close()
+
+
+@pytest.fixture
+def sim_server() -> Iterator[Any]:
+    """The simulator on a real socket on 127.0.0.1 (``.url``, ``.simulator``)."""
+    from nbimages.local import start_server
+
+    with start_server(host="127.0.0.1", port=0, latency=0.0, partial_interval=0.0) as handle:
+        yield handle
+
+
+@pytest.fixture
+def server_client(sim_server: Any) -> Iterator[nbimages.Client]:
+    """A `Client` talking to the simulator over a real HTTP socket."""
+    with nbimages.Client(api_key="sk-test", base_url=sim_server.url, max_retries=2) as c:
+        yield c
+
+
+@pytest.fixture
+def ipshell(hermetic_env: Path) -> Iterator[Any]:
+    """A real IPython shell with nbimages loaded, talking to the simulator."""
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "nbimages")
+    yield shell
+    shell.run_line_magic("unload_ext", "nbimages")
+    shell.user_ns.clear()
