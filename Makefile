@@ -1,0 +1,21 @@
+# The two commands of the README: `make tutorial` and `make test`.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
+
+.PHONY: tutorial test browser-deps
+
+## Run the quick-start notebook against the offline simulator (no API key needed).
+tutorial:
+	$(PIP) -e ".[notebooks]"
+	$(PYTHON) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(PYTHON) -m jupyter execute --kernel_name=python3 --output='{notebook_name}.executed' notebooks/01_quickstart.ipynb
+	@echo "Executed: notebooks/01_quickstart.executed.ipynb (open it in JupyterLab); images in the store (NBIMAGES_HOME or ~/.local/share/nbimages)."
+
+## Install everything the tests need (Chromium from Debian for the browser tests) and run them.
+test: browser-deps
+	$(PIP) -e ".[test]"
+	$(PYTHON) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(PYTHON) -m pytest
+
+browser-deps:
+	bash tools/install-chromium.sh
