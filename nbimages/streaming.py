@@ -34,38 +34,46 @@ class SSEDecoder:
         buffer = self._buffer
         buffer += chunk
         frames: list[SSEFrame] = []
+        pos = self._scanned
         start = 0
         end = len(buffer)
+        # The next LF and CR at or after `pos` (-1: none in the buffer). Each is searched
+        # again only once consumed, so CR-only streams are not rescanned line after line.
+        lf = buffer.find(b"\n", pos)
+        cr = buffer.find(b"\r", pos)
         while True:
-            newline = buffer.find(b"\n", self._scanned)
-            limit = newline if newline != -1 else end
-            cr = buffer.find(b"\r", self._scanned, limit)
-            if cr != -1:
+            if 0 <= lf < pos:
+                lf = buffer.find(b"\n", pos)
+            if 0 <= cr < pos:
+                cr = buffer.find(b"\r", pos)
+            if cr != -1 and (lf == -1 or cr < lf):
                 if cr + 1 == end:  # a CR at the very end may be the first half of CRLF
-                    self._scanned = cr
+                    pos = cr
                     break
                 line_end, next_start = cr, (cr + 2 if buffer[cr + 1] == 0x0A else cr + 1)
-            elif newline != -1:
-                line_end, next_start = newline, newline + 1
+            elif lf != -1:
+                line_end, next_start = lf, lf + 1
             else:
-                self._scanned = end
+                pos = end
                 break
             frame = self._line(bytes(buffer[start:line_end]))
             if frame is not None:
                 frames.append(frame)
-            start = self._scanned = next_start
+            start = pos = next_start
         if start:
             del buffer[:start]
-            self._scanned -= start
+        self._scanned = pos - start
         return frames
 
     def flush(self) -> list[SSEFrame]:
         """End of stream: a last event not followed by a blank line still counts."""
         frames: list[SSEFrame] = []
         if self._buffer:
-            frame = self._line(bytes(self._buffer))
+            line = bytes(self._buffer)
             self._buffer.clear()
             self._scanned = 0
+            # A CR held back in case an LF followed ends the last line.
+            frame = self._line(line[:-1] if line.endswith(b"\r") else line)
             if frame is not None:
                 frames.append(frame)
         frame = self._dispatch()
