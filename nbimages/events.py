@@ -158,8 +158,11 @@ def parse_response(data: dict[str, Any], meta: dict[str, Any]) -> Response:
 
 
 def _error_fields(data: dict[str, Any]) -> tuple[str | None, str]:
-    inner = data.get("error") if isinstance(data.get("error"), dict) else data
-    code = inner.get("code") or inner.get("type")
+    """(code, message) of a flat ``{code, message}`` or a nested ``{error: {...}}`` error."""
+    nested = data.get("error")
+    inner = nested if isinstance(nested, dict) else data
+    # A flat event's own "type" is just "error"; a nested error's type is worth reporting.
+    code = inner.get("code") or (inner.get("type") if inner is nested else None)
     message = inner.get("message") or "the server reported an error"
     return code, message
 
