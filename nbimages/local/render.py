@@ -461,6 +461,20 @@ def _ground_layers(d: PILImageDraw.ImageDraw, region: Box, elements: list[Elemen
     return baseline
 
 
+def _baseline(region: Box, kinds: set[str], mood: str | None) -> tuple[float, bool]:
+    """Where grounded objects stand given the ground layers present (y, has water)."""
+    y0, y1 = region[1], region[3]
+    h = y1 - y0
+    if "water" in kinds:
+        top = y0 + h * 0.74
+        return top + (y1 - top) * 0.25, True
+    if "hill" in kinds or mood in ("desert", "snow"):
+        return y0 + h * 0.88, False
+    if "mountain" in kinds:
+        return y0 + h * 0.86, False
+    return y0 + h * 0.9, False
+
+
 def _element_color(e: Element, k: int, rng: random.Random) -> RGB:
     if e.color is not None:
         return e.color if k == 0 else shade(e.color, 1.0 - 0.08 * (k % 3))
@@ -471,15 +485,17 @@ def _element_color(e: Element, k: int, rng: random.Random) -> RGB:
 
 
 def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
-                   rng: random.Random, *, with_ground: bool = True) -> None:
+                   rng: random.Random, *, context: Scene | None = None) -> None:
     x0, y0, x1, y1 = region
     w, h = x1 - x0, y1 - y0
     elements = scene.elements
-    baseline = y0 + h * 0.9
-    if with_ground and any(e.kind in GROUND_KINDS for e in elements) or scene.mood in (
-            "desert", "snow"):
-        baseline = _ground_layers(d, region, elements, scene, rng)
-    has_water = any(e.kind == "water" for e in elements)
+    kinds = {e.kind for e in elements}
+    baseline, has_water = _baseline(region, kinds, scene.mood)
+    if context is not None:  # an edit: stand on the ground the earlier picture had
+        ctx_kinds = {e.kind for e in context.elements} | kinds
+        baseline, has_water = _baseline(region, ctx_kinds, scene.mood or context.mood)
+    if any(e.kind in GROUND_KINDS for e in elements) or scene.mood in ("desert", "snow"):
+        _ground_layers(d, region, elements, scene, rng)
 
     sky = [e for e in elements if e.kind in SKY_KINDS]
     # sky objects: along the top
@@ -581,18 +597,18 @@ def _font(px: int) -> Any:
         return ImageFont.load_default()
 
 
-def draw_label(img: PILImage.Image, text: str) -> None:
-    """Write ``text`` small in the bottom-left corner, on a dark translucent band."""
-    from PIL import ImageDraw
+def _label_layout(size: tuple[int, int], text: str) -> tuple[Any, list[str], Box] | None:
+    """(font, lines, box) of the corner label for ``text`` on an image of ``size``."""
+    from PIL import Image, ImageDraw
 
-    w, h = img.size
+    w, h = size
+    text = " ".join(text.split())
     if w < 48 or h < 32 or not text:
-        return
+        return None
     px = max(10, round(min(w, h) / 54))
     font = _font(px)
-    d = ImageDraw.Draw(img, "RGBA")
+    d = ImageDraw.Draw(Image.new("L", (1, 1)))
     max_w = w * 0.72
-    text = " ".join(text.split())
     lines: list[str] = []
     current = ""
     for word in text.split(" "):
@@ -616,11 +632,37 @@ def draw_label(img: PILImage.Image, text: str) -> None:
     box_w = max(d.textlength(ln, font=font) for ln in lines) + 2 * pad
     box_h = line_h * len(lines) + 2 * pad - (line_h - px)
     bx, by = px * 0.8, h - px * 0.8 - box_h
-    d.rounded_rectangle((bx, by, bx + box_w, by + box_h), radius=px * 0.4,
-                        fill=(12, 14, 20, 205))
+    return font, lines, (bx, by, bx + box_w, by + box_h)
+
+
+def draw_label(img: PILImage.Image, text: str, *, cover: Box | None = None) -> None:
+    """Write ``text`` small in the bottom-left corner, on a dark translucent band.
+
+    ``cover`` is a box the band must also cover (an older label being replaced).
+    """
+    from PIL import ImageDraw
+
+    layout = _label_layout(img.size, text)
+    if layout is None:
+        return
+    font, lines, box = layout
+    px = max(10, round(min(img.size) / 54))
+    if cover is not None:
+        box = (min(box[0], cover[0]), min(box[1], cover[1]), max(box[2], cover[2]),
+               max(box[3], cover[3]))
+    d = ImageDraw.Draw(img, "RGBA")
+    d.rounded_rectangle(box, radius=px * 0.4, fill=(12, 14, 20, 255 if cover else 205))
+    pad = px * 0.6
+    line_h = px * 1.25
+    top = box[3] - (line_h * len(lines) + 2 * pad - (line_h - px))
     for k, ln in enumerate(lines):
-        d.text((bx + pad, by + pad + k * line_h - px * 0.1), ln, font=font,
+        d.text((box[0] + pad, top + pad + k * line_h - px * 0.1), ln, font=font,
                fill=(245, 245, 245, 255))
+
+
+def label_box(size: tuple[int, int], text: str) -> Box | None:
+    layout = _label_layout(size, text)
+    return layout[2] if layout else None
 
 
 # --------------------------------------------------------------------------- public
@@ -705,7 +747,8 @@ def apply_styles(img: PILImage.Image, styles: list[str]) -> PILImage.Image:
 
 def render_edit(base: PILImage.Image, prompt: str, seed: int, *,
                 mask: PILImage.Image | None = None,
-                extra: list[PILImage.Image] | None = None) -> PILImage.Image:
+                extra: list[PILImage.Image] | None = None,
+                context: str | None = None, old_label: str | None = None) -> PILImage.Image:
     """Edit ``base`` for ``prompt``.
 
     With ``mask`` (an "L" image, 255 where the image may change, i.e. where the mask's
@@ -740,8 +783,9 @@ def render_edit(base: PILImage.Image, prompt: str, seed: int, *,
     else:
         region = (0.0, 0.0, float(w), float(h))
     d = ImageDraw.Draw(layer, "RGBA")
+    ctx = parse_prompt(context) if context else None
     if scene.elements:
-        _draw_elements(d, region, scene, rng)
+        _draw_elements(d, region, scene, rng, context=ctx if mask is None else None)
     elif not scene.styles or mask is not None:
         _abstract(d, region, prompt, scene.palette, rng)
     _mood_details(d, (w, h), scene, rng) if mask is not None else None
@@ -757,7 +801,11 @@ def render_edit(base: PILImage.Image, prompt: str, seed: int, *,
     if scene.styles:
         layer = apply_styles(layer, scene.styles)
     if mask is None:
-        draw_label(layer, prompt)
+        old = label_box((w, h), old_label) if old_label else None
+        if old is None:  # unknown earlier label: cover a typical one-line label
+            px = max(10, round(min(w, h) / 54))
+            old = (px * 0.8, h - px * 2.6, w * 0.5, h - px * 0.8)
+        draw_label(layer, prompt, cover=old)
         return layer
     return Image.composite(layer, base, mask)
 

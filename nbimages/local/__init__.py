@@ -1,0 +1,42 @@
+"""The offline simulator: an OpenAI-compatible image API with procedural images.
+
+- :class:`LocalTransport`: an httpx transport (sync and async) answering in-process.
+- :func:`start_server`: the same simulator over HTTP on 127.0.0.1, in a thread.
+- :class:`Simulator`: the sans-IO core (routing, protocol, state, recorded requests).
+- :class:`FaultPlan`: inject failures (statuses, drops, cut streams, stalls...).
+
+Imports are lazy: ``import nbimages.local`` loads neither httpx nor Pillow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .faults import Fault, FaultPlan
+    from .server import ServerHandle, start_server
+    from .simulator import RecordedRequest, Simulator
+    from .transport import LocalTransport
+
+__all__ = ["Fault", "FaultPlan", "LocalTransport", "RecordedRequest", "ServerHandle",
+           "Simulator", "start_server"]
+
+_WHERE = {
+    "Fault": "faults", "FaultPlan": "faults", "LocalTransport": "transport",
+    "RecordedRequest": "simulator", "ServerHandle": "server", "Simulator": "simulator",
+    "start_server": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
