@@ -143,7 +143,8 @@ def build_edit(
 def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) -> Call:
     source = to_image(image, "image", formats=frozenset({"png"}), max_bytes=config.MAX_MASK_BYTES)
     opts = validate_generation_options(options)
-    data = {k: _form_value(v) for k, v in opts.items()}
+    # The legacy endpoint answers with URLs unless told otherwise.
+    data = {"response_format": "b64_json", **{k: _form_value(v) for k, v in opts.items()}}
     if model:
         _validate_model(model)
         data["model"] = model

@@ -62,8 +62,12 @@ def _retry_after(headers: Any) -> float | None:
     try:
         return float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return parsed.timestamp() - time.time() if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):  # neither seconds nor an HTTP date: ignore the hint
+        return None
+    return parsed.timestamp() - time.time()
 
 
 def api_error(response: httpx.Response) -> APIError:
