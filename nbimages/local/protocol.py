@@ -16,10 +16,18 @@ from typing import Any, Iterator, Union
 
 
 class Pause:
-    """Sleep ``partial_interval`` (the I/O layer's setting) before the next item."""
+    """Sleep ``factor`` x ``partial_interval`` (the I/O layer's setting) before the next item.
+
+    Image events (partial and final images) wait the full interval; the small events
+    around them (lifecycle, text deltas) a tenth of it, as on the live API where text
+    streams much faster than images render.
+    """
+
+    def __init__(self, factor: float = 1.0) -> None:
+        self.factor = factor
 
     def __repr__(self) -> str:
-        return "PAUSE"
+        return "PAUSE" if self.factor == 1.0 else f"Pause({self.factor})"
 
 
 class Cut:
@@ -37,6 +45,7 @@ class Sleep:
 
 
 PAUSE = Pause()
+SHORT_PAUSE = Pause(0.1)
 CUT = Cut()
 
 StreamItem = Union[bytes, Pause, Sleep, Cut]

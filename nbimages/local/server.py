@@ -16,7 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .protocol import CUT, PAUSE, SimResponse, Sleep
+from .protocol import CUT, Pause, SimResponse, Sleep
 from .simulator import Simulator
 
 _STEP = 0.05
@@ -144,9 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(item, bytes):
                 if item:
                     self._write(b"%x\r\n%s\r\n" % (len(item), item))
-            elif item is PAUSE:
+            elif isinstance(item, Pause):
                 if interval:
-                    self._wait(interval)
+                    self._wait(interval * item.factor)
             elif isinstance(item, Sleep):
                 self._wait(item.seconds)
             elif item is CUT:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 
 from . import multipart
 from .faults import Fault, FaultPlan
-from .protocol import (CUT, PAUSE, APIError, SimResponse, Sleep, StreamItem, dumps, new_id,
+from .protocol import (CUT, PAUSE, SHORT_PAUSE, APIError, SimResponse, Sleep, StreamItem, dumps, new_id,
                        sse_event)
 
 DEFAULT_IMAGE_MODEL = "gpt-image-1.5"
@@ -541,6 +541,10 @@ class Simulator:
                         resp = self._apply_fault(resp, fault)
             except APIError as err:
                 resp = self._error(err)
+            except Exception as exc:  # a bug here must not look like a network failure
+                resp = self._error(APIError(
+                    500, f"The simulator failed: {type(exc).__name__}: {exc}",
+                    type="server_error", code="simulator_error"))
         resp.headers.append(("x-request-id", request_id))
         resp.headers.append(("openai-processing-ms",
                              str(int((time.perf_counter() - started) * 1000))))
@@ -569,7 +573,10 @@ class Simulator:
         n = -1
         for n, event in enumerate(events):
             if n:
-                yield PAUSE
+                etype = str(event.get("type", ""))
+                yield PAUSE if ("partial_image" in etype or etype.startswith(
+                    "image_") or etype == "response.image_generation_call.completed") \
+                    else SHORT_PAUSE
             if fault is None:
                 yield sse_event(event)
                 continue
@@ -621,8 +628,6 @@ class Simulator:
             yield sse_event(event)
         if kind == "cut":
             yield CUT
-        elif kind == "unknown_events":
-            yield b": end of stream\r\n\r\n"
 
     def _fault_response(self, fault: Fault) -> SimResponse:
         if fault.kind == "drop":
@@ -812,6 +817,9 @@ class Simulator:
             return self._json(200, {"created": created, "data": data, **common,
                                     "usage": usage})
 
+        # the event models declare no output_tokens_details
+        event_usage = {k: v for k, v in usage.items() if k != "output_tokens_details"}
+
         def events() -> Iterator[dict[str, Any]]:
             for img, blob in zip(finals, encoded):
                 for k in range(opts.partial_images):
@@ -821,7 +829,7 @@ class Simulator:
                                                      provenance=False)),
                            "partial_image_index": k, "created_at": created, **common}
                 yield {"type": f"{prefix}.completed", "b64_json": _b64(blob),
-                       "created_at": created, **common, "usage": usage}
+                       "created_at": created, **common, "usage": event_usage}
 
         return self._event_stream(events())
 

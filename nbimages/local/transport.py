@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Iterator
 
 import httpx
 
-from .protocol import CUT, PAUSE, SimResponse, Sleep, StreamItem
+from .protocol import CUT, Pause, SimResponse, Sleep, StreamItem
 from .simulator import Simulator
 
 _STEP = 0.05  # granularity of interruptible sleeps
@@ -57,9 +57,9 @@ class _SyncStream(httpx.SyncByteStream):
                 return
             if isinstance(item, bytes):
                 yield item
-            elif item is PAUSE:
+            elif isinstance(item, Pause):
                 if self._interval:
-                    self._sleep(self._interval)
+                    self._sleep(self._interval * item.factor)
             elif isinstance(item, Sleep):
                 self._sleep(item.seconds, stall=True)
             elif item is CUT:
@@ -89,9 +89,9 @@ class _AsyncStream(httpx.AsyncByteStream):
                 return
             if isinstance(item, bytes):
                 yield item
-            elif item is PAUSE:
+            elif isinstance(item, Pause):
                 if self._interval:
-                    await asyncio.sleep(self._interval)
+                    await asyncio.sleep(self._interval * item.factor)
             elif isinstance(item, Sleep):
                 limit = _read_timeout(self._request)
                 if limit is not None and item.seconds > limit:

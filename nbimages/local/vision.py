@@ -83,7 +83,8 @@ def analyse(data: bytes | Any, detail: str | None = "auto") -> Analysis:
     else:
         small = rgba
     sw, sh = small.size
-    pixels = list(small.getdata())
+    raw = small.tobytes()
+    pixels = [tuple(raw[i:i + 4]) for i in range(0, len(raw), 4)]
     total = len(pixels)
     names: Counter[str] = Counter()
     top: Counter[str] = Counter()

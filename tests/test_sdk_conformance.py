@@ -1,0 +1,375 @@
+"""The official ``openai`` SDK, pointed at the simulator over HTTP, must accept every reply.
+
+Each reply is checked twice: through the SDK's own typed results, and strictly, by
+validating the raw JSON with pydantic against the SDK's models and refusing fields the
+models do not declare (so a misspelt field name fails here, not in a user's notebook).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+openai = pytest.importorskip("openai")
+from openai import OpenAI  # noqa: E402
+from openai.types import (  # noqa: E402
+    FileObject,
+    ImageEditCompletedEvent,
+    ImageEditPartialImageEvent,
+    ImageEditStreamEvent,
+    ImageGenCompletedEvent,
+    ImageGenPartialImageEvent,
+    ImageGenStreamEvent,
+    ImagesResponse,
+)
+from openai.types.responses import (  # noqa: E402
+    Response,
+    ResponseCompletedEvent,
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCreatedEvent,
+    ResponseImageGenCallCompletedEvent,
+    ResponseImageGenCallGeneratingEvent,
+    ResponseImageGenCallInProgressEvent,
+    ResponseImageGenCallPartialImageEvent,
+    ResponseInProgressEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseStreamEvent,
+    ResponseTextDeltaEvent,
+    ResponseTextDoneEvent,
+)
+from openai.types.responses.response_output_item import ImageGenerationCall  # noqa: E402
+from pydantic import BaseModel, TypeAdapter  # noqa: E402
+
+from _sim_fixtures import (  # noqa: E402
+    box_mask,
+    data_url,
+    decode_image,
+    half_red_blue,
+    png_bytes,
+    scene_png,
+    sim_server,
+    sse_json,
+)
+
+__all__ = ["sim_server"]
+
+# Fields the live API sends that the SDK's models do not declare.
+KNOWN_EXTRAS = {"store"}
+
+RESPONSE_SEQUENCE_IMAGE = [
+    ResponseCreatedEvent,
+    ResponseInProgressEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseImageGenCallInProgressEvent,
+    ResponseImageGenCallGeneratingEvent,
+    ResponseImageGenCallPartialImageEvent,
+    ResponseImageGenCallPartialImageEvent,
+    ResponseImageGenCallCompletedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseContentPartAddedEvent,
+]
+
+
+def no_unknown_fields(model: Any, where: str = "") -> None:
+    """Fail on fields that the SDK's model does not declare (recursively)."""
+    if isinstance(model, BaseModel):
+        extra = set((model.model_extra or {}).keys()) - KNOWN_EXTRAS
+        assert not extra, f"{type(model).__name__}{where} has undeclared fields {sorted(extra)}"
+        for name in type(model).model_fields:
+            no_unknown_fields(getattr(model, name), f"{where}.{name}")
+    elif isinstance(model, (list, tuple)):
+        for i, item in enumerate(model):
+            no_unknown_fields(item, f"{where}[{i}]")
+    elif isinstance(model, dict):
+        for k, v in model.items():
+            no_unknown_fields(v, f"{where}[{k!r}]")
+
+
+def strict(adapter_type: Any, data: dict[str, Any]) -> Any:
+    value = TypeAdapter(adapter_type).validate_python(data)
+    no_unknown_fields(value)
+    return value
+
+
+@pytest.fixture
+def client(sim_server: Any) -> Any:
+    with OpenAI(api_key="sk-test", base_url=sim_server.url, max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture
+def raw(sim_server: Any) -> Any:
+    with httpx.Client(base_url=sim_server.url, headers={"authorization": "Bearer sk-test"},
+                      timeout=30) as c:
+        yield c
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def test_generate_not_streamed(client: Any, raw: httpx.Client) -> None:
+    result = client.images.generate(model="gpt-image-1.5", prompt="a red circle on a blue sky",
+                                     size="1024x1024", quality="low")
+    assert isinstance(result, ImagesResponse)
+    assert result.data and result.data[0].b64_json
+    assert result.size == "1024x1024" and result.quality == "low"
+    assert result.output_format == "png" and result.background == "opaque"
+    assert result.usage is not None
+    assert result.usage.output_tokens == 272
+    assert result.usage.total_tokens == result.usage.input_tokens + result.usage.output_tokens
+    img = decode_image(result.data[0].b64_json)
+    assert img.size == (1024, 1024)
+
+    body = raw.post("/images/generations", json={"prompt": "a red circle", "n": 2,
+                                                 "size": "1536x1024"}).json()
+    parsed = strict(ImagesResponse, body)
+    assert len(parsed.data) == 2 and parsed.size == "1536x1024"
+
+
+def test_generate_streamed_with_partials(client: Any, raw: httpx.Client) -> None:
+    stream = client.images.generate(model="gpt-image-1.5", prompt="a sun over a lake",
+                                    stream=True, partial_images=2, size="1024x1024")
+    events = list(stream)
+    assert [type(e) for e in events] == [ImageGenPartialImageEvent, ImageGenPartialImageEvent,
+                                         ImageGenCompletedEvent]
+    assert [e.partial_image_index for e in events[:2]] == [0, 1]
+    final = events[-1]
+    assert final.usage.output_tokens == 1056 + 200
+    images = [decode_image(e.b64_json) for e in events]
+    assert all(im.size == (1024, 1024) for im in images)
+    assert len({e.b64_json for e in events}) == 3  # each partial differs
+
+    r = raw.post("/images/generations", json={"prompt": "a sun", "stream": True,
+                                              "partial_images": 3, "output_format": "webp"})
+    assert r.headers["content-type"].startswith("text/event-stream")
+    for data in sse_json(r.content):
+        strict(ImageGenStreamEvent, data)
+
+
+def test_generate_zero_partials_still_streams(client: Any) -> None:
+    events = list(client.images.generate(prompt="a tree", stream=True, partial_images=0))
+    assert [type(e) for e in events] == [ImageGenCompletedEvent]
+
+
+def test_edit_with_mask(client: Any, raw: httpx.Client) -> None:
+    src = scene_png((256, 256))
+    mask = box_mask((256, 256), (128, 0, 256, 128))
+    result = client.images.edit(model="gpt-image-1.5", image=("scene.png", src, "image/png"),
+                                mask=("mask.png", mask, "image/png"), prompt="add a yellow star")
+    assert isinstance(result, ImagesResponse)
+    out = decode_image(result.data[0].b64_json).convert("RGB")
+    from PIL import Image
+    import io
+
+    before = Image.open(io.BytesIO(src)).convert("RGB")
+    assert out.size == before.size
+    # outside the transparent box: identical pixels
+    for box in ((0, 0, 128, 256), (128, 128, 256, 256)):
+        assert out.crop(box).tobytes() == before.crop(box).tobytes()
+    assert out.crop((128, 0, 256, 128)).tobytes() != before.crop((128, 0, 256, 128)).tobytes()
+
+    stream = client.images.edit(image=[("a.png", src, "image/png"), ("b.png", half_red_blue(),
+                                                                     "image/png")],
+                                prompt="combine them", stream=True, partial_images=1)
+    events = list(stream)
+    assert [type(e) for e in events] == [ImageEditPartialImageEvent, ImageEditCompletedEvent]
+
+    r = raw.post("/images/edits", files=[("image[]", ("a.png", src, "image/png"))],
+                 data={"prompt": "add a moon", "stream": "true", "partial_images": "2"})
+    for data in sse_json(r.content):
+        strict(ImageEditStreamEvent, data)
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
+def test_variations(client: Any) -> None:
+    result = client.images.create_variation(image=("x.png", scene_png((256, 256)), "image/png"),
+                                            n=2, size="256x256")
+    assert isinstance(result, ImagesResponse) and len(result.data) == 2
+    assert decode_image(result.data[0].b64_json).size == (256, 256)
+
+
+def test_url_response_format_is_served(client: Any, sim_server: Any) -> None:
+    result = client.images.generate(prompt="a blue square", response_format="url",
+                                    size="256x256")
+    url = result.data[0].url
+    assert url.startswith(sim_server.url + "/_files/")
+    with httpx.Client() as c:
+        r = c.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content.startswith(b"\x89PNG")
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_errors_map_to_sdk_exceptions(client: Any) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.images.generate(prompt="")
+    assert info.value.code == "empty_string" and info.value.param == "prompt"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.images.generate(prompt="x", n=11)
+    assert info.value.param == "n"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.images.generate(prompt="a forbidden-content picture")
+    assert info.value.code == "moderation_blocked"
+    assert info.value.type == "image_generation_user_error"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="gpt-5", input="hi", previous_response_id="resp_nope")
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve("resp_unknown")
+
+
+def test_status_faults_reach_the_sdk(client: Any, sim_server: Any) -> None:
+    sim_server.simulator.faults.add("status", status=429, code="rate_limit_exceeded",
+                                    retry_after=0)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.images.generate(prompt="x")
+    assert info.value.response.headers["retry-after"] == "0"
+    assert info.value.response.headers["x-request-id"].startswith("req_")
+    # the SDK retries and then succeeds
+    sim_server.simulator.faults.add("status", status=503, times=1, retry_after_ms=1)
+    before = len(sim_server.simulator.requests)
+    with OpenAI(api_key="sk-test", base_url=sim_server.url, max_retries=2) as retrying:
+        assert retrying.images.generate(prompt="x", size="256x256").data
+    assert len(sim_server.simulator.requests) - before == 2
+
+
+# ----------------------------------------------------------------------------- responses
+
+
+def test_responses_image_tool_streamed_then_continued(client: Any, raw: httpx.Client) -> None:
+    stream = client.responses.create(
+        model="gpt-5", input="a serene forest lake at sunrise",
+        tools=[{"type": "image_generation", "partial_images": 2, "size": "1024x1024",
+                "quality": "low"}],
+        stream=True)
+    events = list(stream)
+    types = [type(e) for e in events]
+    assert types[:len(RESPONSE_SEQUENCE_IMAGE)] == RESPONSE_SEQUENCE_IMAGE
+    assert ResponseTextDeltaEvent in types
+    assert types[-4:] == [ResponseTextDoneEvent, ResponseContentPartDoneEvent,
+                          ResponseOutputItemDoneEvent, ResponseCompletedEvent]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = "".join(e.delta for e in events if isinstance(e, ResponseTextDeltaEvent))
+    assert sum(isinstance(e, ResponseTextDeltaEvent) for e in events) >= 3
+    done_item = events[8].item
+    assert isinstance(done_item, ImageGenerationCall)
+    assert done_item.id.startswith("ig_") and done_item.status == "completed"
+    assert done_item.result and done_item.revised_prompt
+    first = events[-1].response
+    assert isinstance(first, Response)
+    assert first.status == "completed" and first.output_text == deltas
+    assert first.usage is not None and first.usage.total_tokens > 0
+    partial = events[5]
+    assert partial.partial_image_b64 and partial.size == "1024x1024"
+
+    # continue the conversation: the new image is an edit of the previous one
+    second = client.responses.create(model="gpt-5", input="now add a red canoe",
+                                     tools=[{"type": "image_generation", "quality": "low"}],
+                                     previous_response_id=first.id)
+    assert isinstance(second, Response) and second.previous_response_id == first.id
+    call = second.output[0]
+    assert isinstance(call, ImageGenerationCall) and call.action == "edit"
+    a = decode_image(done_item.result).convert("RGB")
+    b = decode_image(call.result).convert("RGB")
+    assert a.size == b.size
+    pa, pb = a.resize((64, 64)).tobytes(), b.resize((64, 64)).tobytes()
+    same = sum(1 for i in range(0, len(pa), 3) if pa[i:i + 3] == pb[i:i + 3])
+    assert 0.5 < same / 4096 < 1.0  # visibly the same picture, with something added
+    assert "canoe" in second.output_text
+
+    # the raw stream, strictly validated
+    r = raw.post("/responses", json={
+        "model": "gpt-5", "input": "a red circle", "stream": True,
+        "tools": [{"type": "image_generation", "partial_images": 1}]})
+    for data in sse_json(r.content):
+        strict(ResponseStreamEvent, data)
+    stored = client.responses.retrieve(second.id)
+    assert stored.id == second.id and stored.output[0].result == call.result
+
+
+def test_responses_reference_image_generation_call(client: Any) -> None:
+    first = client.responses.create(model="gpt-5", input="a house",
+                                     tools=[{"type": "image_generation"}])
+    ig = first.output[0].id
+    second = client.responses.create(
+        model="gpt-5",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "add a tree"}]},
+               {"type": "image_generation_call", "id": ig}],
+        tools=[{"type": "image_generation"}])
+    assert second.output[0].action == "edit"
+
+
+def test_vision_with_data_url(client: Any, raw: httpx.Client) -> None:
+    resp = client.responses.create(model="gpt-4.1", input=[{
+        "role": "user",
+        "content": [{"type": "input_text", "text": "What colours are in this image?"},
+                    {"type": "input_image", "image_url": data_url(half_red_blue()),
+                     "detail": "high"}]}])
+    assert isinstance(resp, Response)
+    text = resp.output_text
+    assert text.startswith("You asked")
+    assert "red (50%)" in text and "blue (50%)" in text
+    assert "128 × 64" in text
+
+    r = raw.post("/responses", json={"model": "gpt-4.1", "stream": True, "input": [{
+        "role": "user", "content": [{"type": "input_text", "text": "Describe it"},
+                                    {"type": "input_image",
+                                     "image_url": data_url(half_red_blue())}]}]})
+    events = [strict(ResponseStreamEvent, d) for d in sse_json(r.content)]
+    assert sum(isinstance(e, ResponseTextDeltaEvent) for e in events) >= 3
+    assert isinstance(events[-1], ResponseCompletedEvent)
+    strict(Response, raw.get(f"/responses/{events[-1].response.id}").json())
+
+
+def test_files_then_vision_by_file_id(client: Any, raw: httpx.Client) -> None:
+    from PIL import Image
+
+    transparent = png_bytes(Image.new("RGBA", (100, 100), (0, 0, 0, 0)))
+    f = client.files.create(file=("clear.png", transparent, "image/png"), purpose="vision")
+    assert isinstance(f, FileObject)
+    assert f.id.startswith("file-") and f.bytes == len(transparent) and f.status == "processed"
+    assert f.filename == "clear.png" and f.purpose == "vision"
+    strict(FileObject, raw.get(f"/files/{f.id}").json())
+    assert client.files.retrieve(f.id).id == f.id
+    assert client.files.content(f.id).read() == transparent
+
+    resp = client.responses.create(model="gpt-5", input=[{
+        "role": "user", "content": [{"type": "input_text", "text": "Is anything here?"},
+                                    {"type": "input_image", "file_id": f.id}]}])
+    assert "fully transparent" in resp.output_text
+
+
+def test_text_only_and_models(client: Any, raw: httpx.Client) -> None:
+    resp = client.responses.create(model="gpt-5", input="hello there", instructions="be brief")
+    assert "hello there" in resp.output_text
+    strict(Response, raw.get(f"/responses/{resp.id}").json())
+    ids = {m.id for m in client.models.list()}
+    assert {"gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2", "gpt-5", "gpt-4.1"} <= ids
+
+
+def test_stream_error_events_through_sdk(client: Any, sim_server: Any) -> None:
+    sim_server.simulator.faults.add("error_event", at_event=2, shape="nested",
+                                    path="/responses")
+    with pytest.raises(openai.APIError):
+        list(client.responses.create(model="gpt-5", input="x", stream=True,
+                                     tools=[{"type": "image_generation"}]))
+    sim_server.simulator.faults.add("error_event", at_event=2, shape="flat", path="/responses")
+    events = list(client.responses.create(model="gpt-5", input="x", stream=True))
+    assert events[-1].type == "error" and events[-1].sequence_number == 2
+
+
+def test_unknown_events_are_survivable_by_sdk(client: Any, sim_server: Any) -> None:
+    sim_server.simulator.faults.add("unknown_events", split=True)
+    events = list(client.images.generate(prompt="a star", stream=True, partial_images=1))
+    known = [e for e in events if e.type != "simulator.unknown_event"]
+    assert len(known) < len(events)
+    assert [e.type for e in known] == ["image_generation.partial_image",
+                                       "image_generation.completed"]
+    assert json.loads(json.dumps(known[-1].usage.model_dump()))["output_tokens"] > 0
