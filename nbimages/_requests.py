@@ -97,7 +97,7 @@ def _file_part(name: str, image: Image, index: int = 0) -> tuple[str, tuple[str,
 def build_generate(prompt: str, *, model: str | None, stream: bool, options: dict[str, Any]) -> Call:
     prompt = validate_prompt(prompt)
     opts = validate_generation_options(options)
-    model = model or config.image_model()
+    model = config.image_model() if model is None else model
     _validate_model(model)
     body = {"prompt": prompt, "model": model, **opts}
     if stream:
@@ -121,7 +121,7 @@ def build_edit(
     ]
     mask_image = validate_mask(mask, images[0]) if mask is not None else None
     opts = validate_generation_options(options)
-    model = model or config.image_model()
+    model = config.image_model() if model is None else model
     _validate_model(model)
     name = "image" if len(images) == 1 else "image[]"
     files = [_file_part(name, img, i) for i, img in enumerate(images)]
@@ -145,7 +145,7 @@ def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) 
     opts = validate_generation_options(options)
     # The legacy endpoint answers with URLs unless told otherwise.
     data = {"response_format": "b64_json", **{k: _form_value(v) for k, v in opts.items()}}
-    if model:
+    if model is not None:
         _validate_model(model)
         data["model"] = model
     meta = {"model": model, "params": {**opts, "endpoint": "images/variations"}}
@@ -196,7 +196,7 @@ def build_respond(
     stream: bool,
     options: dict[str, Any],
 ) -> Call:
-    model = model or config.mainline_model()
+    model = config.mainline_model() if model is None else model
     _validate_model(model)
     checked_tools = _check_tools(tools)
     if previous_response_id is not None and (not isinstance(previous_response_id, str) or not previous_response_id):
@@ -251,7 +251,7 @@ def build_describe(
     if not items:
         raise InvalidInputError("image", sources, "at least one image to describe")
     parts = [vision_part(src, detail, "image" if len(items) == 1 else f"image[{i}]") for i, src in enumerate(items)]
-    model = model or config.mainline_model()
+    model = config.mainline_model() if model is None else model
     _validate_model(model)
     body: dict[str, Any] = {
         "model": model,

@@ -98,6 +98,11 @@ def validate_generation_options(options: dict[str, Any]) -> dict[str, Any]:
         validate_size(opts["size"])
     for key in ("model", "quality", "background", "output_format", "moderation", "input_fidelity"):
         _open_string(key, opts.get(key))
+    if opts.get("response_format", "b64_json") != "b64_json":
+        # Checked here, not on the reply: a URL answer would be paid for, then lost.
+        raise InvalidInputError(
+            "response_format", opts["response_format"], "'b64_json' (nbimages keeps the image bytes; URLs expire)"
+        )
     fmt = opts.get("output_format")
     if opts.get("background") in config.BACKGROUNDS_NEEDING_ALPHA and fmt and fmt not in config.FORMATS_WITH_ALPHA:
         raise InvalidInputError(
@@ -141,10 +146,10 @@ def _load(source: ImageSource, param: str) -> Image:
         buffer = BytesIO()
         source.savefig(buffer, format="png", bbox_inches="tight")
         return Image(buffer.getvalue(), source="matplotlib figure")
+    if _is_pil(source):  # before arrays: PIL images expose __array_interface__ too
+        return _from_pil(source)
     if hasattr(source, "__array_interface__") or type(source).__module__ == "numpy":
         return _from_array(source, param)
-    if _is_pil(source):
-        return _from_pil(source)
     if hasattr(source, "read"):
         return _load(source.read(), param)
     raise InvalidInputError(
@@ -168,14 +173,15 @@ def _from_path_or_url(source: str | os.PathLike[str], param: str) -> Image:
         if not text.strip():
             raise InvalidInputError(param, text, "a path to an image file")
     path = Path(text).expanduser()
-    if not path.exists():
-        raise InvalidInputError(param, text, "a path to an existing image file (no such file)")
+    try:
+        stat = path.stat()
+    except (OSError, ValueError):  # missing, or not a possible path (too long, NUL byte...)
+        raise InvalidInputError(param, text, "a path to an existing image file (no such file)") from None
     if path.is_dir():
         raise InvalidInputError(param, text, "a path to an image file, not a directory")
+    if stat.st_size > config.MAX_IMAGE_BYTES:
+        raise InvalidInputError(param, text, f"a file of at most {config.MAX_IMAGE_BYTES // 2**20} MB")
     try:
-        size = path.stat().st_size
-        if size > config.MAX_IMAGE_BYTES:
-            raise InvalidInputError(param, text, f"a file of at most {config.MAX_IMAGE_BYTES // 2**20} MB")
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(param, text, f"a readable file ({exc.strerror or exc})") from None
