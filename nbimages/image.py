@@ -74,6 +74,9 @@ def _jpeg_size(data: bytes) -> tuple[int | None, int | None]:
             i += 1
             continue
         marker = data[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             i += 2
             continue
