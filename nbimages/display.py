@@ -1,0 +1,465 @@
+"""Notebook output for images and answers: live, updated in place, and small.
+
+`LiveImage` shows one generation as it streams: a single output area whose picture is
+replaced by each partial image as it arrives (``display_id`` + update), with a status line,
+then by the final image and its caption. `LiveMarkdown` streams a text answer the same way.
+The notebook only keeps a downscaled preview (WebP by default); the full image stays on
+disk and the caption links to it.
+
+Every bundle carries ``text/plain`` (what a terminal IPython prints) and
+``{"nbimages": {...}}`` metadata with the image's provenance. All text that comes from
+prompts, revised prompts or model answers is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ._markdown import render as render_markdown
+
+if TYPE_CHECKING:
+    from .conversation import Turn
+    from .image import Image
+
+__all__ = [
+    "LiveImage",
+    "LiveMarkdown",
+    "PreviewOptions",
+    "error_bundle",
+    "error_hint",
+    "history_bundle",
+    "image_bundle",
+    "preview",
+    "usage_bundle",
+]
+
+Bundle = tuple[dict[str, Any], dict[str, Any]]
+
+_MUTED = "opacity:.72;font-size:.88em"
+_ERROR = "color:#c62828;border-left:3px solid #c62828;padding:2px 8px;margin:2px 0"
+
+
+@dataclass(frozen=True)
+class PreviewOptions:
+    """How images are embedded in the notebook."""
+
+    max_side: int = 512  # pixels of the embedded preview's long side
+    format: str = "webp"  # "webp" (small, keeps alpha), "png" or "jpeg"
+    quality: int = 82
+    partial_quality: int = 70  # partials are blurry anyway: cheaper and smaller
+
+
+# -- previews ---------------------------------------------------------------------------
+_WEB_FORMATS = ("png", "jpeg", "webp", "gif")
+PARTIAL_AS_IS_BYTES = 96_000  # a partial this small is shown as it came: no decoding at all
+
+
+def preview(image: Image, max_side: int = 512, format: str = "webp", quality: int = 82, *,
+            fast: bool = False, keep_under: int = 0) -> Image:
+    """A downscaled copy of ``image`` for embedding (the image itself when already suitable).
+
+    An image of at most ``keep_under`` bytes in a format browsers show is returned as it is
+    (the browser scales it). ``fast`` trades a little sharpness for speed (partial images):
+    a box reduction, a bilinear finish and the quickest encoder setting. JPEGs are scaled
+    while decoding.
+    """
+    from io import BytesIO
+
+    from PIL import Image as PIL
+
+    from .image import Image as NbImage
+
+    if image.format in _WEB_FORMATS and image.nbytes <= keep_under:
+        return image
+    width, height = image.width or 0, image.height or 0
+    fits = 0 < max(width, height) <= max_side
+    if fits and (image.format == format or image.format in ("jpeg", "webp")):
+        return image
+    pil = PIL.open(BytesIO(image.data))
+    if pil.format == "JPEG" and not fits:
+        pil.draft("L" if pil.mode == "L" else "RGB", (max_side, max_side))
+    has_alpha = pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info)
+    if pil.mode not in ("RGB", "RGBA", "L"):
+        pil = pil.convert("RGBA" if has_alpha else "RGB")
+    resample = PIL.Resampling.BILINEAR if fast else PIL.Resampling.LANCZOS
+    pil.thumbnail((max_side, max_side), resample=resample, reducing_gap=1.0 if fast else 2.0)
+    if format == "jpeg" and has_alpha:
+        format = "webp"
+    buffer = BytesIO()
+    try:
+        if format == "webp":
+            pil.save(buffer, "WEBP", quality=quality, method=0 if fast else 4)
+        elif format == "jpeg":
+            pil.save(buffer, "JPEG", quality=quality)
+        else:
+            pil.save(buffer, "PNG", compress_level=1 if fast else 6)
+    except (KeyError, OSError):  # a Pillow built without WebP
+        buffer = BytesIO()
+        pil.save(buffer, "PNG", compress_level=1 if fast else 6)
+    return NbImage(buffer.getvalue())
+
+
+def _partial_preview(image: Image, options: PreviewOptions) -> Image:
+    # JPEG encodes ten times faster than WebP; transparent partials fall back to WebP.
+    return preview(image, options.max_side, "jpeg", options.partial_quality, fast=True,
+                   keep_under=PARTIAL_AS_IS_BYTES)
+
+
+def _box(image: Image, max_side: int) -> tuple[int, int]:
+    """Where the image is drawn: its size scaled to fit ``max_side`` (partials use the same box)."""
+    width, height = image.width or max_side, image.height or max_side
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _img_tag(shown: Image, box: tuple[int, int], alt: str, *, faded: bool = False) -> str:
+    style = "max-width:100%;height:auto;border-radius:4px"
+    if faded:
+        style += ";filter:saturate(.85)"
+    return (
+        f'<img src="{shown.to_data_url()}" width="{box[0]}" height="{box[1]}" '
+        f'alt="{escape(alt, quote=True)}" title="{escape(alt, quote=True)}" style="{style}">'
+    )
+
+
+def file_link(path: str | os.PathLike[str] | None) -> str:
+    """HTML naming where a file was saved: a relative link when the notebook can serve it."""
+    if path is None:
+        return ""
+    path = Path(path)
+    try:
+        relative = path.resolve().relative_to(Path.cwd().resolve())
+    except (ValueError, OSError):
+        return f'<code style="user-select:all">{escape(str(path))}</code>'
+    href = "/".join(escape(part, quote=True) for part in relative.parts)
+    return f'<a href="{href}" target="_blank" title="the full-size image">{escape(relative.as_posix())}</a>'
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _image_meta(images: Sequence[Image], **extra: Any) -> dict[str, Any]:
+    if not images:
+        return {"nbimages": dict(extra)}
+    meta = {**images[0].describe_meta(), **extra}
+    if len(images) > 1:
+        meta["images"] = [img.describe_meta() for img in images]
+    return {"nbimages": meta}
+
+
+# -- errors -----------------------------------------------------------------------------
+def error_hint(exc: BaseException) -> str:
+    """How to fix a known error, in a few words."""
+    from . import errors as e
+
+    if isinstance(exc, e.AuthenticationError):
+        return "set OPENAI_API_KEY to a valid key (e.g. %env OPENAI_API_KEY=sk-...) and run the cell again"
+    if isinstance(exc, e.RateLimitError):
+        if exc.code == "insufficient_quota":
+            return "the account is out of quota: check billing and limits at platform.openai.com"
+        return "too many requests: wait a moment and run the cell again"
+    if isinstance(exc, e.ContentPolicyError):
+        return "moderation refused this request: rephrase the prompt (retrying it unchanged will not help)"
+    if isinstance(exc, e.NotFoundError):
+        return "check the model name (-m, %config Imagine.model); if a conversation expired, use --new"
+    if isinstance(exc, e.BadRequestError):
+        return "check the options and inputs (%%imagine? lists them)"
+    if isinstance(exc, e.ServerError):
+        return "the service had a problem: run the cell again in a moment"
+    if isinstance(exc, e.APITimeoutError):
+        return "raise the timeout (%config Imagine.timeout = 900) or ask for a lower quality"
+    if isinstance(exc, e.APIConnectionError):
+        return "could not reach the server: check the network (and OPENAI_BASE_URL if set)"
+    if isinstance(exc, e.StreamError):
+        if exc.partials:
+            return "the last partial image is kept above; run the cell again for a complete image"
+        return "run the cell again"
+    if isinstance(exc, e.InvalidInputError):
+        return "nothing was sent"
+    return ""
+
+
+def _error_line(exc: BaseException) -> tuple[str, str]:
+    name = type(exc).__name__
+    message = " ".join(str(exc).split()) or name
+    hint = error_hint(exc)
+    text = f"{name}: {message}" + (f" — {hint}" if hint else "")
+    html = (
+        f'<div style="{_ERROR}"><b>{escape(name)}</b>: {escape(message)}'
+        + (f' <span style="opacity:.85">— {escape(hint)}</span>' if hint else "")
+        + "</div>"
+    )
+    return text, html
+
+
+def error_bundle(exc: BaseException, partial: Image | None = None,
+                 options: PreviewOptions = PreviewOptions()) -> Bundle:
+    """One clear line (and the last partial image of a broken stream, if any)."""
+    text, html = _error_line(exc)
+    meta: dict[str, Any] = {"error": type(exc).__name__}
+    if partial is not None:
+        box = _box(partial, options.max_side)
+        shown = _partial_preview(partial, options)
+        html = f'<div class="nbimages">{_img_tag(shown, box, "last partial image", faded=True)}{html}</div>'
+        if partial.path is not None:
+            text += f"\nlast partial image saved to {partial.path}"
+        meta = _image_meta([partial], kind="partial", **meta)["nbimages"]
+    return {"text/html": html, "text/plain": "nbimages: " + text}, {"nbimages": meta}
+
+
+# -- one output area, updated in place --------------------------------------------------
+class _Output:
+    """A display that is shown once and then updated in place."""
+
+    def __init__(self) -> None:
+        self.display_id: str | None = None
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def publish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        from IPython.display import display
+
+        if self.display_id is None:
+            self.display_id = uuid.uuid4().hex
+            display(data, raw=True, metadata=metadata, display_id=self.display_id)
+        else:
+            display(data, raw=True, metadata=metadata, display_id=self.display_id, update=True)
+
+
+class LiveImage(_Output):
+    """A generation in progress: status line, partial images, then the final image.
+
+    ``partials`` is how many partial images were asked for ("partial 1 of 2");
+    ``backend`` is shown in the status line ("offline simulator").
+    """
+
+    def __init__(self, prompt: str, *, model: str | None = None, backend: str | None = None,
+                 partials: int = 0, options: PreviewOptions = PreviewOptions()) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.model = model
+        self.backend = backend
+        self.partials_expected = partials
+        self.options = options
+        self.last_partial: Image | None = None
+        self._shown: tuple[Image, tuple[int, int]] | None = None  # the preview on screen
+
+    def _status(self, state: str) -> str:
+        parts = [p for p in (self.model, self.backend, f"{self.elapsed:.1f} s", state) if p]
+        return " · ".join(parts)
+
+    def _publish_status(self, state: str, meta: dict[str, Any]) -> None:
+        status = self._status(state)
+        html = f'<div style="{_MUTED}">⏳ {escape(status)}</div>'
+        if self._shown is not None:
+            shown, box = self._shown
+            html = f'<div class="nbimages">{_img_tag(shown, box, self.prompt, faded=True)}{html}</div>'
+        self.publish({"text/html": html, "text/plain": f"nbimages: {status}"}, {"nbimages": meta})
+
+    def show(self, state: str = "sending the request…") -> None:
+        self._publish_status(state, {"kind": "status", "prompt": self.prompt})
+
+    def progress(self, state: str) -> None:
+        """A new status (e.g. "generating") keeping the current picture."""
+        self._publish_status(state, {"kind": "status", "prompt": self.prompt})
+
+    def partial(self, image: Image, index: int) -> None:
+        """Show partial image ``index`` (0-based) in place of the previous one."""
+        self.last_partial = image
+        o = self.options
+        self._shown = (_partial_preview(image, o), _box(image, o.max_side))
+        total = max(self.partials_expected, index + 1)
+        self._publish_status(f"partial {index + 1} of {total}", {"kind": "partial", "index": index,
+                                                               "prompt": self.prompt})
+
+    def final(self, images: Sequence[Image], *, cached: bool = False, text: str = "") -> None:
+        """Replace the live area with the final image(s) and the caption."""
+        self.publish(*image_bundle(images, options=self.options, cached=cached, elapsed=None if cached else self.elapsed,
+                                   backend=self.backend, text=text, prompt=self.prompt))
+
+    def error(self, exc: BaseException, partial: Image | None = None) -> None:
+        self.publish(*error_bundle(exc, partial, self.options))
+
+    def interrupted(self) -> None:
+        self._publish_status("interrupted", {"kind": "interrupted", "prompt": self.prompt})
+
+
+def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOptions(), cached: bool = False,
+                 elapsed: float | None = None, backend: str | None = None, text: str = "",
+                 prompt: str | None = None, note: str = "") -> Bundle:
+    """Final images with a caption: revised prompt, size, model, where the full image is."""
+    if not images:
+        body = escape(text) if text else "no image came back"
+        return ({"text/html": f'<div style="{_MUTED}">{body}</div>', "text/plain": text or "no image came back"},
+                {"nbimages": {"kind": "final", "prompt": prompt}})
+    first = images[0]
+    prompt = prompt or first.prompt or ""
+    pictures = []
+    for img in images:
+        shown = preview(img, options.max_side, options.format, options.quality)
+        box = _box(img, options.max_side if len(images) == 1 else max(128, options.max_side // 2))
+        picture = _img_tag(shown, box, img.revised_prompt or prompt)
+        pictures.append(f"<figure style=\"margin:0\">{picture}"
+                        f"<figcaption style=\"{_MUTED}\">{file_link(img.path)}</figcaption></figure>"
+                        if len(images) > 1 else picture)
+    facts = [f"{first.width}×{first.height}" if first.width else None, first.model,
+             (first.params or {}).get("quality"), backend, f"{elapsed:.1f} s" if elapsed is not None else None]
+    facts_text = " · ".join(str(f) for f in facts if f)
+    lines_html, lines_text = [], []
+    said = first.revised_prompt or ""
+    if said and said.strip() != prompt.strip():
+        lines_html.append(f"<div><i>“{escape(said)}”</i></div>")
+        lines_text.append(f"revised prompt: {said}")
+    if text:
+        lines_html.append(f"<div>{render_markdown(text)}</div>")
+        lines_text.append(text)
+    where = ""
+    if len(images) == 1 and first.path is not None:
+        where = f" · saved as {file_link(first.path)}"
+    lines_html.append(f'<div style="{_MUTED}">{escape(facts_text)}{where}</div>')
+    lines_text.insert(0, facts_text)
+    lines_text += [f"saved to {img.path}" for img in images if img.path is not None]
+    if cached:
+        lines_html.append(f'<div style="{_MUTED}">♻ reused from the store: no request was made '
+                          "(<code>--fresh</code> makes a new one)</div>")
+        lines_text.append("reused from the store: no request was made (--fresh makes a new one)")
+    if note:
+        lines_html.append(f'<div style="{_MUTED}">{escape(note)}</div>')
+        lines_text.append(note)
+    gallery = "".join(pictures) if len(pictures) == 1 else (
+        f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(pictures)}</div>')
+    html = f'<div class="nbimages">{gallery}{"".join(lines_html)}</div>'
+    return ({"text/html": html, "text/plain": "\n".join(lines_text)},
+            _image_meta(images, kind="final", cached=cached))
+
+
+class LiveMarkdown(_Output):
+    """A streamed text answer rendered as (escaped) Markdown in one output area.
+
+    ``append`` re-renders at most every ``min_interval`` seconds; ``done`` renders the rest.
+    """
+
+    def __init__(self, *, header_html: str = "", meta: dict[str, Any] | None = None,
+                 min_interval: float = 0.05) -> None:
+        super().__init__()
+        self.header_html = header_html
+        self.meta = dict(meta or {})
+        self.min_interval = min_interval
+        self.text = ""
+        self._last = 0.0
+
+    def _bundle(self, footer: str) -> Bundle:
+        body = render_markdown(self.text) if self.text else ""
+        html = (f'<div class="nbimages-answer">{self.header_html}{body}'
+                + (f'<div style="{_MUTED}">{escape(footer)}</div>' if footer else "") + "</div>")
+        return {"text/html": html, "text/plain": self.text or footer}, {"nbimages": self.meta}
+
+    def show(self, status: str = "asking…") -> None:
+        self.publish(*self._bundle(status))
+
+    def append(self, delta: str) -> None:
+        self.text += delta
+        now = time.monotonic()
+        if now - self._last >= self.min_interval:
+            self._last = now
+            self.publish(*self._bundle("…"))
+
+    def done(self, text: str | None = None, footer: str = "") -> None:
+        if text:
+            self.text = text
+        self.meta["answer_chars"] = len(self.text)
+        self.publish(*self._bundle(footer))
+
+    def error(self, exc: BaseException) -> None:
+        text, html = _error_line(exc)
+        data, meta = self._bundle("")
+        data["text/html"] = data["text/html"][: -len("</div>")] + html + "</div>"
+        data["text/plain"] = (self.text + "\n" if self.text else "") + "nbimages: " + text
+        self.publish(data, {"nbimages": {**meta["nbimages"], "error": type(exc).__name__}})
+
+
+def thumbnail_html(image: Image, max_side: int = 160, format: str = "webp", alt: str = "") -> str:
+    shown = preview(image, max_side, format, 75)
+    return _img_tag(shown, _box(image, max_side), alt)
+
+
+# -- history and usage ------------------------------------------------------------------
+def history_bundle(turns: Sequence[Turn], head: Turn | None, *, thumb: int = 160, format: str = "webp") -> Bundle:
+    """Thumbnails and prompts of a line of work, the current turn marked."""
+    if not turns:
+        return ({"text/html": f'<div style="{_MUTED}">No images yet: run a %%imagine cell.</div>',
+                 "text/plain": "No images yet: run a %%imagine cell."}, {"nbimages": {"kind": "history", "turns": []}})
+    cards, lines, meta = [], [], []
+    for number, turn in enumerate(turns, 1):
+        current = turn is head
+        border = "2px solid #1e88e5" if current else "1px solid rgba(128,128,128,.35)"
+        picture = (thumbnail_html(turn.image, thumb, format, turn.prompt) if turn.image is not None
+                   else f'<div style="width:{thumb}px;{_MUTED}">(text only)</div>')
+        tags = [t for t in ("current" if current else "", "reused" if turn.cached else "", turn.api) if t]
+        cards.append(
+            f'<div style="width:{thumb}px;padding:4px;border:{border};border-radius:6px">{picture}'
+            f'<div style="font-size:.85em" title="{escape(turn.prompt, quote=True)}">'
+            f"<b>{number}.</b> {escape(_short(turn.prompt, 90))}</div>"
+            f'<div style="{_MUTED}">{escape(" · ".join(tags))}</div></div>'
+        )
+        path = f"  [{turn.image.path}]" if turn.image is not None and turn.image.path else ""
+        lines.append(f"{'→' if current else ' '} {number}. {_short(turn.prompt, 70)}{path}")
+        meta.append({"id": turn.id, "prompt": turn.prompt, "api": turn.api, "current": current,
+                     "path": str(turn.image.path) if turn.image is not None and turn.image.path else None})
+    html = f'<div class="nbimages-history" style="display:flex;flex-wrap:wrap;gap:8px">{"".join(cards)}</div>'
+    return {"text/html": html, "text/plain": "\n".join(lines)}, {"nbimages": {"kind": "history", "turns": meta}}
+
+
+_USAGE_COLUMNS = (
+    ("model", "model"), ("requests", "requests"), ("images", "images"), ("cached", "reused"),
+    ("input_tokens", "input tokens"), ("output_tokens", "output tokens"), ("estimated_cost_usd", "est. cost (USD)"),
+)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if key == "estimated_cost_usd":
+        return f"${value:,.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def usage_bundle(rows: Sequence[dict[str, Any]]) -> Bundle:
+    """Requests, tokens and estimated cost per model, as a small table."""
+    if not rows:
+        text = "No usage recorded yet."
+        return {"text/html": f'<div style="{_MUTED}">{text}</div>', "text/plain": text}, {"nbimages": {"kind": "usage"}}
+    totals: dict[str, Any] = {"model": "total"}
+    for key, _ in _USAGE_COLUMNS[1:]:
+        values = [row.get(key) for row in rows]
+        known = [v for v in values if v is not None]
+        totals[key] = sum(known) if known else None
+    table = [[label for _, label in _USAGE_COLUMNS]]
+    table += [[_cell(key, row.get(key)) for key, _ in _USAGE_COLUMNS] for row in [*rows, totals]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(_USAGE_COLUMNS))]
+    text = "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in table)
+    th = "".join(f'<th style="text-align:{"left" if i == 0 else "right"}">{escape(c)}</th>'
+                 for i, c in enumerate(table[0]))
+    body = []
+    for n, r in enumerate(table[1:]):
+        weight = "font-weight:600;" if n == len(table) - 2 else ""
+        body.append("<tr>" + "".join(
+            f'<td style="{weight}text-align:{"left" if i == 0 else "right"}">{escape(c)}</td>' for i, c in enumerate(r)
+        ) + "</tr>")
+    html = (f'<table class="nbimages-usage"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            f'<div style="{_MUTED}">Estimated from token counts and published prices; reused images cost nothing.</div>')
+    return {"text/html": html, "text/plain": text}, {"nbimages": {"kind": "usage", "rows": list(rows)}}

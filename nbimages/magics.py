@@ -1,0 +1,580 @@
+"""IPython magics: ``%%imagine``, ``%imagine``, ``%describe``, ``%imagine_history``,
+``%imagine_undo``, ``%imagine_usage``, and the ``Imagine`` configurable.
+
+A thin front end: options are parsed with IPython's ``magic_arguments``; the work is done
+by `Client` and the shell's `Conversation` (which stores every image before it is shown);
+`display` draws the live output. Known errors become one line with a hint; anything
+unexpected propagates as usual (no exception hook is installed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Enum, Float, Int, Unicode, validate
+from traitlets.config import Configurable
+
+from . import config
+from .errors import (
+    APIConnectionError,
+    APIError,
+    ConfigurationError,
+    InvalidInputError,
+    StreamError,
+)
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .conversation import Conversation
+    from .display import PreviewOptions
+    from .image import Image
+    from .store import Store
+
+__all__ = ["Imagine", "ImagineMagics", "load_ipython_extension", "magics_for", "unload_ipython_extension"]
+
+KNOWN_ERRORS = (InvalidInputError, APIError, StreamError, APIConnectionError, ConfigurationError)
+
+
+class Imagine(Configurable):
+    """Settings of the nbimages magics: ``%config Imagine.model = "gpt-image-1.5"``."""
+
+    model = Unicode(None, allow_none=True,
+                    help="Image model (None: NBIMAGES_IMAGE_MODEL, else nbimages' default).").tag(config=True)
+    mainline_model = Unicode(None, allow_none=True,
+                             help="Model for --continue (Responses API) and %describe "
+                                  "(None: NBIMAGES_MODEL, else nbimages' default).").tag(config=True)
+    size = Unicode(None, allow_none=True, help="Default size, e.g. '1024x1024' (None: the API's default).").tag(
+        config=True)
+    quality = Unicode(None, allow_none=True, help="Default quality: low, medium, high, auto.").tag(config=True)
+    partial_images = Int(2, help="Partial images to stream (0-3): 2 shows the picture taking shape.").tag(
+        config=True)
+    preview_size = Int(512, help="Long side, in pixels, of the preview embedded in the notebook.").tag(config=True)
+    preview_format = Enum(("webp", "png", "jpeg"), "webp",
+                          help="Format of embedded previews: webp is small and keeps transparency.").tag(config=True)
+    store_home = Unicode(None, allow_none=True,
+                         help="Folder of the image store (None: NBIMAGES_HOME, else the user data folder).").tag(
+        config=True)
+    timeout = Float(config.DEFAULT_TIMEOUT,
+                    help="Read timeout in seconds (high quality images can take minutes).").tag(config=True)
+
+    @validate("preview_size")
+    def _check_preview_size(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if not 32 <= value <= 4096:
+            raise ValueError(f"Imagine.preview_size must be between 32 and 4096, not {value}")
+        return value
+
+    @validate("timeout")
+    def _check_timeout(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if value <= 0:
+            raise ValueError(f"Imagine.timeout must be positive, not {value}")
+        return value
+
+
+def _unquote(token: str) -> str:
+    """IPython's argument splitter keeps quotes around a quoted token: drop them."""
+    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
+        return token[1:-1]
+    return token
+
+
+def _digest(image: Image) -> str:
+    return hashlib.sha256(image.data).hexdigest()
+
+
+def _backend_label(client: Client) -> str | None:
+    if client.backend == "local":
+        return "offline simulator"
+    if client.backend == "custom":
+        return client.base_url
+    return None
+
+
+@magics_class
+class ImagineMagics(Magics):
+    """The magics of one shell, sharing one client and one conversation (created on first use)."""
+
+    def __init__(self, shell: Any, settings: Imagine) -> None:
+        super().__init__(shell)
+        self.settings = settings
+        self._client: Client | None = None
+        self._client_backend: Any = None
+        self._conversation: Conversation | None = None
+        settings.observe(self._drop_client, names=["timeout"])
+        settings.observe(self._change_store, names=["store_home"])
+
+    # -- what the magics work with (tests and users may reach them here) -----------------
+    @property
+    def client(self) -> Client:
+        """The `Client`, rebuilt when the timeout or the OpenAI environment variables change."""
+        backend = config.resolve_backend()
+        if self._client is None or backend != self._client_backend:
+            from .client import Client
+
+            self.close()
+            self._client = Client(timeout=self.settings.timeout)
+            self._client_backend = backend
+            if self._conversation is not None:
+                self._conversation.client = self._client
+        return self._client
+
+    @property
+    def conversation(self) -> Conversation:
+        """The shell's conversation, also returned by ``nbimages.current_conversation()``."""
+        from .conversation import Conversation, set_current_conversation
+
+        client = self.client
+        if self._conversation is None:
+            self._conversation = Conversation(client, store=self._store())
+            set_current_conversation(self._conversation)
+        self._conversation.model = self.settings.mainline_model
+        self._conversation.image_model = self.settings.model
+        return self._conversation
+
+    @property
+    def store(self) -> Store:
+        store = self.conversation.store
+        if store is None:  # someone turned storing off: the magics still need a ledger
+            store = self._store()
+        return store
+
+    def _store(self) -> Store:
+        from .store import Store, default_store
+
+        home = self.settings.store_home
+        return Store(home) if home else default_store()
+
+    def _drop_client(self, change: Any = None) -> None:
+        self.close()
+
+    def _change_store(self, change: Any = None) -> None:
+        if self._conversation is not None:
+            self._conversation.store = self._store()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def preview_options(self) -> PreviewOptions:
+        from .display import PreviewOptions
+
+        return PreviewOptions(max_side=self.settings.preview_size, format=self.settings.preview_format)
+
+    # -- resolving IMAGE arguments -----------------------------------------------------
+    def _source(self, token: str, param: str) -> Any:
+        """``last``, a variable of the user namespace, or else a path (or URL) as given."""
+        token = _unquote(token)
+        if token == "last":
+            image = self.conversation.image
+            if image is None:
+                raise InvalidInputError(param, "last", "a current image: run a %%imagine cell first")
+            return image
+        if token.isidentifier() and token in self.shell.user_ns:
+            value = self.shell.user_ns[token]
+            if param == "mask" and hasattr(value, "mask") and not hasattr(value, "data"):
+                value = value.mask  # a MaskPainter (or anything holding a painted mask)
+                if value is None:
+                    raise InvalidInputError(param, token, "a painted mask (paint on the mask painter first)")
+            return value
+        return token
+
+    def _image(self, token: str, param: str) -> Image:
+        from .inputs import to_image
+
+        return to_image(self._source(token, param), param)
+
+    # -- %%imagine ---------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-m", "--model", help="image model (default: %%config Imagine.model)")
+    @argument("--size", help="WIDTHxHEIGHT such as 1024x1024, 1536x1024, 1024x1536, or auto")
+    @argument("--quality", help="low, medium, high or auto")
+    @argument("-n", type=int, help="how many images (1-10; not with --continue)")
+    @argument("--partial-images", type=int, dest="partial_images",
+              help="partial images to stream, 0-3 (default: %%config Imagine.partial_images)")
+    @argument("--background", help="transparent, opaque or auto")
+    @argument("--output-format", dest="output_format", help="png, jpeg or webp")
+    @argument("--output-compression", dest="output_compression", type=int, help="0-100, for jpeg and webp")
+    @argument("--moderation", help="auto or low")
+    @argument("--input-fidelity", dest="input_fidelity", help="low or high: how closely edits keep the input")
+    @argument("-c", "--continue", dest="continue_", action="store_true",
+              help="refine the current image (Responses API: previous_response_id, or the image as input)")
+    @argument("--edit", nargs="+", metavar="IMAGE",
+              help="edit these images (Images API): paths, variable names or 'last'")
+    @argument("--mask", metavar="MASK",
+              help="where to edit (transparent = edit): a path, a variable (an image or a MaskPainter) or 'last'; "
+                   "without --edit, the current image is edited")
+    @argument("--new", action="store_true", help="start a new conversation")
+    @argument("-o", "--output", metavar="NAME", help="store the resulting Image in this variable")
+    @argument("--fresh", action="store_true", help="always make a new image (do not reuse a stored one)")
+    @argument("prompt", nargs="*", help="the prompt of %%imagine (the line magic); %%%%imagine reads the cell")
+    @line_cell_magic
+    def imagine(self, line: str, cell: str | None = None) -> None:
+        """Generate or edit an image, streamed live into the output.
+
+        The prompt is the cell body (``%%imagine``) or the rest of the line (``%imagine``)::
+
+            %%imagine --size 1536x1024 --quality high
+            A serene forest lake at sunrise, mist over the water
+
+            %%imagine --continue
+            Now add a red canoe
+
+            %%imagine --edit room.png --mask mask.png -o room2
+            Add a flamingo on the sofa
+
+        Partial images appear while the image is made; the final image is saved to the store
+        (``NBIMAGES_HOME``) with its provenance, and a small preview is embedded. Running an
+        unchanged cell again reuses the stored image at no cost; ``--fresh`` makes a new one.
+        Defaults come from ``%config Imagine`` (model, size, quality, partial_images,
+        preview_size, preview_format, store_home, timeout, mainline_model).
+        """
+        args = parse_argstring(self.imagine, line)
+        if cell is not None:
+            if args.prompt:
+                raise UsageError("%%imagine reads the prompt from the cell body; the first line takes only options")
+            prompt = cell.strip()
+        else:
+            prompt = " ".join(args.prompt).strip()
+            if len(args.prompt) == 1:
+                prompt = _unquote(prompt)
+        if args.continue_ and (args.edit or args.new):
+            raise UsageError("--continue refines the current image: it cannot be combined with --edit or --new")
+        if args.continue_ and args.n not in (None, 1):
+            raise UsageError("--continue makes one image at a time: drop -n")
+        if args.output is not None and not args.output.isidentifier():
+            raise UsageError(f"-o takes a variable name, not {args.output!r}")
+        with self._errors_shown():
+            _ImagineRun(self, args, prompt).run()
+
+    def _show(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        from IPython.display import display
+
+        display(data, raw=True, metadata=metadata)
+
+    # -- %describe ---------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--detail", choices=config.DETAIL_LEVELS, default="auto",
+              help="how closely the model looks: low (cheap), high, auto")
+    @argument("-m", "--model", help="vision model (default: %%config Imagine.mainline_model)")
+    @argument("-o", "--output", metavar="NAME", help="store the answer text in this variable")
+    @argument("source", help="a path, a URL, a variable (PIL image, array, figure, bytes, Image) or 'last'")
+    @argument("question", nargs="*", help="what to ask (default: describe the image)")
+    @line_magic
+    def describe(self, line: str) -> None:
+        """Ask a vision model about an image; the answer streams in as Markdown.
+
+        Examples::
+
+            %describe photo.jpg what species is this?
+            %describe fig how many peaks does this plot have?
+            %describe last --detail high
+        """
+        args = parse_argstring(self.describe, line)
+        if args.output is not None and not args.output.isidentifier():
+            raise UsageError(f"-o takes a variable name, not {args.output!r}")
+        question = " ".join(args.question).strip() or "Describe this image."
+        if len(args.question) == 1:
+            question = _unquote(question)
+        with self._errors_shown():
+            self._describe(args, question)
+
+    def _describe(self, args: Any, question: str) -> None:
+        from html import escape
+
+        from .display import LiveMarkdown, thumbnail_html
+        from .events import TextDelta
+        from .inputs import to_image, validate_prompt
+
+        validate_prompt(question, "question")
+        source = self._source(args.source, "image")
+        is_url = isinstance(source, str) and source.startswith(("http://", "https://"))
+        image = source if is_url else to_image(source, "image", formats=config.VISION_INPUT_FORMATS)
+        client = self.client
+        model = args.model or self.settings.mainline_model or config.mainline_model()
+        backend = _backend_label(client)
+        if is_url:
+            picture = f'<a href="{escape(source, quote=True)}" target="_blank">{escape(source)}</a>'
+        else:
+            picture = thumbnail_html(image, 160, self.settings.preview_format, question)
+        header = (f'<div style="display:flex;gap:10px;align-items:flex-start;margin-bottom:4px">{picture}'
+                  f'<div style="opacity:.72;font-size:.88em">{escape(question)}</div></div>')
+        meta: dict[str, Any] = {"kind": "answer", "question": question, "model": model,
+                                "image": source if is_url else image.describe_meta()}
+        live = LiveMarkdown(header_html=header, meta=meta)
+        live.show("asking " + " · ".join(p for p in (model, backend) if p) + "…")
+        stream = None
+        try:
+            stream = client.respond(question, model=model, images=[image], detail=args.detail, stream=True)
+            for event in stream:
+                if isinstance(event, TextDelta):
+                    live.append(event.delta)
+        except KNOWN_ERRORS as exc:
+            live.error(exc)
+            return
+        except KeyboardInterrupt:
+            if stream is not None:
+                stream.close()
+            live.done(footer="interrupted")
+            raise
+        response = stream.result
+        text = (response.output_text if response is not None else "") or stream.text
+        self.store.record_usage(model=model, usage=response.usage if response else None, endpoint="responses",
+                                images=0, response_id=response.id if response else None)
+        live.done(text, footer=" · ".join(p for p in (model, backend, f"{live.elapsed:.1f} s") if p))
+        if args.output:
+            self.shell.user_ns[args.output] = text
+
+    @contextmanager
+    def _errors_shown(self) -> Iterator[None]:
+        """Known errors become one line of output (with a hint) instead of a traceback."""
+        try:
+            yield
+        except KNOWN_ERRORS as exc:
+            from .display import error_bundle
+
+            self._show(*error_bundle(exc))
+
+    # -- history, undo, usage ----------------------------------------------------------
+    @magic_arguments()
+    @argument("-a", "--all", action="store_true", help="every turn of this session, not only the current line")
+    @line_magic
+    def imagine_history(self, line: str) -> None:
+        """Thumbnails and prompts of the current line of work; the current turn is marked."""
+        from .display import history_bundle
+
+        args = parse_argstring(self.imagine_history, line)
+        with self._errors_shown():
+            conv = self.conversation
+            turns = list(conv.all_turns) if args.all else conv.turns
+            self._show(*history_bundle(turns, conv.head, format=self.settings.preview_format))
+
+    @magic_arguments()
+    @argument("steps", nargs="?", type=int, default=1, help="how many turns to go back (default 1)")
+    @line_magic
+    def imagine_undo(self, line: str) -> None:
+        """Step back to the previous turn and show the image that is now current."""
+        args = parse_argstring(self.imagine_undo, line)
+        if args.steps < 1:
+            raise UsageError("%imagine_undo takes a positive number of steps")
+        with self._errors_shown():
+            self._undo(args.steps)
+
+    def _undo(self, steps: int) -> None:
+        from .display import image_bundle
+
+        conv = self.conversation
+        if conv.head is None:
+            self._show({"text/plain": "Nothing to undo.",
+                        "text/html": '<div style="opacity:.72">Nothing to undo.</div>'}, {"nbimages": {"kind": "undo"}})
+            return
+        for _ in range(steps):
+            conv.undo()
+        image = conv.image
+        if conv.head is None or image is None:
+            text = "Back at the start: the next %%imagine makes a new image."
+            self._show({"text/plain": text, "text/html": f'<div style="opacity:.72">{text}</div>'},
+                       {"nbimages": {"kind": "undo", "current": None}})
+            return
+        position = len(conv.turns)
+        note = f"now at turn {position}: the next %%imagine --continue continues from here"
+        self._show(*image_bundle([image], options=self.preview_options, prompt=conv.head.prompt, note=note))
+
+    @line_magic
+    def imagine_usage(self, line: str) -> None:
+        """Requests, tokens and estimated cost per model, from the store's ledger."""
+        from .display import usage_bundle
+
+        if line.strip():
+            raise UsageError("%imagine_usage takes no arguments")
+        with self._errors_shown():
+            self._show(*usage_bundle(self.store.usage_summary()))
+
+
+class _ImagineRun:
+    """One %%imagine: resolve inputs, reuse a stored result or stream a new one, show it."""
+
+    def __init__(self, magics: ImagineMagics, args: Any, prompt: str) -> None:
+        self.magics = magics
+        self.args = args
+        self.prompt = prompt
+        settings = magics.settings
+        self.model = args.model or settings.model or config.image_model()
+        partials = args.partial_images if args.partial_images is not None else settings.partial_images
+        self.options = {
+            "size": args.size or settings.size,
+            "quality": args.quality or settings.quality,
+            "n": args.n,
+            "background": args.background,
+            "output_format": args.output_format,
+            "output_compression": args.output_compression,
+            "moderation": args.moderation,
+            "partial_images": partials,
+        }
+        if args.input_fidelity is not None:
+            self.options["input_fidelity"] = args.input_fidelity
+        self.mode = "continue" if args.continue_ else "edit" if (args.edit or args.mask) else "generate"
+
+    def run(self) -> None:
+        from .inputs import validate_generation_options, validate_prompt
+
+        args, magics = self.args, self.magics
+        validate_prompt(self.prompt)
+        validate_generation_options({**self.options, "model": self.model})
+        conv = magics.conversation
+        if args.new:
+            conv.reset()
+        images = [magics._image(token, "image") for token in args.edit or []]
+        if self.mode == "edit" and not images:
+            current = conv.image
+            if current is None:
+                raise InvalidInputError("image", None, "an image to edit: --edit IMAGE, or run %%imagine first")
+            images = [current]
+        mask = magics._image(args.mask, "mask") if args.mask else None
+        request = self._request(conv, images, mask)
+        store = conv.store
+        key = store.cache_key(request) if store is not None else None
+        if key is not None and not args.fresh:
+            wanted = self.options["n"] or 1
+            found = store.lookup_all(key)[-wanted:] if store is not None else []
+            if len(found) == wanted:
+                self._reuse(found, request)
+                return
+        self._stream(images, mask, key)
+
+    def _request(self, conv: Conversation, images: list[Image], mask: Image | None) -> dict[str, Any]:
+        """What identifies this request for the cache: everything that changes the result."""
+        client = self.magics.client
+        options = {k: v for k, v in self.options.items() if k != "partial_images"}
+        request: dict[str, Any] = {
+            "backend": client.backend, "base_url": client.base_url, "prompt": self.prompt, "model": self.model,
+            **options,
+        }
+        if self.mode == "generate":
+            request["endpoint"] = "images/generations"
+        elif self.mode == "edit":
+            request.update(endpoint="images/edits", images=[_digest(i) for i in images],
+                           mask=_digest(mask) if mask is not None else None)
+        else:
+            continuation = conv.continuation()
+            request.update(
+                endpoint="responses",
+                mainline_model=conv.model or config.mainline_model(),
+                previous_response_id=continuation.get("previous_response_id"),
+                input_images=[_digest(i) for i in continuation.get("images") or []],
+                mask=_digest(mask) if mask is not None else None,
+            )
+        return request
+
+    def _reuse(self, found: list[Image], request: dict[str, Any]) -> None:
+        from .display import image_bundle
+
+        magics = self.magics
+        conv = magics.conversation
+        api = "responses" if self.mode == "continue" else "images"
+        first = found[0]
+        conv.add(self.prompt, first, api=api, response_id=first.response_id if api == "responses" else None,
+                 cached=True, images=tuple(found))
+        params = first.params or {}
+        magics.store.record_usage(model=first.model or self.model, usage=None, endpoint=request["endpoint"],
+                                  images=len(found), quality=params.get("quality"), size=params.get("size"),
+                                  response_id=first.response_id, cached=True)
+        magics._show(*image_bundle(found, options=magics.preview_options, cached=True,
+                                   backend=_backend_label(magics.client), prompt=self.prompt))
+        self._output(found)
+
+    def _stream(self, images: list[Image], mask: Image | None, key: str | None) -> None:
+        from .display import LiveImage
+        from .events import ImageCompleted, ImageGenerationProgress, PartialImage
+
+        magics = self.magics
+        conv = magics.conversation
+        options = {k: v for k, v in self.options.items() if v is not None}
+        live = LiveImage(self.prompt, model=self.model, backend=_backend_label(magics.client),
+                         partials=options.get("partial_images", 0), options=magics.preview_options)
+        live.show()
+        turn_stream = None
+        completed = 0
+        try:
+            if self.mode == "generate":
+                turn_stream = conv.generate(self.prompt, stream=True, cache_key=key, model=self.model, **options)
+            elif self.mode == "edit":
+                turn_stream = conv.edit(self.prompt, images if len(images) > 1 else images[0], mask=mask,
+                                        stream=True, cache_key=key, model=self.model, **options)
+            else:
+                options.pop("n", None)
+                if mask is not None:
+                    options["input_image_mask"] = mask
+                turn_stream = conv.send(self.prompt, stream=True, cache_key=key, model=self.model, **options)
+            events = iter(turn_stream)
+            try:
+                for event in events:
+                    if isinstance(event, PartialImage):
+                        live.partial(event.image, event.index)
+                    elif isinstance(event, ImageGenerationProgress) and event.status != "completed":
+                        live.progress(event.status.replace("_", " "))
+                    elif isinstance(event, ImageCompleted):
+                        completed += 1
+                        wanted = options.get("n") or 1
+                        if completed < wanted:
+                            live.progress(f"image {completed} of {wanted} done")
+            finally:
+                events.close()  # type: ignore[attr-defined]
+        except StreamError as exc:
+            kept = exc.images[-1] if exc.images else exc.last_partial
+            live.error(exc, kept)
+            return
+        except KNOWN_ERRORS as exc:
+            live.error(exc, live.last_partial)
+            return
+        except KeyboardInterrupt:
+            if turn_stream is not None:
+                turn_stream.close()
+            live.interrupted()
+            raise
+        turn = turn_stream.turn
+        assert turn is not None
+        live.final(turn.images, text=turn.text)
+        self._output(list(turn.images))
+
+    def _output(self, images: list[Image]) -> None:
+        name = self.args.output
+        if name:
+            self.magics.shell.user_ns[name] = images[0] if len(images) == 1 else images
+
+
+# -- the extension ---------------------------------------------------------------------------
+def magics_for(shell: Any) -> ImagineMagics:
+    """The `ImagineMagics` registered with ``shell`` (its ``.client``, ``.conversation``, ``.settings``)."""
+    magics = shell.magics_manager.registry.get("ImagineMagics")
+    if magics is None:
+        raise LookupError("nbimages is not loaded in this shell: run %load_ext nbimages")
+    return magics
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    settings = Imagine(parent=ipython)
+    ipython.configurables.append(settings)
+    ipython.register_magics(ImagineMagics(ipython, settings))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .conversation import current_conversation, set_current_conversation
+
+    magics = ipython.magics_manager.registry.pop("ImagineMagics", None)
+    if magics is None:
+        return
+    for kind, table in ipython.magics_manager.magics.items():
+        for name in [n for n, fn in table.items() if getattr(fn, "__self__", None) is magics]:
+            del table[name]
+    ipython.configurables[:] = [c for c in ipython.configurables if c is not magics.settings]
+    if magics._conversation is not None and current_conversation() is magics._conversation:
+        set_current_conversation(None)
+    magics.close()
