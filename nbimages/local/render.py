@@ -838,7 +838,7 @@ def partial(img: PILImage.Image, index: int, total: int) -> PILImage.Image:
         max(2, int(64 / (2 ** k))) for k in range(total))
     block = blocks[min(index, len(blocks) - 1)]
     w, h = img.size
-    scale = max(1, int(block * max(w, h) / 1024))
+    scale = max(total - min(index, total - 1) + 1, round(block * max(w, h) / 1024))
     small = img.resize((max(1, w // scale), max(1, h // scale)), Image.Resampling.BOX)
     out = small.resize((w, h), Image.Resampling.NEAREST)
     if index < total - 1 or total == 1:
