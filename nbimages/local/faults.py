@@ -12,7 +12,10 @@ Kinds and parameters:
                     (``retry-after-ms``), ``headers`` (extra response headers)
 ``drop``            the connection closes before any response header
 ``cut``             ``after_events`` (default 1): the event stream stops abruptly
-                    after that many events (a non-streamed body is cut in half)
+                    after that many events; or ``after_partials``: after that many
+                    partial image events (0: before the first); or ``after_type``:
+                    right after the first event of that type (a non-streamed body
+                    is cut in half)
 ``malformed``       ``at_event`` (default 0): that event's data becomes ``{not json``
 ``error_event``     ``at_event`` (default 0), ``shape`` ``"flat"``/``"nested"``,
                     ``code``, ``message``, ``param``: an ``error`` event, then the end

@@ -442,6 +442,27 @@ class _StoredImage:
     label: str = ""  # the text written in the picture's corner
 
 
+def _cut_before(fault: Fault, n: int, event: dict[str, Any]) -> bool:
+    """Whether a ``cut`` fault ends the stream before event ``n``."""
+    if fault.get("after_type") is not None:
+        return False
+    if fault.get("after_partials") is not None:
+        return int(fault.get("after_partials")) == 0 and _is_partial(event)
+    return n >= int(fault.get("after_events", 1))
+
+
+def _cut_after(fault: Fault, event: dict[str, Any], partials_sent: int) -> bool:
+    """Whether a ``cut`` fault ends the stream right after ``event``."""
+    if fault.get("after_type") is not None:
+        return bool(fault.get("after_type") == event.get("type"))
+    wanted = fault.get("after_partials")
+    return wanted is not None and _is_partial(event) and partials_sent == int(wanted)
+
+
+def _is_partial(event: dict[str, Any]) -> bool:
+    return "partial_image" in str(event.get("type", ""))
+
+
 class Simulator:
     """An in-memory, deterministic stand-in for OpenAI's image and Responses APIs."""
 
@@ -570,6 +591,7 @@ class Simulator:
     def _frames(events: Iterator[dict[str, Any]], fault: Fault | None) -> Iterator[StreamItem]:
         kind = fault.kind if fault else None
         at = int(fault.get("at_event", 0) or 0) if fault else 0
+        partials_sent = 0
         n = -1
         for n, event in enumerate(events):
             if n:
@@ -582,9 +604,10 @@ class Simulator:
                 continue
             if kind == "stall" and fault.get("at_event") is not None and n == at:
                 yield Sleep(float(fault.get("seconds", 5.0)))
-            if kind == "cut" and n >= int(fault.get("after_events", 1)):
+            if kind == "cut" and _cut_before(fault, n, event):
                 yield CUT
                 return
+            partials_sent += _is_partial(event)
             if kind == "error_event" and n == at:
                 code = fault.get("code", "server_error")
                 message = fault.get("message", "The server had an error while processing "
@@ -626,6 +649,9 @@ class Simulator:
                     yield data
                 continue
             yield sse_event(event)
+            if kind == "cut" and _cut_after(fault, event, partials_sent):
+                yield CUT
+                return
         if kind == "cut":
             yield CUT
 
