@@ -22,6 +22,7 @@ from ._requests import (
     build_variations,
 )
 from ._retry import RetryPolicy, api_error, connection_error
+from .errors import APIError
 from .events import EventDecoder
 from .stream import AsyncStream, Stream
 
@@ -222,6 +223,26 @@ class _ClientBase:
         return self._run(build_upload(image, purpose=purpose))
 
 
+def _reply(call: Call, response: httpx.Response) -> Any:
+    """The result of an unstreamed call whose body was read.
+
+    A successful status with a body that is not JSON, or that holds an ``error`` object,
+    is an error too: parsing it would silently return nothing.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        raise APIError(
+            f"the server sent a malformed reply (not JSON): {response.text[:120]!r}",
+            status=response.status_code,
+            code="malformed_response",
+            request_id=response.headers.get("x-request-id"),
+        ) from None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        raise api_error(response)
+    return call.parse(body, call.meta)
+
+
 def _timeout(timeout: float | httpx.Timeout | None) -> Any:
     import httpx
 
@@ -278,7 +299,7 @@ class Client(_ClientBase):
             raise connection_error(exc) from None
         finally:
             response.close()
-        return call.parse(response.json(), call.meta)
+        return _reply(call, response)
 
     def close(self) -> None:
         if self._owns_http:
@@ -341,7 +362,7 @@ class AsyncClient(_ClientBase):
             raise connection_error(exc) from None
         finally:
             await response.aclose()
-        return call.parse(response.json(), call.meta)
+        return _reply(call, response)
 
     async def aclose(self) -> None:
         if self._owns_http:
