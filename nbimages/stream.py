@@ -82,7 +82,9 @@ class Stream(_StreamState):
                 for chunk in self._response.iter_bytes():
                     yield from self._events(chunk)
             except httpx.TransportError as exc:
-                raise self._broken(exc) from None
+                if not self._decoder.finished:
+                    raise self._broken(exc) from None
+                return  # everything asked for had arrived: a bad ending loses nothing
             yield from self._tail()
         finally:
             self.close()
@@ -116,7 +118,9 @@ class AsyncStream(_StreamState):
                     for event in self._events(chunk):
                         yield event
             except httpx.TransportError as exc:
-                raise self._broken(exc) from None
+                if not self._decoder.finished:
+                    raise self._broken(exc) from None
+                return
             for event in self._tail():
                 yield event
         finally:
