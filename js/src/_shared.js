@@ -1,0 +1,227 @@
+// Helpers shared by the nbimages widget views (bundled into each widget's module).
+//
+// Text never goes through innerHTML: `h` sets text with text nodes and properties,
+// so prompts and errors are escaped by construction.
+
+/**
+ * The part of anywidget's model the views use.
+ * @typedef {{
+ *   get(name: string): any,
+ *   set(name: string, value: any): void,
+ *   save_changes(): void,
+ *   on(event: string, callback: (...args: any[]) => void): void,
+ *   off(event: string, callback?: (...args: any[]) => void): void,
+ *   send(content: object, callbacks?: any, buffers?: (ArrayBuffer | ArrayBufferView)[]): void,
+ * }} Model
+ */
+
+/**
+ * An image message from the kernel, once all its parts have arrived.
+ * @typedef {{ type: "image", slot: string, seq: number, mime: string, part: number, parts: number,
+ *   width?: number, height?: number, [key: string]: any }} ImageMessage
+ */
+
+/**
+ * Create an element. Props: `hook` (the `data-nbimages` name tests and users select by),
+ * `class`, `text`, `dataset`, `style` (object), `on<event>`
+ * listeners, DOM properties (`title`, `value`, `disabled`...) or attributes.
+ * Children may be nodes or strings (which become text nodes).
+ * @param {string} tag
+ * @param {Record<string, any>} [props]
+ * @param {...(Node | string | null | undefined | (Node | string | null | undefined)[])} children
+ * @returns {HTMLElement}
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "hook") el.dataset.nbimages = value;
+    else if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = String(value);
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "style") Object.assign(el.style, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (key in el && !key.includes("-")) /** @type {any} */ (el)[key] = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) el.append(child);
+  }
+  return el;
+}
+
+/**
+ * Bytes of a buffer as received from the kernel (a `DataView`) or built in the page.
+ * @param {DataView | ArrayBuffer | ArrayBufferView | null | undefined} value
+ * @returns {Uint8Array}
+ */
+export function toBytes(value) {
+  if (!value) return new Uint8Array(0);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return new Uint8Array(0);
+}
+
+/**
+ * The image type of some bytes, from their magic numbers.
+ * @param {Uint8Array} bytes
+ * @returns {string}
+ */
+export function sniffMime(bytes) {
+  const ascii = (/** @type {number} */ from, /** @type {number} */ to) =>
+    String.fromCharCode(...bytes.subarray(from, to));
+  if (bytes[0] === 0x89 && ascii(1, 4) === "PNG") return "image/png";
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return "image/jpeg";
+  if (ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP") return "image/webp";
+  if (ascii(0, 3) === "GIF") return "image/gif";
+  return "application/octet-stream";
+}
+
+/** Blob URLs owned by one view; all revoked when the view goes away. */
+export class UrlBag {
+  constructor() {
+    /** @type {Set<string>} */
+    this.urls = new Set();
+  }
+
+  /**
+   * @param {Blob | Uint8Array} data
+   * @param {string} [mime]
+   * @returns {string}
+   */
+  make(data, mime) {
+    const blob = data instanceof Blob ? data : new Blob([data], { type: mime || sniffMime(data) });
+    const url = URL.createObjectURL(blob);
+    this.urls.add(url);
+    return url;
+  }
+
+  /** @param {string | null | undefined} url */
+  revoke(url) {
+    if (url && this.urls.delete(url)) URL.revokeObjectURL(url);
+  }
+
+  revokeAll() {
+    for (const url of this.urls) URL.revokeObjectURL(url);
+    this.urls.clear();
+  }
+}
+
+/**
+ * Listen to the kernel's custom messages. Image messages (possibly in several parts) reach
+ * `handlers.image(message, blob)` once complete; any other `{type}` reaches `handlers[type]`.
+ * @param {Model} model
+ * @param {{ image?: (msg: ImageMessage, blob: Blob) => void,
+ *   [type: string]: ((msg: any, buffers: any) => void) | undefined }} handlers
+ * @returns {() => void} stop listening
+ */
+export function listen(model, handlers) {
+  /** @type {Map<number, { chunks: Uint8Array[], count: number }>} */
+  const pending = new Map();
+  /** @param {any} msg @param {DataView[]} buffers */
+  const onMessage = (msg, buffers = []) => {
+    if (!msg || typeof msg.type !== "string") return;
+    if (msg.type === "image") {
+      let entry = pending.get(msg.seq);
+      if (!entry) {
+        entry = { chunks: new Array(msg.parts), count: 0 };
+        pending.set(msg.seq, entry);
+      }
+      entry.chunks[msg.part] = toBytes(buffers[0]).slice();
+      entry.count += 1;
+      if (entry.count === msg.parts) {
+        pending.delete(msg.seq);
+        handlers.image?.(msg, new Blob(entry.chunks, { type: msg.mime }));
+      }
+      return;
+    }
+    handlers[msg.type]?.(msg, buffers.map(toBytes));
+  };
+  model.on("msg:custom", onMessage);
+  return () => model.off("msg:custom", onMessage);
+}
+
+/**
+ * Ask the kernel to do something: `{action, ...payload}` plus binary buffers.
+ * @param {Model} model
+ * @param {string} action
+ * @param {Record<string, any>} [payload]
+ * @param {(ArrayBuffer | ArrayBufferView)[]} [buffers]
+ */
+export function act(model, action, payload = {}, buffers) {
+  model.send({ action, ...payload }, undefined, buffers);
+}
+
+/**
+ * Call `update(value)` now and whenever trait `name` changes.
+ * @param {Model} model
+ * @param {string | string[]} names
+ * @param {() => void} update
+ * @returns {() => void} stop watching
+ */
+export function watch(model, names, update) {
+  const list = Array.isArray(names) ? names : [names];
+  for (const name of list) model.on(`change:${name}`, update);
+  update();
+  return () => {
+    for (const name of list) model.off(`change:${name}`, update);
+  };
+}
+
+/**
+ * Keep an element's text in sync with a text trait; hidden while empty.
+ * @param {Model} model
+ * @param {string} name
+ * @param {HTMLElement} el
+ * @returns {() => void}
+ */
+export function bindText(model, name, el) {
+  return watch(model, name, () => {
+    const text = String(model.get(name) ?? "");
+    el.textContent = text;
+    el.hidden = text === "";
+  });
+}
+
+/**
+ * The one-line error area every widget has (`error` trait), with role="alert".
+ * @param {Model} model
+ * @returns {[HTMLElement, () => void]}
+ */
+export function errorLine(model) {
+  const el = h("div", { hook: "error", class: "nbi-error", role: "alert" });
+  const stop = watch(model, "error", () => {
+    const text = String(model.get("error") ?? "");
+    el.textContent = text;
+    el.title = text; // the line is cut with an ellipsis when long; the whole text on hover
+    el.hidden = text === "";
+  });
+  return [el, stop];
+}
+
+/**
+ * Two-way binding between a form control and a trait.
+ * @param {Model} model
+ * @param {string} name
+ * @param {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} control
+ * @param {{ parse?: (value: string) => any, event?: string }} [options]
+ * @returns {() => void}
+ */
+export function bindControl(model, name, control, { parse = (v) => v, event = "change" } = {}) {
+  const stop = watch(model, name, () => {
+    const value = String(model.get(name) ?? "");
+    if (control.value !== value) control.value = value;
+  });
+  const onInput = () => {
+    model.set(name, parse(control.value));
+    model.save_changes();
+  };
+  control.addEventListener(event, onInput);
+  return () => {
+    stop();
+    control.removeEventListener(event, onInput);
+  };
+}
+
+/** Keyboard shortcuts of JupyterLab stay out of text fields that carry this attribute. */
+export const QUIET_KEYS = { "data-lm-suppress-shortcuts": "true" };

@@ -1,0 +1,237 @@
+// Studio view: prompt and options, a live preview of every partial image, follow-ups and history.
+import { act, bindControl, bindText, errorLine, h, listen, QUIET_KEYS, toBytes, UrlBag, watch } from "./_shared.js";
+
+/** @typedef {import("./_shared.js").Model} Model */
+/** @typedef {import("./_shared.js").ImageMessage} ImageMessage */
+
+const HINT = globalThis.navigator?.platform?.startsWith("Mac") ? "⌘↵" : "Ctrl+↵";
+
+/**
+ * @param {string[]} values
+ * @param {(value: string) => string} [label]
+ */
+function options(values, label = (v) => v) {
+  return values.map((value) => h("option", { value, text: label(value) }));
+}
+
+/**
+ * @param {string} text
+ * @param {HTMLElement} control
+ */
+function field(text, control) {
+  return h("label", { class: "nbi-field" }, h("span", { class: "nbi-label", text }), control);
+}
+
+/** @param {{ model: Model, el: HTMLElement }} context */
+function render({ model, el }) {
+  const urls = new UrlBag();
+  /** @type {(() => void)[]} */
+  const stops = [];
+  /** @type {Map<number, string>} turn id -> thumbnail URL */
+  const thumbs = new Map();
+
+  // -- controls --------------------------------------------------------------------------
+  const prompt = /** @type {HTMLTextAreaElement} */ (h("textarea", {
+    hook: "prompt", class: "nbi-input nbi-prompt", rows: 4,
+    placeholder: "Describe an image… e.g. a serene forest lake at sunrise", ...QUIET_KEYS,
+  }));
+  const modelInput = /** @type {HTMLInputElement} */ (h("input", { hook: "model", class: "nbi-input", type: "text", ...QUIET_KEYS }));
+  const size = /** @type {HTMLSelectElement} */ (h("select", { hook: "size", class: "nbi-input" }, options(model.get("sizes"))));
+  const quality = /** @type {HTMLSelectElement} */ (h("select", { hook: "quality", class: "nbi-input" }, options(model.get("qualities"))));
+  const partials = /** @type {HTMLSelectElement} */ (h("select", { hook: "partial-images", class: "nbi-input" },
+    options(["0", "1", "2", "3"], (v) => (v === "0" ? "none" : v))));
+  const generate = /** @type {HTMLButtonElement} */ (h("button", {
+    hook: "generate", class: "nbi-btn nbi-btn--primary", type: "button", title: `Generate (${HINT})`,
+  }, "Generate"));
+  const cancel = /** @type {HTMLButtonElement} */ (h("button", {
+    hook: "cancel", class: "nbi-btn nbi-btn--danger", type: "button", title: "Stop the running generation",
+  }, "Cancel"));
+  const followup = /** @type {HTMLTextAreaElement} */ (h("textarea", {
+    hook: "followup", class: "nbi-input nbi-followup", rows: 2,
+    placeholder: "Refine the current image… e.g. now add a canoe", ...QUIET_KEYS,
+  }));
+  const refine = /** @type {HTMLButtonElement} */ (h("button", {
+    hook: "refine", class: "nbi-btn", type: "button", title: `Refine the current image (${HINT})`,
+  }, "Refine"));
+
+  // -- preview -----------------------------------------------------------------------------
+  const img = /** @type {HTMLImageElement} */ (h("img", {
+    hook: "preview", class: "nbi-preview__img", alt: "Preview", dataset: { seq: "0", kind: "none" },
+  }));
+  const badge = h("span", { hook: "badge", class: "nbi-badge", hidden: true });
+  const placeholder = h("div", { class: "nbi-preview__empty" }, "Your image will appear here");
+  const frame = h("div", { hook: "preview-frame", class: "nbi-preview", dataset: { state: "empty" } }, img, placeholder, badge);
+  const caption = h("p", { hook: "caption", class: "nbi-caption" });
+
+  // -- status, error, history --------------------------------------------------------------
+  const statusText = h("span", { class: "nbi-status__text" });
+  const elapsed = h("span", { hook: "elapsed", class: "nbi-status__elapsed" });
+  const status = h("div", { hook: "status", class: "nbi-status", "aria-live": "polite" },
+    h("span", { class: "nbi-spinner", "aria-hidden": "true" }), statusText, elapsed);
+  const [error, stopError] = errorLine(model);
+  const strip = h("div", { hook: "history", class: "nbi-strip", role: "list" });
+  const history = h("div", { class: "nbi-history" }, h("span", { class: "nbi-label", text: "History" }), strip);
+
+  const root = h("div", { hook: "studio", class: "nbi nbi-studio" },
+    h("div", { class: "nbi-studio__main" },
+      h("div", { class: "nbi-controls" },
+        field("Prompt", prompt),
+        h("div", { class: "nbi-options" },
+          field("Model", modelInput), field("Size", size), field("Quality", quality), field("Partial images", partials)),
+        h("div", { class: "nbi-row" }, generate, cancel),
+        h("hr", { class: "nbi-rule" }),
+        field("Follow-up", followup),
+        h("div", { class: "nbi-row" }, refine)),
+      h("div", { class: "nbi-stage" }, frame, caption)),
+    status, error, history);
+  el.replaceChildren(root);
+  stops.push(stopError);
+
+  // -- state -> view -------------------------------------------------------------------------
+  stops.push(bindControl(model, "prompt", prompt, { event: "change" }));
+  stops.push(bindControl(model, "model", modelInput));
+  stops.push(bindControl(model, "size", size));
+  stops.push(bindControl(model, "quality", quality));
+  stops.push(bindControl(model, "partial_images", partials, { parse: Number }));
+  stops.push(watch(model, "default_model", () => { modelInput.placeholder = model.get("default_model") || "default"; }));
+  stops.push(bindText(model, "caption", caption));
+  stops.push(watch(model, "status", () => { statusText.textContent = model.get("status"); }));
+
+  // What the preview shows. `data-seq` counts the images this view has displayed (1, 2, ...),
+  // set once each is decoded and on screen; `data-kind` is partial/final ("thumbnail" for
+  // the saved thumbnail shown before any preview arrives).
+  let seq = 0;
+  let shown = "";
+  /** @param {string} url @param {string} kind */
+  const display = (url, kind) => {
+    urls.revoke(shown);
+    shown = url;
+    frame.dataset.state = kind;
+    img.dataset.kind = kind;
+  };
+  stops.push(watch(model, "thumbnail", () => {
+    const bytes = toBytes(model.get("thumbnail"));
+    if (seq > 0 || bytes.length === 0) return;
+    img.src = urls.make(bytes);
+    display(img.src, "thumbnail");
+  }));
+
+  // Previews are shown one after the other, each fully decoded before the next replaces it,
+  // so fast partials are not skipped by an aborted load.
+  let queue = Promise.resolve();
+  /** @param {ImageMessage} msg @param {Blob} blob */
+  const show = async (msg, blob) => {
+    const url = urls.make(blob);
+    const probe = new Image();
+    probe.src = url;
+    try {
+      await probe.decode();
+    } catch {
+      urls.revoke(url); // unreadable bytes: keep what is shown
+      return;
+    }
+    img.src = url;
+    await img.decode().catch(() => undefined);
+    const kind = msg.final ? "final" : "partial";
+    seq += 1;
+    display(url, kind);
+    img.dataset.index = msg.final ? "" : String(msg.index);
+    img.dataset.seq = String(seq);
+    badge.hidden = false;
+    badge.dataset.kind = kind;
+    badge.textContent = msg.final ? "Final" : `Partial ${msg.index + 1} of ${msg.total}`;
+  };
+
+  let timer = 0;
+  let started = 0;
+  stops.push(watch(model, "busy", () => {
+    const busy = Boolean(model.get("busy"));
+    root.classList.toggle("is-busy", busy);
+    status.dataset.busy = String(busy);
+    generate.disabled = busy;
+    refine.disabled = busy;
+    cancel.disabled = !busy;
+    clearInterval(timer);
+    if (busy) {
+      started = performance.now();
+      const tick = () => { elapsed.textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`; };
+      tick();
+      timer = window.setInterval(tick, 100);
+    } else {
+      elapsed.textContent = "";
+    }
+    renderHistory();
+  }));
+  stops.push(() => clearInterval(timer));
+
+  function renderHistory() {
+    const items = /** @type {{id: number, prompt: string, in_line: boolean}[]} */ (model.get("history"));
+    const head = model.get("head");
+    const busy = Boolean(model.get("busy"));
+    history.hidden = items.length === 0;
+    strip.replaceChildren(...items.map((item, i) => {
+      const url = thumbs.get(item.id);
+      const current = item.id === head;
+      return h("button", {
+        hook: "history-item",
+        class: "nbi-thumb" + (current ? " is-current" : "") + (item.in_line ? "" : " is-branch"),
+        type: "button", role: "listitem", title: `#${i + 1}: ${item.prompt}`, disabled: busy,
+        "aria-current": current ? "true" : undefined,
+        dataset: { turn: String(item.id), current: String(current), inLine: String(item.in_line) },
+        onclick: () => act(model, "checkout", { id: item.id }),
+      },
+      url ? h("img", { src: url, alt: "" }) : h("span", { class: "nbi-thumb__empty" }),
+      h("span", { class: "nbi-thumb__n", text: String(i + 1) }));
+    }));
+  }
+  stops.push(watch(model, ["history", "head"], renderHistory));
+
+  // -- messages from the kernel -----------------------------------------------------------------
+  stops.push(listen(model, {
+    image(msg, blob) {
+      if (msg.slot !== "preview") return;
+      queue = queue.then(() => show(msg, blob));
+    },
+    "history-thumbs"(msg, buffers) {
+      msg.items.forEach((/** @type {{id: number, mime: string}} */ item, /** @type {number} */ i) => {
+        urls.revoke(thumbs.get(item.id));
+        thumbs.set(item.id, urls.make(buffers[i], item.mime));
+      });
+      renderHistory();
+    },
+  }));
+
+  // -- view -> kernel ----------------------------------------------------------------------------
+  const submit = () => {
+    if (!prompt.value.trim() || model.get("busy")) return;
+    model.set("prompt", prompt.value);
+    model.save_changes();
+    act(model, "generate", { prompt: prompt.value });
+  };
+  const submitRefine = () => {
+    if (!followup.value.trim() || model.get("busy")) return;
+    act(model, "refine", { prompt: followup.value });
+    followup.value = "";
+  };
+  generate.addEventListener("click", submit);
+  refine.addEventListener("click", submitRefine);
+  cancel.addEventListener("click", () => act(model, "cancel"));
+  /** @param {() => void} action */
+  const onCtrlEnter = (action) => (/** @type {KeyboardEvent} */ e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      e.stopPropagation();
+      action();
+    }
+  };
+  prompt.addEventListener("keydown", onCtrlEnter(submit));
+  followup.addEventListener("keydown", onCtrlEnter(submitRefine));
+
+  act(model, "hello");
+  return () => {
+    for (const stop of stops) stop();
+    urls.revokeAll();
+  };
+}
+
+export default { render };

@@ -1,0 +1,94 @@
+"""What every nbimages widget shares: its ES module, actions from the view, errors, a static fallback.
+
+Views ask for things with custom messages ``{"action": name, ...}`` (plus binary buffers);
+each action is a method named ``_action_<name>(content, buffers)``. The kernel answers by
+changing traits (small state) or by sending images as binary messages (see `_wire`).
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..errors import NbImagesError
+
+__all__ = ["NbImagesWidget", "one_line", "static_file"]
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def static_file(name: str) -> Path:
+    """A file of the widgets' front end: inside the installed wheel, else in the repository's js/."""
+    for candidate in (_PACKAGE / "static" / name, _PACKAGE.parent / "js" / name):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"nbimages widget asset {name!r} is missing; reinstall nbimages")
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one clear line for the widget (never a traceback, never a header)."""
+    if isinstance(exc, NbImagesError):
+        text = str(exc) or type(exc).__name__
+        label = type(exc).__name__
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+        label = "Unexpected error"
+    first = " ".join(text.split())
+    if len(first) > 300:
+        first = first[:297] + "..."
+    return f"{label}: {first}" if not first.startswith(label) else first
+
+
+class NbImagesWidget(anywidget.AnyWidget):  # type: ignore[misc]
+    """Base class: action dispatch, the ``error`` trait, and a static image for non-widget frontends."""
+
+    _css = static_file("widgets.css")
+
+    error = traitlets.Unicode("").tag(sync=True)
+    thumbnail = traitlets.Bytes(b"").tag(sync=True)  # a small WebP of what the widget shows
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_msg(self._dispatch)
+
+    def _dispatch(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
+        if not isinstance(content, dict) or not isinstance(content.get("action"), str):
+            return
+        handler = getattr(self, f"_action_{content['action']}", None)
+        if handler is None:
+            return
+        try:
+            handler(content, [bytes(b) for b in buffers or []])
+        except Exception as exc:  # shown in the widget: a comm handler has nowhere else to report
+            self.error = one_line(exc)
+
+    # -- what non-widget frontends show ------------------------------------------------
+    def _static_text(self) -> str:
+        return f"<{type(self).__name__} widget: open in JupyterLab, Notebook 7 or VS Code to interact>"
+
+    def _static_png(self) -> bytes | None:
+        if not self.thumbnail:
+            return None
+        from io import BytesIO
+
+        from PIL import Image as PIL
+
+        buffer = BytesIO()
+        with PIL.open(BytesIO(self.thumbnail)) as pil:
+            pil.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        data = {**data, "text/plain": self._static_text()}
+        png = self._static_png()
+        if png:
+            data["image/png"] = base64.b64encode(png).decode("ascii")
+        return data, metadata

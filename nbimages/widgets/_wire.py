@@ -1,0 +1,110 @@
+"""How images cross from the kernel to the browser: binary buffers in custom messages.
+
+Full images never go into synced state (saved widget state would grow with every image);
+state holds at most a small thumbnail. Previews are sent as they are when the browser can
+show them and they are small enough (no re-encoding: the bytes sent are the image's own),
+otherwise downscaled. Anything larger than one message may carry is split into parts that
+the view puts back together (Jupyter's websocket drops messages near 10 MB).
+"""
+
+from __future__ import annotations
+
+import itertools
+from io import BytesIO
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
+
+if TYPE_CHECKING:
+    from ..image import Image
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "Sender",
+    "encode_thumbnail",
+    "preview_bytes",
+    "send_image",
+    "send_thumbnails",
+]
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+PREVIEW_MAX_SIDE = 768
+# A preview up to this size goes out byte for byte (a 1024 px PNG from the API is ~1-2 MB).
+PASSTHROUGH_MAX_BYTES = 3 * 1024 * 1024
+PASSTHROUGH_MAX_SIDE = 2048
+THUMBNAIL_SIDE = 256
+BROWSER_FORMATS = frozenset({"png", "jpeg", "webp", "gif"})
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+
+_sequence = itertools.count(1)
+
+
+class Sender(Protocol):
+    def send(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None: ...
+
+
+def _fits(image: Image, max_bytes: int, max_side: int) -> bool:
+    return (
+        image.format in BROWSER_FORMATS
+        and image.nbytes <= max_bytes
+        and bool(image.width and image.height)
+        and max(image.width or 0, image.height or 0) <= max_side
+    )
+
+
+def _encode(image: Image, max_side: int, fmt: str = "webp", quality: int = 85) -> tuple[bytes, str]:
+    pil = image.to_pil()
+    pil.thumbnail((max_side, max_side))
+    if pil.mode not in ("RGB", "RGBA", "L", "LA"):
+        pil = pil.convert("RGBA")
+    buffer = BytesIO()
+    pil.save(buffer, format=fmt.upper(), quality=quality, method=4 if fmt == "webp" else None)
+    return buffer.getvalue(), MIME[fmt]
+
+
+def preview_bytes(
+    image: Image, *, max_side: int = PREVIEW_MAX_SIDE, passthrough_bytes: int = PASSTHROUGH_MAX_BYTES,
+    passthrough_side: int = PASSTHROUGH_MAX_SIDE,
+) -> tuple[bytes, str]:
+    """(bytes, mime) to show ``image`` in a browser: as received when small enough, else a WebP."""
+    if _fits(image, passthrough_bytes, passthrough_side):
+        return image.data, image.mime_type
+    return _encode(image, max_side)
+
+
+def encode_thumbnail(image: Image, max_side: int = THUMBNAIL_SIDE) -> bytes:
+    """A small WebP (keeps transparency) for synced state and history strips."""
+    return _encode(image, max_side, "webp", quality=80)[0]
+
+
+def send_image(widget: Sender, slot: str, data: bytes, mime: str, **meta: Any) -> int:
+    """Send one image as ``{"type": "image", "slot": ...}`` message(s); returns the sequence number.
+
+    One message when it fits, else ``parts`` messages of at most MAX_MESSAGE_BYTES each,
+    sharing ``seq``; the view shows the image once every part has arrived.
+    """
+    seq = next(_sequence)
+    parts = max(1, -(-len(data) // MAX_MESSAGE_BYTES))
+    view = memoryview(data)
+    for part in range(parts):
+        chunk = view[part * MAX_MESSAGE_BYTES : (part + 1) * MAX_MESSAGE_BYTES]
+        content = {"type": "image", "slot": slot, "seq": seq, "mime": mime, "part": part, "parts": parts, **meta}
+        widget.send(content, buffers=[chunk])
+    return seq
+
+
+def send_thumbnails(widget: Sender, kind: str, items: Iterable[tuple[Any, bytes, str]]) -> None:
+    """Send many small images as ``{"type": kind, "items": [{id, mime}...]}`` with one buffer each.
+
+    Items are grouped so that no message exceeds MAX_MESSAGE_BYTES.
+    """
+    batch: list[dict[str, Any]] = []
+    buffers: list[bytes] = []
+    size = 0
+    for key, data, mime in items:
+        if batch and size + len(data) > MAX_MESSAGE_BYTES:
+            widget.send({"type": kind, "items": batch}, buffers=buffers)
+            batch, buffers, size = [], [], 0
+        batch.append({"id": key, "mime": mime})
+        buffers.append(data)
+        size += len(data)
+    if batch:
+        widget.send({"type": kind, "items": batch}, buffers=buffers)

@@ -1,0 +1,181 @@
+"""`Gallery`: every stored image, newest first, paged; click to enlarge and select.
+
+Listings travel as small synced state (ids, prompts, sizes); thumbnails and the enlarged
+image as binary messages, so saved widget state stays small however many images exist.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from ..errors import InvalidInputError
+from ..image import sniff
+from ._base import NbImagesWidget, static_file
+from ._wire import MIME, preview_bytes, send_image, send_thumbnails
+
+if TYPE_CHECKING:
+    from ..image import Image
+    from ..store import Store, StoredImage
+
+__all__ = ["Gallery"]
+
+THUMB_SIDE = 256
+LARGE_MAX_SIDE = 1536
+
+
+class Gallery(NbImagesWidget):
+    """A browser for the store: ``Gallery(store=None, page_size=24)``.
+
+    ``selected`` is the clicked image (a `StoredImage`; ``selected.load()`` gives the
+    `Image`), ``selected_id`` its id; ``refresh()`` reloads after new images were stored.
+    """
+
+    _esm = static_file("gallery.js")
+
+    page = traitlets.Int(0, min=0).tag(sync=True)
+    page_size = traitlets.Int(24, min=1, max=200).tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    search = traitlets.Unicode("").tag(sync=True)
+    items = traitlets.List(traitlets.Dict()).tag(sync=True)  # the page: text only
+    selected_id = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, store: Store | None = None, page_size: int = 24, **kwargs: Any) -> None:
+        if store is None:
+            from ..store import default_store
+
+            store = default_store()
+        self.store = store
+        self._loading = False
+        super().__init__(page_size=page_size, **kwargs)
+        self._load()
+        self.observe(self._on_query, names=["page", "page_size", "search"])
+
+    # -- Python API -------------------------------------------------------------------
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+    @property
+    def selected(self) -> StoredImage | None:
+        """The selected stored image (None when nothing is selected or it was deleted)."""
+        if not self.selected_id:
+            return None
+        try:
+            return self.store.get(self.selected_id)
+        except KeyError:
+            return None
+
+    @property
+    def selected_image(self) -> Image | None:
+        record = self.selected
+        return record.load() if record is not None else None
+
+    def refresh(self) -> None:
+        """Reload the listing (new images appear on the first page)."""
+        self._load()
+        self._send_thumbs()
+
+    def select(self, image_id: str | None) -> None:
+        """Select an image by id (None to clear) and show it enlarged."""
+        if not image_id:
+            self.selected_id = ""
+            return
+        record = self.store.get(str(image_id))  # KeyError for an unknown id
+        self.selected_id = record.id
+        self._send_large(record)
+
+    # -- actions from the view ---------------------------------------------------------
+    def _action_hello(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self._send_thumbs()
+        record = self.selected
+        if record is not None and content.get("enlarged"):
+            self._send_large(record)
+
+    def _action_select(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        image_id = content.get("id")
+        if image_id is not None and not isinstance(image_id, str):
+            raise InvalidInputError("id", image_id, "a stored image id")
+        self.select(image_id)
+
+    def _action_refresh(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.refresh()
+
+    # -- internals ---------------------------------------------------------------------
+    def _on_query(self, change: dict[str, Any]) -> None:
+        if self._loading:
+            return
+        if change["name"] == "search" and self.page != 0:
+            self.page = 0  # observed: loads once, from there
+            return
+        self.refresh()
+
+    def _load(self) -> None:
+        search = self.search.strip() or None
+        self._loading = True
+        try:
+            self.total = self.store.count(search=search)
+            if self.page >= self.pages:
+                self.page = self.pages - 1
+        finally:
+            self._loading = False
+        records = self.store.list(limit=self.page_size, offset=self.page * self.page_size, search=search)
+        self.items = [_summary(record) for record in records]
+        self.error = ""
+
+    def _send_thumbs(self) -> None:
+        def thumbs() -> Any:
+            for item in self.items:
+                try:
+                    data = self.store.thumbnail(item["id"], max_side=THUMB_SIDE)
+                except (KeyError, OSError):
+                    continue  # deleted or unreadable since the listing; the view shows a placeholder
+                yield item["id"], data, MIME.get(sniff(data)[0] or "", "image/png")
+
+        send_thumbnails(self, "thumbs", thumbs())
+
+    def _send_large(self, record: StoredImage) -> None:
+        image = record.load()
+        data, mime = preview_bytes(image, max_side=LARGE_MAX_SIDE)
+        send_image(self, "large", data, mime, id=record.id, width=image.width, height=image.height)
+
+    def _static_png(self) -> bytes | None:
+        """A contact sheet of the first images of the page, for frontends without widgets."""
+        from io import BytesIO
+
+        from PIL import Image as PIL
+
+        cells = []
+        for item in self.items[:8]:
+            try:
+                cells.append(PIL.open(BytesIO(self.store.thumbnail(item["id"], max_side=128))))
+            except (KeyError, OSError):
+                continue
+        if not cells:
+            return None
+        sheet = PIL.new("RGB", (132 * len(cells) + 4, 136), (255, 255, 255))
+        for i, cell in enumerate(cells):
+            sheet.paste(cell.convert("RGB"), (4 + 132 * i + (128 - cell.width) // 2, 4 + (128 - cell.height) // 2))
+            cell.close()
+        buffer = BytesIO()
+        sheet.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def _static_text(self) -> str:
+        return f"<nbimages Gallery: {self.total} stored image(s), page {self.page + 1} of {self.pages}>"
+
+
+def _summary(record: StoredImage) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "prompt": record.prompt or "",
+        "revised_prompt": record.revised_prompt or "",
+        "model": record.model or "",
+        "created": record.created,
+        "width": record.width or 0,
+        "height": record.height or 0,
+        "kind": record.kind,
+        "size": (record.params or {}).get("size") or "",
+    }

@@ -1,0 +1,317 @@
+"""`Studio`: prompt, options, a live preview of every partial image, follow-ups and history.
+
+The kernel's `Conversation` does the work (and stores every finished image); the Studio is
+a front end over it. Generation runs in a worker thread so the widget keeps answering
+(Cancel closes the stream's connection). Previews travel as binary messages; synced state
+holds only the current image's thumbnail.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from .. import config
+from ..errors import InvalidInputError
+from ..events import ImageCompleted, PartialImage
+from ._base import NbImagesWidget, one_line, static_file
+from ._wire import encode_thumbnail, preview_bytes, send_image, send_thumbnails
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..conversation import Conversation, ConversationStream, Turn
+    from ..image import Image
+
+__all__ = ["Studio"]
+
+SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
+QUALITIES = ("auto", "low", "medium", "high")
+HISTORY_THUMB_SIDE = 96
+
+
+class _Job:
+    """One generation or refinement running in a worker thread."""
+
+    def __init__(self, kind: str, prompt: str, options: dict[str, Any]) -> None:
+        self.kind = kind
+        self.prompt = prompt
+        self.options = options
+        self.cancelled = threading.Event()
+        self.stream: ConversationStream | None = None
+        self.partials: list[Image] = []
+        self.final_shown = False
+        self.turn: Turn | None = None
+        self.error: BaseException | None = None
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=lambda: None, name="nbimages-studio", daemon=True)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        stream = self.stream
+        if stream is not None:
+            stream.close()
+
+
+class Studio(NbImagesWidget):
+    """Generate and refine images by clicking, with a live preview.
+
+    ``Studio()`` works on the kernel's shared conversation (the one ``%%imagine`` uses);
+    pass ``conversation=`` or ``client=`` for a separate one. In Python: ``generate(prompt)``,
+    ``refine(prompt)``, ``cancel()``, ``checkout(turn)``, ``wait()``; ``image`` is the current
+    image and ``partials`` the partial images of the last run.
+    """
+
+    _esm = static_file("studio.js")
+
+    prompt = traitlets.Unicode("").tag(sync=True)
+    model = traitlets.Unicode("").tag(sync=True)  # "" = the configured default image model
+    size = traitlets.Unicode("auto").tag(sync=True)
+    quality = traitlets.Unicode("auto").tag(sync=True)
+    partial_images = traitlets.Int(2, min=0, max=config.MAX_PARTIAL_IMAGES).tag(sync=True)
+    busy = traitlets.Bool(False).tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    caption = traitlets.Unicode("").tag(sync=True)
+    backend = traitlets.Unicode("").tag(sync=True)
+    default_model = traitlets.Unicode("").tag(sync=True)
+    sizes = traitlets.List(traitlets.Unicode(), list(SIZES)).tag(sync=True)
+    qualities = traitlets.List(traitlets.Unicode(), list(QUALITIES)).tag(sync=True)
+    history = traitlets.List(traitlets.Dict()).tag(sync=True)  # text only; thumbnails go as messages
+    head = traitlets.Int(0).tag(sync=True)  # id of the current turn (0: none)
+
+    def __init__(self, conversation: Conversation | None = None, client: Client | None = None,
+                 **kwargs: Any) -> None:
+        from ..conversation import Conversation, current_conversation
+
+        if conversation is None:
+            conversation = Conversation(client) if client is not None else current_conversation()
+        elif client is not None:
+            raise InvalidInputError("client", client, "either conversation= or client=, not both")
+        self.conversation = conversation
+        self._job: _Job | None = None
+        self._lock = threading.Lock()
+        self._sent_thumbs: set[int] = set()
+        self._shown: tuple[Image | None, bool, int | None] = (None, True, None)  # what the preview shows
+        super().__init__(**kwargs)
+        self.backend = conversation.client.backend
+        self.default_model = conversation.image_model or config.image_model()
+        self._show_conversation(preview=False, thumbs=False)  # no view yet: it asks with "hello"
+
+    # -- Python API -------------------------------------------------------------------
+    @property
+    def image(self) -> Image | None:
+        """The current image of the conversation."""
+        return self.conversation.image
+
+    @property
+    def partials(self) -> list[Image]:
+        """Partial images of the last (or current) run, also when it was cancelled or broke."""
+        job = self._job
+        return list(job.partials) if job is not None else []
+
+    @property
+    def last_error(self) -> BaseException | None:
+        job = self._job
+        return job.error if job is not None else None
+
+    def generate(self, prompt: str | None = None) -> None:
+        """Start a new image from ``prompt`` (default: the prompt box) with the chosen options."""
+        self._start("generate", self.prompt if prompt is None else prompt)
+
+    def refine(self, prompt: str) -> None:
+        """Refine the current image with a follow-up instruction (``Conversation.send``)."""
+        self._start("refine", prompt)
+
+    def cancel(self) -> None:
+        """Stop the running generation; its partial images stay in ``partials``."""
+        job = self._job
+        if job is None or not self.busy:
+            return
+        job.cancel()
+        self._finish(job, cancelled=True)
+
+    def wait(self, timeout: float | None = None) -> Turn | None:
+        """Block until the running generation ends; returns its turn (None if it did not complete)."""
+        job = self._job
+        if job is None:
+            return None
+        job.thread.join(timeout)
+        return job.turn
+
+    def checkout(self, turn: Turn | int) -> None:
+        """Go back to any turn of the conversation; the next refinement continues from it."""
+        if self.busy:
+            raise InvalidInputError("turn", turn, "no generation running (cancel it first)")
+        self.conversation.checkout(turn)
+        self.error = ""
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the conversation as it is now (e.g. after ``%%imagine`` added turns)."""
+        self._show_conversation(preview=True)
+
+    def _show_conversation(self, *, preview: bool, thumbs: bool = True) -> None:
+        conv = self.conversation
+        line = {t.id for t in conv.turns}
+        head = conv.head
+        self.history = [
+            {"id": t.id, "prompt": t.prompt, "api": t.api, "parent": t.parent.id if t.parent else 0,
+             "in_line": t.id in line}
+            for t in conv.all_turns
+            if t.image is not None
+        ]
+        self.head = head.id if head is not None else 0
+        current = conv.image
+        if not self.busy:
+            self.thumbnail = encode_thumbnail(current) if current is not None else b""
+            self.caption = _caption(current)
+        if thumbs:
+            self._send_history_thumbs()
+        if current is not None and (preview or self._shown[0] is None):
+            self._shown = (current, True, None)
+        if preview and current is not None and not self.busy:
+            self._send_preview(current, final=True)
+
+    # -- actions from the view ---------------------------------------------------------
+    def _action_hello(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self._sent_thumbs.clear()  # a new view has none of them yet
+        self._send_history_thumbs()
+        image, final, index = self._shown
+        if image is not None:
+            self._send_preview(image, final=final, index=index)
+
+    def _action_generate(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.prompt = str(content.get("prompt", self.prompt))
+        self.generate()
+
+    def _action_refine(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.refine(str(content.get("prompt", "")))
+
+    def _action_cancel(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.cancel()
+
+    def _action_checkout(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.checkout(int(content["id"]))
+
+    # -- running -----------------------------------------------------------------------
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"partial_images": self.partial_images}
+        if self.model.strip():
+            options["model"] = self.model.strip()
+        if self.size and self.size != "auto":
+            options["size"] = self.size
+        if self.quality and self.quality != "auto":
+            options["quality"] = self.quality
+        return options
+
+    def _start(self, kind: str, prompt: str) -> None:
+        prompt = prompt.strip()
+        if not prompt:
+            raise InvalidInputError("prompt", prompt, "a description of the image" if kind == "generate"
+                                    else "what to change in the current image")
+        if kind == "refine" and self.conversation.image is None:
+            raise InvalidInputError("prompt", prompt, "an image to refine first: generate one")
+        with self._lock:
+            if self.busy:
+                raise InvalidInputError("prompt", prompt, "one generation at a time (cancel the running one)")
+            job = _Job(kind, prompt, self._options())
+            job.thread = threading.Thread(target=self._run, args=(job,), name="nbimages-studio", daemon=True)
+            self._job = job
+            self.error = ""
+            self.busy = True
+        self.status = self._status(job, "starting")
+        job.thread.start()
+
+    def _run(self, job: _Job) -> None:
+        conv = self.conversation
+        try:
+            if job.kind == "generate":
+                stream = conv.generate(job.prompt, stream=True, **job.options)
+            else:
+                stream = conv.send(job.prompt, stream=True, **job.options)
+            job.stream = stream
+            if job.cancelled.is_set():
+                stream.close()
+                return
+            for event in stream:
+                if job.cancelled.is_set():
+                    break
+                if isinstance(event, PartialImage):
+                    job.partials.append(event.image)
+                    self._send_preview(event.image, final=False, index=event.index)
+                    self.status = self._status(job, f"partial {event.index + 1} of {job.options['partial_images']}")
+                elif isinstance(event, ImageCompleted):
+                    self._send_preview(event.image, final=True)
+                    job.final_shown = True
+                    self.status = self._status(job, "finishing")
+            job.turn = stream.turn
+        except BaseException as exc:  # shown in the widget; the thread must not die silently
+            job.error = exc
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+        finally:
+            self._finish(job, cancelled=job.cancelled.is_set())
+
+    def _finish(self, job: _Job, *, cancelled: bool) -> None:
+        with self._lock:
+            if self._job is not job or not self.busy:
+                return  # already finished (cancel and the worker both arrive here)
+            self.busy = False
+        elapsed = time.monotonic() - job.started
+        completed = not cancelled and job.error is None
+        self._show_conversation(preview=completed and not job.final_shown)
+        if cancelled:
+            kept = f"; kept {len(job.partials)} partial image(s)" if job.partials else ""
+            self.status = f"Cancelled after {elapsed:.1f} s{kept}"
+            if job.partials:
+                self.caption = "Cancelled: the last partial image is shown; it was not added to the history."
+        elif job.error is not None:
+            self.error = one_line(job.error)
+            self.status = f"Failed after {elapsed:.1f} s"
+        else:
+            image = job.turn.image if job.turn is not None else None
+            size = f" · {image.width}×{image.height}" if image is not None and image.width else ""
+            self.status = self._status(job, f"done in {elapsed:.1f} s{size}", elapsed=False)
+
+    def _status(self, job: _Job, what: str, *, elapsed: bool = True) -> str:
+        model = job.options.get("model") or self.default_model
+        parts = [model, what]
+        if elapsed:
+            parts.append(f"{time.monotonic() - job.started:.1f} s")
+        if self.backend == "local":
+            parts.append("offline simulator")
+        return " · ".join(parts)
+
+    # -- sending images ----------------------------------------------------------------
+    def _send_preview(self, image: Image, *, final: bool, index: int | None = None) -> None:
+        job = self._job
+        if job is not None and job.cancelled.is_set() and not final and image is not self._shown[0]:
+            return  # a partial that raced with Cancel
+        self._shown = (image, final, index)
+        data, mime = preview_bytes(image)
+        total = job.options.get("partial_images", 0) if job is not None else 0
+        send_image(self, "preview", data, mime, final=final, index=index, total=total,
+                   width=image.width, height=image.height)
+
+    def _send_history_thumbs(self) -> None:
+        items = []
+        for turn in self.conversation.all_turns:
+            if turn.image is None or turn.id in self._sent_thumbs:
+                continue
+            items.append((turn.id, encode_thumbnail(turn.image, HISTORY_THUMB_SIDE), "image/webp"))
+            self._sent_thumbs.add(turn.id)
+        if items:
+            send_thumbnails(self, "history-thumbs", items)
+
+    def _static_text(self) -> str:
+        image = self.image
+        what = f"current image: {_caption(image)!r}" if image is not None else "no image yet"
+        return f"<nbimages Studio, {len(self.history)} image(s), {what}>"
+
+
+def _caption(image: Image | None) -> str:
+    if image is None:
+        return ""
+    return image.revised_prompt or image.prompt or ""
