@@ -108,9 +108,10 @@ def server_client(sim_server: Any) -> Iterator[nbimages.Client]:
 @pytest.fixture
 def ipshell(hermetic_env: Path) -> Iterator[Any]:
     """A real IPython shell with nbimages loaded, talking to the simulator."""
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing import globalipapp
 
-    shell = start_ipython()
+    globalipapp.start_ipython()  # returns the shell only the first time it is called
+    shell = globalipapp.get_ipython()
     shell.run_line_magic("load_ext", "nbimages")
     yield shell
     shell.run_line_magic("unload_ext", "nbimages")
