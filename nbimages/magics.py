@@ -10,6 +10,7 @@ unexpected propagates as usual (no exception hook is installed).
 from __future__ import annotations
 
 import hashlib
+import re
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -559,15 +560,36 @@ def magics_for(shell: Any) -> ImagineMagics:
     return magics
 
 
+_QUESTION_LINE = re.compile(r"^(\s*)%(describe|imagine)(\s+\S.*\?)\s*$")
+
+
+def _keep_question_marks(lines: list[str]) -> list[str]:
+    """IPython reads a line ending in ``?`` as a help request (``obj?``), so
+    ``%describe photo.png what is this?`` would never reach the magic: call it directly."""
+    if lines and lines[0].lstrip().startswith("%%"):
+        return lines  # a cell magic's body is its own business
+    out = []
+    for line in lines:
+        m = _QUESTION_LINE.match(line)
+        if m:
+            line = f"{m.group(1)}get_ipython().run_line_magic({m.group(2)!r}, {m.group(3).strip()!r})\n"
+        out.append(line)
+    return out
+
+
 def load_ipython_extension(ipython: Any) -> None:
     settings = Imagine(parent=ipython)
     ipython.configurables.append(settings)
     ipython.register_magics(ImagineMagics(ipython, settings))
+    if _keep_question_marks not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(_keep_question_marks)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     from .conversation import current_conversation, set_current_conversation
 
+    while _keep_question_marks in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(_keep_question_marks)
     magics = ipython.magics_manager.registry.pop("ImagineMagics", None)
     if magics is None:
         return
