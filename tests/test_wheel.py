@@ -2,14 +2,17 @@
 fresh virtual environment and use it from there (imports, widget assets, ``nbimages serve``).
 
 How the environment is made, and why: tests never reach the network, so the wheel's
-dependencies cannot be downloaded into an empty venv. The venv is therefore created with
-``--system-site-packages`` (httpx, Pillow, anywidget... come from the environment that runs
-the tests) and the wheel is installed into it with ``--no-deps --no-index --ignore-installed``.
-The repository itself is pip-installed in editable mode in that same environment, so every
-check runs with ``python -I`` (no current directory or PYTHONPATH on ``sys.path``) from a
-folder outside the repository, and asserts that ``nbimages`` was imported from the venv's
-site-packages, never from the checkout. The declared dependencies are checked separately
-against what the venv can import.
+dependencies cannot be downloaded into an empty venv. They come instead from the environment
+that runs the tests: the venv gets a ``.pth`` file listing that environment's site-packages
+folders, placed after its own. (``--system-site-packages`` is not used: when the tests run
+inside a virtualenv, as in CI on an externally managed Python, it would expose the base
+interpreter's packages, not the ones the test extra installed.) A ``.pth`` line only adds a
+folder to ``sys.path``; the ``.pth`` files inside that folder are not processed, so the
+editable install of this checkout cannot put the repository on the path. The wheel is then
+installed into the venv with ``--no-deps --no-index --ignore-installed``, and every check runs
+with ``python -I`` (no current directory, no PYTHON* variables) from a folder outside the
+repository and asserts that ``nbimages`` came from the venv's site-packages. The declared
+dependencies are checked against what the venv can import.
 
 The build is ``python -m build --no-isolation`` (hatchling is part of the ``test`` extra), so
 no build dependency is fetched either.
@@ -22,8 +25,10 @@ import os
 import re
 import selectors
 import signal
+import site
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import time
 import venv
@@ -79,20 +84,30 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     (sdist,) = dist.glob("nbimages-*.tar.gz")
 
     prefix = root / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=os.name != "nt").create(prefix)
+    venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(prefix)
     bindir = prefix / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / ("python.exe" if os.name == "nt" else "python")
-    # The outer pip, run by the venv's interpreter, installs into the venv (sys.prefix).
-    _run([python, "-I", "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
-          "--disable-pip-version-check", "--no-warn-script-location", wheel], cwd=work, env=env)
     site = Path(_run([python, "-I", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                      cwd=work, env=env).strip())
+    (site / "_outer_environment.pth").write_text("\n".join(_outer_site_packages()) + "\n", encoding="utf-8")
+    # pip (from the outer environment) run by the venv's interpreter installs into the venv.
+    _run([python, "-I", "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
+          "--disable-pip-version-check", "--no-warn-script-location", wheel], cwd=work, env=env)
     return Installed(wheel, sdist, python, bindir, site, env, work)
 
 
-def _venv_python(inst: Installed, code: str) -> dict:
+def _outer_site_packages() -> list[str]:
+    paths = [sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()]
+    if site.ENABLE_USER_SITE and site.getusersitepackages():
+        paths.append(site.getusersitepackages())
+    unique = dict.fromkeys(str(Path(p)) for p in paths if Path(p).is_dir())
+    assert not any(Path(p) == REPO for p in unique)
+    return list(unique)
+
+
+def _venv_python(inst: Installed, code: str, *args: str) -> dict:
     """Run ``code`` in the venv; it prints one JSON object as its last line."""
-    out = _run([inst.python, "-I", "-c", code], cwd=inst.work, env=inst.env)
+    out = _run([inst.python, "-I", "-c", code, *args], cwd=inst.work, env=inst.env)
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -165,21 +180,31 @@ def test_imports_from_the_venv_not_from_the_checkout(installed: Installed) -> No
     assert info["unmet"] == []
 
 
+# Run in the venv: what each widget class hands anywidget, and which installed file it is.
+WIDGET_PROBE = r"""
+import json, pathlib, re, sys
+import nbimages, nbimages.widgets
+
+def relative_imports(code):
+    code = re.sub(r"/\*.*?\*/", "", code, flags=re.S)  # JSDoc may mention import("./x.js")
+    code = re.sub(r"(?m)^\s*//.*$", "", code)
+    return re.findall(r"(?:\bfrom|\bimport)\s*\(?\s*['\"]\.{1,2}/[^'\"]*", code)
+
+static = pathlib.Path(nbimages.__file__).parent / "static"
+files = {p.name: p.read_text(encoding="utf-8") for p in static.iterdir()}
+out = {"static": str(static), "files": sorted(files)}
+for name in sys.argv[1:]:
+    cls = getattr(nbimages.widgets, name)
+    esm, css = str(cls._esm), str(cls._css)
+    out[name] = {"esm_from": [f for f, text in files.items() if text == esm],
+                 "css_from": [f for f, text in files.items() if text == css],
+                 "esm_len": len(esm), "relative_imports": relative_imports(esm)}
+print(json.dumps(out))
+"""
+
+
 def test_widget_assets_load_from_inside_the_wheel(installed: Installed) -> None:
-    info = _venv_python(installed, f"""if True:
-        import json, pathlib, nbimages, nbimages.widgets as w
-        static = pathlib.Path(nbimages.__file__).parent / "static"
-        files = {{p.name: p.read_text(encoding="utf-8") for p in static.iterdir()}}
-        out = {{"static": str(static), "files": sorted(files)}}
-        for name in {WIDGETS!r}:
-            cls = getattr(w, name)
-            esm, css = str(cls._esm), str(cls._css)
-            out[name] = {{"esm_from": [f for f, text in files.items() if text == esm],
-                          "css_from": [f for f, text in files.items() if text == css],
-                          "esm_len": len(esm),
-                          "relative_imports": __import__("re").findall(r"(?:from|import)\\s*\\(?\\s*['\\"]\\.{{1,2}}/[^'\\"]+", esm)}}
-        print(json.dumps(out))
-    """)
+    info = _venv_python(installed, WIDGET_PROBE, *WIDGETS)
     assert Path(info["static"]).is_relative_to(installed.site)
     for name in WIDGETS:
         widget = info[name]
