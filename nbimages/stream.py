@@ -69,6 +69,22 @@ class _StreamState:
         return self._result(self._decoder)
 
 
+def _wake_reader(response: httpx.Response) -> None:
+    """Shut the socket of an unfinished response down, so a read blocked in another thread
+    (a widget's worker on Cancel) returns now instead of when the server next sends."""
+    if response.is_closed:
+        return  # its connection may be back in the pool, serving someone else
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        import socket
+
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class Stream(_StreamState):
     def __init__(self, response: httpx.Response, decoder: EventDecoder, result: Callable[[EventDecoder], Any]) -> None:
         super().__init__(decoder, result)
@@ -95,6 +111,7 @@ class Stream(_StreamState):
         return self.result
 
     def close(self) -> None:
+        _wake_reader(self._response)
         self._response.close()
 
     def __enter__(self) -> Stream:
