@@ -146,7 +146,7 @@ def simulator_server(latency: float, partial_interval: float = 0.0, home: str | 
         env["NBIMAGES_HOME"] = home
     cmd = [
         sys.executable, "-m", "nbimages", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--latency", str(latency), "--partial-interval", str(partial_interval),
+        "--latency", str(latency), "--partial-interval", str(partial_interval), "--quiet",
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

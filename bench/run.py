@@ -35,7 +35,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 def run_benchmark(name: str, config: Config) -> tuple[list[Row], float]:
     start = time.perf_counter()
-    module = import_module(f"bench.{name}")
+    module = import_module(f"bench.{name}")  # benchmark modules import only the standard library at the top
     try:
         rows = module.run(config)
     except Exception as exc:  # one broken benchmark must not hide the others
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(table(rows))
     print()
-    print(f"raw numbers (median of {config.repeats} repeats unless noted; times in seconds, sizes in bytes):")
+    print("raw numbers (the table shows their medians; times in seconds, sizes in bytes):")
     print(details(rows))
 
     report: dict[str, Any] = {

@@ -27,17 +27,19 @@ CHUNK = 64 * 1024
 PROMPT = "a red panda chef in a busy kitchen"
 
 
-def recording(width: int, height: int) -> tuple[bytes, bytes]:
-    """(SSE bytes, final PNG): three partials of rising detail, then the completed image."""
+def recording(width: int, height: int, seed: int = 0) -> tuple[bytes, bytes]:
+    """(SSE bytes, final PNG): three partials of rising detail, then the completed image.
+
+    ``seed`` makes another, equally large recording (different pixels, same shape)."""
     size = f"{width}x{height}"
     common = {"size": size, "quality": "high", "background": "opaque", "output_format": "png"}
     frames = []
     for index, amplitude in enumerate((2, 4, 8)):
-        partial = noisy_png(width, height, amplitude, seed=index)
+        partial = noisy_png(width, height, amplitude, seed=index + 10 * seed)
         event = {"type": "image_generation.partial_image", "b64_json": base64.b64encode(partial).decode(),
                  "created_at": 1760000000, "partial_image_index": index, **common}
         frames.append(event)
-    final = noisy_png(width, height, 12, seed=99)
+    final = noisy_png(width, height, 12, seed=99 + seed)
     usage = {"input_tokens": 50, "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
              "output_tokens": 6540, "total_tokens": 6590}
     frames.append({"type": "image_generation.completed", "b64_json": base64.b64encode(final).decode(),
