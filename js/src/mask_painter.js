@@ -3,7 +3,7 @@
 // The painted layer is the list of operations since the last mask the kernel sent
 // (strokes, clear, invert), so undo replays all but the last one. After each change the
 // layer goes to the kernel as a PNG whose opaque pixels are the painted ones.
-import { act, errorLine, h, listen, QUIET_KEYS, toBytes, UrlBag, watch } from "./_shared.js";
+import { act, bindText, errorLine, h, listen, QUIET_KEYS, toBytes, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {{ kind: "stroke", erase: boolean, size: number, points: [number, number][] }
@@ -47,8 +47,9 @@ function render({ model, el }) {
   const invert = h("button", { hook: "invert", class: "nbi-btn", type: "button", title: "Swap painted and unpainted" }, "Invert");
   const clear = h("button", { hook: "clear", class: "nbi-btn nbi-btn--danger", type: "button", title: "Erase everything" }, "Clear");
   const painted = h("span", { hook: "painted", class: "nbi-status__text nbi-painted" });
+  const caption = h("p", { hook: "caption", class: "nbi-caption" });
   const [error, stopError] = errorLine(model);
-  stops.push(stopError);
+  stops.push(stopError, bindText(model, "caption", caption));
 
   const root = h("div", { hook: "mask-painter", class: "nbi nbi-painter", tabIndex: 0, ...QUIET_KEYS },
     h("div", { class: "nbi-toolbar" },
@@ -59,7 +60,7 @@ function render({ model, el }) {
     wrap,
     h("div", { class: "nbi-status" }, painted,
       h("span", { class: "nbi-hint", text: `${W}×${H} · wheel over the image changes the brush size` })),
-    error);
+    caption, error);
   el.replaceChildren(root);
 
   // -- state ----------------------------------------------------------------------------------

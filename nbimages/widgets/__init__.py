@@ -2,6 +2,59 @@
 mask) and `Gallery` (browse stored images).
 
 Imported lazily: ``import nbimages`` does not load anywidget or ipywidgets.
+
+Front end: one self-contained ES module per widget, ``js/<widget>.js``, built by
+``python js/build.py`` from ``js/src/_shared.js`` + ``js/src/<widget>.js`` (anywidget loads
+``_esm`` from a blob URL, where a relative import cannot resolve). The bundles are committed
+and shipped in the wheel as ``nbimages/static/``; ``_esm`` is their path, so
+``ANYWIDGET_HMR=1`` with ``python js/build.py --watch`` reloads views live. ``js/widgets.css``
+styles all three with JupyterLab's theme variables.
+
+Kernel <-> view: the view sends ``{"action": name, ...}`` custom messages (plus binary
+buffers); images come back as ``{"type": "image", "slot": ...}`` messages with one binary
+buffer each (``_wire``), never as synced state; state holds at most a small WebP thumbnail.
+
+DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
+
+    every widget   error           one-line error (role=alert, hidden when empty; title = text)
+    Studio         studio          root; class ``is-busy`` while generating
+                   prompt          prompt textarea          generate  Generate button
+                   model           model text input         size      size select
+                   quality         quality select           partial-images  select (0-3)
+                   cancel          Cancel button (enabled only while busy)
+                   preview         the preview <img>: data-seq = images this view displayed
+                                   (1, 2, ... set once decoded and on screen; "0" before any),
+                                   data-kind = partial | final | thumbnail | none,
+                                   data-index = partial index ("" for a final image)
+                   preview-frame   box around it; data-state = empty | partial | final | thumbnail
+                   badge           "Partial 1 of 2" / "Final"; data-kind
+                   caption         revised prompt / notes       status  data-busy = true | false
+                   elapsed         seconds while busy
+                   followup        follow-up textarea       refine    Refine button
+                   history         the strip
+                   history-item    one turn (button): data-turn = turn id, data-current,
+                                   data-in-line (on the current line of work), title = prompt
+    MaskPainter    mask-painter    root: data-tool = brush | eraser, data-ready = "true" once
+                                   the image is drawn, data-mask-version = masks the kernel
+                                   holds (bumps on each), data-masks-sent = masks sent
+                   canvas          the paint layer <canvas> (image's own pixel size, CSS-scaled;
+                                   pointer events here)
+                   backdrop        the image <canvas> under it    cursor  brush outline
+                   canvas-wrap     their box
+                   brush, eraser   tool buttons (aria-pressed)
+                   brush-size      range input (image pixels)     opacity  range input (0-100)
+                   undo, invert, clear   buttons                  painted  "12.5% painted"
+                   caption         what the last edit() did
+    Gallery        gallery         root: data-selected = selected id
+                   search          search input             count     "N images · page i of n"
+                   pager           prev/next/refresh box: data-page (0-based), data-pages
+                   pager-prev, pager-next, refresh   buttons
+                   gallery-grid    the grid                 empty     shown when no images
+                   gallery-item    one image (button): data-id, data-selected, title = prompt
+                   enlarged        the enlarged view (hidden until a click): data-id
+                   enlarged-img    its <img>: data-id, data-full = "true" once the large
+                                   image (not the thumbnail) is shown
+                   enlarged-prompt its prompt               enlarged-close  close button
 """
 
 from __future__ import annotations

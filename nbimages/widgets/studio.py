@@ -248,7 +248,8 @@ class Studio(NbImagesWidget):
                     self.status = self._status(job, "finishing")
             job.turn = stream.turn
         except BaseException as exc:  # shown in the widget; the thread must not die silently
-            job.error = exc
+            if not job.cancelled.is_set():  # closing the stream on Cancel may raise: not an error
+                job.error = exc
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
         finally:
