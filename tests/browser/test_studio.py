@@ -1,0 +1,145 @@
+"""Studio in a real JupyterLab (and Notebook 7): live partial previews, refine, cancel, and the
+bytes each partial costs on the kernel websocket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from _widgets import hook, image_frames, previews, wait_final, watch_preview
+
+pytestmark = pytest.mark.browser
+
+STUDIO = """
+from nbimages.widgets import Studio
+studio = Studio()
+studio.partial_images = 3
+studio
+"""
+
+# A slow simulator of its own, so that Cancel surely lands in the middle of the stream.
+SLOW_STUDIO = """
+import httpx, threading
+from nbimages import Client
+from nbimages.local import LocalTransport
+from nbimages.widgets import Studio
+transport = LocalTransport(latency=0.2, partial_interval=1.0)
+slow = Client(base_url="http://simulator.test/v1", http_client=httpx.Client(transport=transport))
+studio = Studio(client=slow)
+studio.partial_images = 3
+studio
+"""
+
+PROMPT = "a lighthouse on a cliff at dusk, warm light"
+
+
+def generate_in_page(page: Any, prompt: str = PROMPT) -> None:
+    page.fill(hook("prompt"), prompt)
+    page.click(hook("generate"))
+
+
+def assert_streamed(seen: list[dict[str, Any]], finals: int = 1) -> list[dict[str, Any]]:
+    """At least two partial images on screen, in order, before each final; the final decoded."""
+    assert [p["seq"] for p in seen] == list(range(seen[0]["seq"], seen[0]["seq"] + len(seen))), seen
+    run: list[dict[str, Any]] = []
+    for shown in seen:
+        if shown["kind"] == "final":
+            assert len(run) >= 2, f"fewer than two partial previews before a final: {seen}"
+            assert shown["naturalWidth"] > 0, shown
+            run = []
+        else:
+            assert shown["kind"] == "partial", shown
+            assert shown["naturalWidth"] > 0, shown
+            run.append(shown)
+    assert [p["kind"] for p in seen].count("final") == finals, seen
+    assert seen[-1]["kind"] == "final", seen
+    return seen
+
+
+def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
+    with notebook([STUDIO]) as nb:
+        page = nb.page
+        watch_preview(page)
+        generate_in_page(page)
+        seen = assert_streamed(wait_final(page))
+        partial_indexes = [p["index"] for p in seen if p["kind"] == "partial"]
+        assert partial_indexes == sorted(partial_indexes)
+        nb.wait_value("not studio.busy")
+        kernel = nb.value("dict(partials=len(studio.partials), turns=len(studio.conversation.turns), "
+                          "width=studio.image.width, prompt=studio.image.prompt, error=studio.error)")
+        assert kernel == {"partials": 3, "turns": 1, "width": seen[-1]["naturalWidth"], "prompt": PROMPT,
+                          "error": ""}
+        expect(page.locator(hook("status"))).to_contain_text("done")
+
+        page.fill(hook("followup"), "now add a small sailing boat")
+        page.click(hook("refine"))
+        assert_streamed(wait_final(page, count=2), finals=2)
+        nb.wait_value("not studio.busy")
+        turns = nb.value("[(t.prompt, t.parent is not None) for t in studio.conversation.turns]")
+        assert turns == [[PROMPT, False], ["now add a small sailing boat", True]]
+        page.wait_for_function(f"() => document.querySelectorAll('{hook('history-item')}').length === 2")
+        current = page.locator(hook("history-item") + '[data-current="true"]')
+        assert current.count() == 1
+        assert current.get_attribute("data-turn") == str(nb.value("studio.conversation.head.id"))
+        shot(page.locator(hook("studio")))
+
+
+def test_studio_cancel_stops_stream_and_keeps_partials(notebook: Any, shot: Any) -> None:
+    with notebook([SLOW_STUDIO]) as nb:
+        page = nb.page
+        watch_preview(page)
+        generate_in_page(page, "a red fox in deep snow")
+        page.wait_for_function("() => window.__nbiPreviews.some((p) => p.kind === 'partial')", polling=50)
+        page.click(hook("cancel"))
+        nb.wait_value("not studio.busy")
+        assert nb.value("studio.wait(5) is None and not studio._job.thread.is_alive()")
+        kept = nb.value("len(studio.partials)")
+        assert kept >= 1
+        page.wait_for_timeout(1500)  # longer than the simulator's gap between partials
+        after = nb.value("dict(partials=len(studio.partials), turns=len(studio.conversation.turns), "
+                         "requests=len(transport.simulator.requests), closed=studio._job.stream._stream._response.is_closed, "
+                         "workers=[t.name for t in threading.enumerate() if t.name == 'nbimages-studio'])")
+        assert after == {"partials": kept, "turns": 0, "requests": 1, "closed": True, "workers": []}
+        seen = previews(page)
+        assert seen and all(p["kind"] == "partial" for p in seen), seen
+        assert len(seen) <= kept
+        expect(page.locator(hook("status"))).to_contain_text("Cancelled")
+        expect(page.locator(hook("cancel"))).to_be_disabled()
+        expect(page.locator(hook("generate"))).to_be_enabled()
+        shot(page.locator(hook("studio")))
+
+
+def test_studio_in_notebook7(notebook: Any, shot: Any) -> None:
+    with notebook([STUDIO], ui="notebook") as nb:
+        page = nb.page
+        assert "/notebooks/" in page.url
+        watch_preview(page)
+        generate_in_page(page, "a hot air balloon over green hills")
+        assert_streamed(wait_final(page))
+        nb.wait_value("not studio.busy")
+        assert nb.value("len(studio.conversation.turns)") == 1
+        shot(page)
+
+
+def test_partial_image_bytes_on_websocket(notebook: Any, shot: Any) -> None:
+    frames: list[bytes | str] = []
+
+    def record(page: Any) -> None:
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+
+    with notebook([STUDIO], before_goto=record) as nb:
+        watch_preview(nb.page)
+        nb.execute(f"studio.generate({PROMPT!r})")
+        wait_final(nb.page)
+        nb.wait_value("not studio.busy")
+        sizes = nb.value("[len(p.data) for p in studio.partials]")
+        shot(nb.page.locator(hook("studio")))
+    sent = [f for f in image_frames(frames, "preview") if not f.data.get("final")]
+    assert [f.data["index"] for f in sent] == list(range(len(sizes))) and len(sizes) == 3
+    for frame, size in zip(sent, sizes):
+        assert frame.buffer_bytes == size  # the partial's own bytes, not re-encoded
+        ratio = frame.frame_bytes / size
+        print(f"partial {frame.data['index']}: image {size} B, websocket frame {frame.frame_bytes} B, "
+              f"ratio {ratio:.4f}, overhead {frame.frame_bytes - size} B")
+        assert frame.frame_bytes <= 1.05 * size + 512, (frame.frame_bytes, size)
