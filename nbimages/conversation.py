@@ -301,8 +301,8 @@ class ConversationStream:
         conv = self.conversation
         error.partials[:] = [conv._sink(p, None, kind="partial") for p in error.partials]
         for i, image in enumerate(error.images):
-            if not any(image is kept or image.data == kept.data for kept in self.images):
-                error.images[i] = conv._sink(image, self._cache_key)
+            kept = next((k for k in self.images if k is image or k.data == image.data), None)
+            error.images[i] = kept if kept is not None else conv._sink(image, self._cache_key)
 
     def complete_from(self, result: Any) -> Turn:
         """Finish an unstreamed call: store its images, then commit the turn."""

@@ -179,6 +179,8 @@ def error_hint(exc: BaseException) -> str:
     if isinstance(exc, e.APIConnectionError):
         return "could not reach the server: check the network (and OPENAI_BASE_URL if set)"
     if isinstance(exc, e.StreamError):
+        if exc.images:
+            return "what arrived complete is saved and shown above; run the cell again for the rest"
         if exc.partials:
             return "the last partial image is kept above; run the cell again for a complete image"
         return "run the cell again"
@@ -201,17 +203,22 @@ def _error_line(exc: BaseException) -> tuple[str, str]:
 
 
 def error_bundle(exc: BaseException, partial: Image | None = None,
-                 options: PreviewOptions = PreviewOptions()) -> Bundle:
-    """One clear line (and the last partial image of a broken stream, if any)."""
+                 options: PreviewOptions = PreviewOptions(), *, images: Sequence[Image] = ()) -> Bundle:
+    """One clear line; above it the images a broken stream completed, or else its last partial image."""
     text, html = _error_line(exc)
     meta: dict[str, Any] = {"error": type(exc).__name__}
-    if partial is not None:
-        box = _box(partial, options.max_side)
-        shown = _partial_preview(partial, options)
-        html = f'<div class="nbimages">{_img_tag(shown, box, "last partial image", faded=True)}{html}</div>'
-        if partial.path is not None:
-            text += f"\nlast partial image saved to {partial.path}"
-        meta = _image_meta([partial], kind="partial", **meta)["nbimages"]
+    shown = list(images) or ([partial] if partial is not None else [])
+    if shown:
+        # This output stays in the notebook: a real preview, never the full-size partial.
+        label = "completed image" if images else "last partial image"
+        side = options.max_side if len(shown) == 1 else max(128, options.max_side // 2)
+        quality = options.quality if images else options.partial_quality
+        pictures = "".join(
+            _img_tag(preview(img, side, options.format, quality), _box(img, side), label, faded=not images)
+            for img in shown)
+        html = f'<div class="nbimages">{pictures}{html}</div>'
+        text += "".join(f"\n{label} saved to {img.path}" for img in shown if img.path is not None)
+        meta = _image_meta(shown, kind="final" if images else "partial", **meta)["nbimages"]
     return {"text/html": html, "text/plain": "nbimages: " + text}, {"nbimages": meta}
 
 
@@ -288,8 +295,8 @@ class LiveImage(_Output):
         self.publish(*image_bundle(images, options=self.options, cached=cached, elapsed=None if cached else self.elapsed,
                                    backend=self.backend, text=text, prompt=self.prompt))
 
-    def error(self, exc: BaseException, partial: Image | None = None) -> None:
-        self.publish(*error_bundle(exc, partial, self.options))
+    def error(self, exc: BaseException, partial: Image | None = None, images: Sequence[Image] = ()) -> None:
+        self.publish(*error_bundle(exc, partial, self.options, images=images))
 
     def interrupted(self) -> None:
         self._publish_status("interrupted", {"kind": "interrupted", "prompt": self.prompt})

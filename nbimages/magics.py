@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Enum, Float, Int, Unicode, validate
 from traitlets.config import Configurable
 
@@ -85,6 +85,13 @@ def _unquote(token: str) -> str:
     return token
 
 
+def _parse(magic: Any, line: str) -> Any:
+    """Options and words in any order (``%describe last --detail high what is it?``)."""
+    from IPython.utils.process import arg_split
+
+    return magic.parser.parse_intermixed_args(arg_split(line))
+
+
 def _digest(image: Image) -> str:
     return hashlib.sha256(image.data).hexdigest()
 
@@ -132,8 +139,17 @@ class ImagineMagics(Magics):
 
         client = self.client
         if self._conversation is None:
-            self._conversation = Conversation(client, store=self._store())
-            set_current_conversation(self._conversation)
+            from . import conversation as module
+
+            adopted = module._current  # e.g. made by a Studio or by current_conversation() earlier
+            if adopted is not None:
+                adopted.client = client
+                if self.settings.store_home:
+                    adopted.store = self._store()
+                self._conversation = adopted
+            else:
+                self._conversation = Conversation(client, store=self._store())
+                set_current_conversation(self._conversation)
         self._conversation.model = self.settings.mainline_model
         self._conversation.image_model = self.settings.model
         return self._conversation
@@ -180,8 +196,11 @@ class ImagineMagics(Magics):
             return image
         if token.isidentifier() and token in self.shell.user_ns:
             value = self.shell.user_ns[token]
-            if param == "mask" and hasattr(value, "mask") and not hasattr(value, "data"):
-                value = value.mask  # a MaskPainter (or anything holding a painted mask)
+            if param == "mask" and hasattr(type(value), "mask") and not hasattr(value, "data"):
+                # A MaskPainter (or anything holding a painted mask); an empty painting would edit nothing.
+                if getattr(value, "painted_fraction", None) == 0:
+                    raise InvalidInputError(param, token, "a painted mask (paint on the mask painter first)")
+                value = value.mask
                 if value is None:
                     raise InvalidInputError(param, token, "a painted mask (paint on the mask painter first)")
             return value
@@ -237,7 +256,7 @@ class ImagineMagics(Magics):
         Defaults come from ``%config Imagine`` (model, size, quality, partial_images,
         preview_size, preview_format, store_home, timeout, mainline_model).
         """
-        args = parse_argstring(self.imagine, line)
+        args = _parse(self.imagine, line)
         if cell is not None:
             if args.prompt:
                 raise UsageError("%%imagine reads the prompt from the cell body; the first line takes only options")
@@ -278,7 +297,7 @@ class ImagineMagics(Magics):
             %describe fig how many peaks does this plot have?
             %describe last --detail high
         """
-        args = parse_argstring(self.describe, line)
+        args = _parse(self.describe, line)
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"-o takes a variable name, not {args.output!r}")
         question = " ".join(args.question).strip() or "Describe this image."
@@ -351,7 +370,7 @@ class ImagineMagics(Magics):
         """Thumbnails and prompts of the current line of work; the current turn is marked."""
         from .display import history_bundle
 
-        args = parse_argstring(self.imagine_history, line)
+        args = _parse(self.imagine_history, line)
         with self._errors_shown():
             conv = self.conversation
             turns = list(conv.all_turns) if args.all else conv.turns
@@ -362,7 +381,7 @@ class ImagineMagics(Magics):
     @line_magic
     def imagine_undo(self, line: str) -> None:
         """Step back to the previous turn and show the image that is now current."""
-        args = parse_argstring(self.imagine_undo, line)
+        args = _parse(self.imagine_undo, line)
         if args.steps < 1:
             raise UsageError("%imagine_undo takes a positive number of steps")
         with self._errors_shown():
@@ -529,8 +548,7 @@ class _ImagineRun:
             finally:
                 events.close()  # type: ignore[attr-defined]
         except StreamError as exc:
-            kept = exc.images[-1] if exc.images else exc.last_partial
-            live.error(exc, kept)
+            live.error(exc, None if exc.images else exc.last_partial, images=exc.images)
             return
         except KNOWN_ERRORS as exc:
             live.error(exc, live.last_partial)
