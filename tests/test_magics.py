@@ -681,3 +681,69 @@ def test_the_api_key_never_appears_in_outputs(nb: Notebook) -> None:
     outputs += nb.run("%imagine_history\n%imagine_usage\n")
     blob = json.dumps([(o.data, o.metadata) for o in outputs], default=str)
     assert "sk-magics-test-key" not in blob
+
+
+# -- latency --------------------------------------------------------------------------------------
+def _noisy_png(size: tuple[int, int]) -> bytes:
+    """A photo-like PNG (noise compresses badly): as heavy as a real partial image (~MBs)."""
+    import numpy as np
+    from PIL import Image as PIL
+
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    PIL.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def test_latency_from_a_partial_arriving_to_its_display_update(nb: Notebook, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time from the client decoding a partial image event to the display update carrying it."""
+    from nbimages.display import LiveImage
+    from nbimages.events import PartialImage
+    from nbimages.stream import _StreamState
+
+    arrivals: list[float] = []
+    decode = _StreamState._events
+
+    def timed(self: Any, chunk: bytes) -> list[Any]:
+        events = decode(self, chunk)
+        arrivals.extend(time.perf_counter() for e in events if isinstance(e, PartialImage))
+        return events
+
+    monkeypatch.setattr(_StreamState, "_events", timed)
+    for _ in range(3):
+        nb.imagine("--fresh --partial-images 3 --size 1024x1024 --quality low", "a busy harbour at dusk")
+    shown = [o.at for o in nb.pub.outputs if o.kind == "partial"]
+    assert len(shown) == len(arrivals) == 9
+    simulator_ms = sorted((s - a) * 1000 for a, s in zip(arrivals, shown))
+    assert all(ms >= 0 for ms in simulator_ms)
+
+    # Real partials are full-size PNGs of a few MB: the preview has to be made from them.
+    heavy = nbimages.Image(_noisy_png((1536, 1024)))
+    live = LiveImage("a busy harbour at dusk", partials=3)
+    live.show()
+    heavy_ms = []
+    for index in range(5):
+        before = time.perf_counter()
+        live.partial(heavy, index % 3)
+        heavy_ms.append((nb.pub.outputs[-1].at - before) * 1000)
+    heavy_ms.sort()
+    print(f"\npartial -> display update: simulator partials median {simulator_ms[4]:.1f} ms "
+          f"(max {simulator_ms[-1]:.1f}); {heavy.nbytes / 1e6:.1f} MB 1536x1024 partial median "
+          f"{heavy_ms[2]:.1f} ms (max {heavy_ms[-1]:.1f})")
+    assert simulator_ms[4] < 100
+    assert heavy_ms[2] < 400
+    [shown_heavy] = nb.pub.outputs[-1].images()
+    assert max(shown_heavy.size) <= 512
+
+
+def test_running_the_notebook_again_after_a_restart_makes_no_request(nb: Notebook) -> None:
+    cells = [("--quality low", "a forest lake"), ("-c", "add a red canoe"), ("-c", "and a heron")]
+    first = [final_of(nb.imagine(*cell)) for cell in cells]
+    assert len(nb.requests()) == 3
+    nb.run("%unload_ext nbimages\n%load_ext nbimages\n")  # as after a restart: only the store remains
+    again = [nb.imagine(*cell) for cell in cells]
+    assert len(nb.requests()) == 3
+    assert [o[-1].meta["cached"] for o in again] == [True, True, True]
+    assert [o[-1].meta["path"] for o in again] == [f.meta["path"] for f in first]
+    assert [t.prompt for t in nb.conversation.turns] == [c[1] for c in cells]
