@@ -47,6 +47,21 @@ def _announce_simulator() -> None:
     )
 
 
+_simulator: Any = None
+
+
+def _local_simulator() -> Any:
+    """One simulator per process, as there is one API: a response or file id made through one
+    client (a Studio's, a script's) is known to every other (the magics')."""
+    global _simulator
+    with _announce_lock:
+        if _simulator is None:
+            from .local import Simulator
+
+            _simulator = Simulator()
+        return _simulator
+
+
 class _ClientBase:
     _http: Any
 
@@ -94,7 +109,7 @@ class _ClientBase:
     def _local_transport(self) -> Any:
         from .local import LocalTransport
 
-        return LocalTransport(**config.simulator_options())
+        return LocalTransport(**config.simulator_options(), simulator=_local_simulator())
 
     # -- facts --------------------------------------------------------------------
     @property
