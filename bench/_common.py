@@ -92,7 +92,8 @@ def rounded(values: list[float], digits: int = 6) -> list[float]:
 def noisy_png(width: int, height: int, amplitude: int, seed: int = 0) -> bytes:
     """A PNG that compresses like a photo-ish generation: a gradient plus noise.
 
-    ``amplitude`` sets the noise (and so the file size): at 1536x1024, 12 gives about 2.6 MB.
+    ``amplitude`` sets the noise (and so the file size): at 1024x1024, 12 gives about 2 MB
+    (zlib level 1: five times quicker to make than the default, ~15% larger).
     """
     import numpy as np
     from PIL import Image as PIL
@@ -103,7 +104,7 @@ def noisy_png(width: int, height: int, amplitude: int, seed: int = 0) -> bytes:
     if amplitude:
         base += rng.integers(-(amplitude // 2), amplitude // 2 + 1, base.shape, dtype=np.int16)
     buffer = io.BytesIO()
-    PIL.fromarray(np.clip(base, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    PIL.fromarray(np.clip(base, 0, 255).astype(np.uint8)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

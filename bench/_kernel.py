@@ -101,10 +101,10 @@ def install_comm_recorder() -> Recorder:
 
 # -- the recorded stream over a socket ---------------------------------------------------------
 @contextmanager
-def sse_server(width: int, height: int, pause: float, variants: int = 1) -> Iterator[str]:
+def sse_server(width: int, height: int, pause: float, variants: int = 1, partials: int = 3) -> Iterator[str]:
     """``python -m bench._sse_server``: yields its base URL (``http://127.0.0.1:P/v1``)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench._sse_server", str(width), str(height), str(pause), str(variants)],
+        [sys.executable, "-m", "bench._sse_server", str(width), str(height), str(pause), str(variants), str(partials)],
         env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -1,7 +1,8 @@
 """A recorded image stream served over a real socket, noting when each event's last byte left.
 
-Run as ``python -m bench._sse_server WIDTH HEIGHT PAUSE [VARIANTS]``: it prints its port,
-then answers every POST with a recording (VARIANTS different ones, in turn; default 1) (three partial images and a final image as SSE), written in
+Run as ``python -m bench._sse_server WIDTH HEIGHT PAUSE [VARIANTS [PARTIALS]]``: it prints its port,
+then answers every POST with a recording (VARIANTS different ones, in turn; default 1; with
+PARTIALS partial images, default 3) (three partial images and a final image as SSE), written in
 64 KiB pieces with TCP_NODELAY, pausing ``PAUSE`` seconds after each event (as a real
 server does between partials). ``GET /marks`` returns, per request so far, the
 ``time.perf_counter()`` (CLOCK_MONOTONIC: comparable across processes on Linux) at which
@@ -20,10 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 CHUNK = 64 * 1024
 
 
-def events(width: int, height: int, seed: int = 0) -> list[bytes]:
+def events(width: int, height: int, seed: int = 0, partials: int = 3) -> list[bytes]:
     from bench.stream_decode import recording
 
-    body, _ = recording(width, height, seed)
+    body, _ = recording(width, height, seed, partials)
     return [frame + b"\n\n" for frame in body.split(b"\n\n") if frame]
 
 
@@ -80,7 +81,8 @@ class Server(ThreadingHTTPServer):
 def main() -> None:
     width, height, pause = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
-    server = Server([events(width, height, seed) for seed in range(count)], pause)
+    partials = int(sys.argv[5]) if len(sys.argv) > 5 else 3
+    server = Server([events(width, height, seed, partials) for seed in range(count)], pause)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

@@ -27,14 +27,14 @@ CHUNK = 64 * 1024
 PROMPT = "a red panda chef in a busy kitchen"
 
 
-def recording(width: int, height: int, seed: int = 0) -> tuple[bytes, bytes]:
-    """(SSE bytes, final PNG): three partials of rising detail, then the completed image.
+def recording(width: int, height: int, seed: int = 0, partials: int = 3) -> tuple[bytes, bytes]:
+    """(SSE bytes, final PNG): partials of rising detail (three by default), then the completed image.
 
     ``seed`` makes another, equally large recording (different pixels, same shape)."""
     size = f"{width}x{height}"
     common = {"size": size, "quality": "high", "background": "opaque", "output_format": "png"}
     frames = []
-    for index, amplitude in enumerate((2, 4, 8)):
+    for index, amplitude in enumerate((2, 4, 8)[:partials]):
         partial = noisy_png(width, height, amplitude, seed=index + 10 * seed)
         event = {"type": "image_generation.partial_image", "b64_json": base64.b64encode(partial).decode(),
                  "created_at": 1760000000, "partial_image_index": index, **common}

@@ -1,7 +1,7 @@
 """Widget wire: the bytes a `Studio` puts on its comm per partial image, against the image itself.
 
 A fresh interpreter drives a `Studio` against the recorded stream (three 1024x1024 partial
-PNGs of 1.0-1.5 MB and a final image, served over a real socket by ``bench._sse_server``).
+PNGs of 1.2-1.8 MB and a final image, served over a real socket by ``bench._sse_server``).
 Its comm serializes every message as ipykernel does (`bench._kernel`: signed JSON frames
 plus binary buffers). A partial image costs the binary ``image`` message that carries it
 and every other message sent before the next image (the status line's state update): all
