@@ -27,6 +27,7 @@ class _StreamState:
         self._sse = SSEDecoder()
         self._decoder = decoder
         self._result = result
+        self.cancelled = False  # close() was called before the stream ended
 
     def _events(self, chunk: bytes) -> list[Event]:
         events: list[Event] = []
@@ -41,9 +42,18 @@ class _StreamState:
         self._decoder.finish()
         return events
 
-    def _broken(self, exc: Exception) -> StreamError:
+    def _failure(self, exc: Exception) -> StreamError | None:
+        """What losing the connection mid-stream means; None when nothing asked for is missing."""
+        if self.cancelled:
+            return self._decoder.broken("the stream was cancelled (closed)", code="cancelled")
+        if self._decoder.finished:
+            return None
         reason = connection_error(exc)
         return self._decoder.broken(f"the stream broke: {reason}", code="stream_broken")
+
+    def _cancel(self) -> None:
+        if not self._decoder.finished:
+            self.cancelled = True
 
     @property
     def partials(self) -> list[Image]:
@@ -97,13 +107,14 @@ class Stream(_StreamState):
             try:
                 for chunk in self._response.iter_bytes():
                     yield from self._events(chunk)
-            except httpx.TransportError as exc:
-                if not self._decoder.finished:
-                    raise self._broken(exc) from None
+            except (httpx.TransportError, httpx.StreamClosed) as exc:
+                error = self._failure(exc)
+                if error is not None:
+                    raise error from None
                 return  # everything asked for had arrived: a bad ending loses nothing
             yield from self._tail()
         finally:
-            self.close()
+            self._close()
 
     def until_done(self) -> Any:
         for _ in self:
@@ -111,6 +122,12 @@ class Stream(_StreamState):
         return self.result
 
     def close(self) -> None:
+        """Cancel: close the connection now (also from another thread); iterating raises a
+        `StreamError` with ``code="cancelled"`` carrying what had arrived."""
+        self._cancel()
+        self._close()
+
+    def _close(self) -> None:
         _wake_reader(self._response)
         self._response.close()
 
@@ -134,14 +151,15 @@ class AsyncStream(_StreamState):
                 async for chunk in self._response.aiter_bytes():
                     for event in self._events(chunk):
                         yield event
-            except httpx.TransportError as exc:
-                if not self._decoder.finished:
-                    raise self._broken(exc) from None
+            except (httpx.TransportError, httpx.StreamClosed) as exc:
+                error = self._failure(exc)
+                if error is not None:
+                    raise error from None
                 return
             for event in self._tail():
                 yield event
         finally:
-            await self.close()
+            await self._response.aclose()
 
     async def until_done(self) -> Any:
         async for _ in self:
@@ -149,6 +167,8 @@ class AsyncStream(_StreamState):
         return self.result
 
     async def close(self) -> None:
+        """Cancel, like `Stream.close`."""
+        self._cancel()
         await self._response.aclose()
 
     async def __aenter__(self) -> AsyncStream:
