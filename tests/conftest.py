@@ -115,4 +115,4 @@ def ipshell(hermetic_env: Path) -> Iterator[Any]:
     shell.run_line_magic("load_ext", "nbimages")
     yield shell
     shell.run_line_magic("unload_ext", "nbimages")
-    shell.user_ns.clear()
+    shell.reset(new_session=False)  # the shell is shared by the whole session: leave it usable
