@@ -185,4 +185,8 @@ def _short_repr(value: Any, limit: int = 80) -> str:
     if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)} bytes>"
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    # Cut in the middle: the end of a long path (the file name) is what identifies it.
+    tail = limit * 3 // 5
+    return text[: limit - tail - 3] + "..." + text[-tail:]

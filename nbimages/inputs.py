@@ -2,7 +2,7 @@
 
 Every check raises `InvalidInputError` naming the parameter, the value and what would be
 accepted. Only hard, stable constraints of the API are checked; open enums (models,
-qualities, formats) pass through.
+qualities, formats) pass through, unless a value is one slip away from a known one.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ ImageSource = Any  # path, URL, bytes, PIL image, ndarray, matplotlib Figure, Im
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _FILE_ID = re.compile(r"^file-[A-Za-z0-9_-]+$")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 # -- scalar parameters ------------------------------------------------------------
@@ -82,6 +83,44 @@ def _open_string(param: str, value: Any) -> None:
         raise InvalidInputError(param, value, "a non-empty string")
 
 
+# Values the API takes today. The options stay open (a new value passes through), but a value
+# one slip away from a known one (case, one letter swapped or replaced, 'jpg') is a typo the
+# API would reject only after the upload: refuse it here and name the value meant.
+KNOWN_VALUES: dict[str, tuple[str, ...]] = {
+    "quality": ("auto", "low", "medium", "high", "standard", "hd"),
+    "background": ("auto", "transparent", "opaque"),
+    "output_format": ("png", "jpeg", "webp"),
+    "moderation": ("auto", "low"),
+    "input_fidelity": ("low", "high"),
+}
+_ALIASES = {"jpg": "jpeg"}
+
+
+def _one_slip(value: str, known: str) -> bool:
+    """Same letters but for case, one substitution or one swap of neighbours."""
+    if value.lower() == known:
+        return True
+    if len(value) != len(known):
+        return False
+    diff = [i for i, (a, b) in enumerate(zip(value, known)) if a != b]
+    if len(diff) == 1:
+        return len(known) > 3  # 'low' vs 'row' is too short to call a typo
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and value[diff[0]] == known[diff[1]] \
+        and value[diff[1]] == known[diff[0]]
+
+
+def _check_known(param: str, value: str) -> None:
+    known = KNOWN_VALUES[param]
+    if value in known:
+        return
+    meant = _ALIASES.get(value.lower())
+    if meant is None or meant not in known:
+        meant = next((k for k in known if _one_slip(value, k)), None)
+    if meant is not None:
+        choices = ", ".join(repr(k) for k in known)
+        raise InvalidInputError(param, value, f"one of {choices} (did you mean {meant!r}?)")
+
+
 def validate_generation_options(options: dict[str, Any]) -> dict[str, Any]:
     """Check the image options shared by generations, edits and the image tool.
 
@@ -98,6 +137,8 @@ def validate_generation_options(options: dict[str, Any]) -> dict[str, Any]:
         validate_size(opts["size"])
     for key in ("model", "quality", "background", "output_format", "moderation", "input_fidelity"):
         _open_string(key, opts.get(key))
+        if key in KNOWN_VALUES and key in opts:
+            _check_known(key, opts[key])
     if opts.get("response_format", "b64_json") != "b64_json":
         # Checked here, not on the reply: a URL answer would be paid for, then lost.
         raise InvalidInputError(
@@ -168,7 +209,9 @@ def _from_path_or_url(source: str | os.PathLike[str], param: str) -> Image:
                 return Image(base64.b64decode(payload, validate=True))
             except ValueError:
                 raise InvalidInputError(param, text, "a data URL with valid base64") from None
-        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+        if text.lower().startswith("file://"):
+            raise InvalidInputError(param, text, "a plain local path (without 'file://') or image data")
+        if _URL.match(text):
             raise InvalidInputError(param, text, "a local path or image data here (download URLs first)")
         if not text.strip():
             raise InvalidInputError(param, text, "a path to an image file")
@@ -252,11 +295,12 @@ def png_has_alpha(data: bytes) -> bool:
 def validate_mask(mask: ImageSource, first_image: Image, param: str = "mask") -> Image:
     """A mask must be a PNG with an alpha channel, the size of the first image, under 4 MB."""
     image = to_image(mask, param, max_bytes=config.MAX_MASK_BYTES)
+    shown = str(image.path) if image.path is not None else mask  # the file a user can go and fix
     if image.format != "png":
-        raise InvalidInputError(param, mask, f"a PNG with an alpha channel (got {image.format.upper()})")
+        raise InvalidInputError(param, shown, f"a PNG with an alpha channel (got {image.format.upper()})")
     if not png_has_alpha(image.data):
         raise InvalidInputError(
-            param, mask, "a PNG with an alpha channel: transparent pixels (alpha 0) mark where to edit"
+            param, shown, "a PNG with an alpha channel: transparent pixels (alpha 0) mark where to edit"
         )
     if first_image.size != image.size:
         raise InvalidInputError(
@@ -274,5 +318,7 @@ def vision_part(source: ImageSource, detail: str, param: str = "image") -> dict[
             return {"type": "input_image", "image_url": source, "detail": detail}
         if _FILE_ID.match(source) and not Path(source).exists():
             return {"type": "input_image", "file_id": source, "detail": detail}
+        if _URL.match(source) and not source.lower().startswith("file://"):
+            raise InvalidInputError(param, source, "an http(s) URL, a file id, a local path or image data")
     image = to_image(source, param, formats=config.VISION_INPUT_FORMATS)
     return {"type": "input_image", "image_url": image.to_data_url(), "detail": detail}

@@ -1,0 +1,395 @@
+"""A corpus of bad inputs, through every front end: each is refused before any request.
+
+Every row must raise (or, in a notebook, show) an `InvalidInputError` that names the
+parameter, repeats the value and says what would be accepted, and the simulator behind
+the client must have received nothing. The simulator is real (in-process transport for
+the Python API, a 127.0.0.1 socket for the magics), so "no request" is counted, not assumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import pytest
+from IPython.utils.capture import capture_output
+
+import nbimages
+from nbimages import config
+from nbimages.errors import InvalidInputError
+
+
+# -- bad things on disk and in memory ---------------------------------------------------------
+def _encode(mode: str, size: tuple[int, int], color: Any, fmt: str) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image as PIL
+
+    buffer = BytesIO()
+    PIL.new(mode, size, color).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Bad:
+    """Files (paths as strings, as users type them) and bytes that no endpoint should accept."""
+
+    folder: Path
+    good: str  # a 64x64 RGB PNG: a fine image, a bad mask
+    mask_ok: str  # a 64x64 RGBA PNG (to prove the other files are refused for their own fault)
+    mask_small: str  # 32x64 RGBA PNG
+    mask_jpeg: str
+    truncated: str
+    empty: str
+    directory: str
+    missing: str
+    text: str
+    huge: str  # 51 MB (sparse: costs no disk)
+
+    @property
+    def good_bytes(self) -> bytes:
+        return Path(self.good).read_bytes()
+
+
+@pytest.fixture
+def bad(tmp_path: Path) -> Bad:
+    files = {
+        "good.png": _encode("RGB", (64, 64), (10, 120, 200), "PNG"),
+        "mask_ok.png": _encode("RGBA", (64, 64), (0, 0, 0, 0), "PNG"),
+        "mask_small.png": _encode("RGBA", (32, 64), (0, 0, 0, 0), "PNG"),
+        "mask.jpg": _encode("RGB", (64, 64), (0, 0, 0), "JPEG"),
+        "truncated.png": _encode("RGB", (64, 64), (1, 2, 3), "PNG")[:-20],
+        "empty.png": b"",
+        "notes.png": b"these are meeting notes, not pixels\n",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "album.png").mkdir()
+    with (tmp_path / "huge.png").open("wb") as f:
+        f.write(files["good.png"])
+        f.truncate(config.MAX_IMAGE_BYTES + 2**20)
+    p = lambda name: str(tmp_path / name)  # noqa: E731
+    return Bad(tmp_path, p("good.png"), p("mask_ok.png"), p("mask_small.png"), p("mask.jpg"), p("truncated.png"),
+               p("empty.png"), p("album.png"), p("missing.png"), p("notes.png"), p("huge.png"))
+
+
+def assert_names(err: BaseException, param: str, shows: str) -> None:
+    """The error names the parameter, shows the value and says what is accepted, in one short line."""
+    assert isinstance(err, InvalidInputError), repr(err)
+    assert isinstance(err, ValueError) and isinstance(err, nbimages.NbImagesError)
+    message = str(err)
+    assert err.param == param, message
+    assert message.startswith(f"{param}="), message
+    assert shows in message.split(" is not valid")[0], f"value {shows!r} not shown in {message!r}"
+    assert err.expected and f"expected {err.expected}" in message, message
+    assert "\n" not in message and len(message) < 400, message
+
+
+# -- the Python API: Client and AsyncClient ---------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    id: str
+    param: str
+    shows: str  # how the value appears in the message
+    call: Callable[[Any, Bad], Any]  # (client, bad) -> result or awaitable
+
+
+def _jpeg_mask_bytes() -> bytes:
+    return _encode("RGB", (64, 64), (0, 0, 0), "JPEG")
+
+
+API_CASES = [
+    # prompts
+    Case("generate: empty prompt", "prompt", "''", lambda c, b: c.generate("")),
+    Case("generate: whitespace prompt", "prompt", r"' \n\t '", lambda c, b: c.generate(" \n\t ")),
+    Case("generate: prompt of 32001 chars", "prompt", "<32001 characters>", lambda c, b: c.generate("x" * 32_001)),
+    Case("generate: prompt is bytes", "prompt", "<6 bytes>", lambda c, b: c.generate(b"a frog")),
+    # counts
+    Case("generate: n=0", "n", "n=0", lambda c, b: c.generate("a frog", n=0)),
+    Case("generate: n=11", "n", "n=11", lambda c, b: c.generate("a frog", n=11)),
+    Case("generate: n='2'", "n", "n='2'", lambda c, b: c.generate("a frog", n="2")),
+    Case("generate: partial_images=4", "partial_images", "=4",
+         lambda c, b: c.generate("a frog", partial_images=4, stream=True)),
+    Case("generate: partial_images=-1", "partial_images", "=-1",
+         lambda c, b: c.generate("a frog", partial_images=-1, stream=True)),
+    # sizes
+    Case("generate: size not divisible by 16", "size", "'1000x1000'", lambda c, b: c.generate("a frog", size="1000x1000")),
+    Case("generate: size too large", "size", "'4096x4096'", lambda c, b: c.generate("a frog", size="4096x4096")),
+    Case("generate: aspect ratio 4:1", "size", "'2048x512'", lambda c, b: c.generate("a frog", size="2048x512")),
+    Case("generate: size with spaces", "size", "'1024 x 1024'", lambda c, b: c.generate("a frog", size="1024 x 1024")),
+    Case("generate: size with a star", "size", "'1024*1024'", lambda c, b: c.generate("a frog", size="1024*1024")),
+    Case("generate: size 'large'", "size", "'large'", lambda c, b: c.generate("a frog", size="large")),
+    Case("generate: size as a tuple", "size", "(1024, 1024)", lambda c, b: c.generate("a frog", size=(1024, 1024))),
+    # formats and options
+    Case("generate: output_compression=101", "output_compression", "=101",
+         lambda c, b: c.generate("a frog", output_format="jpeg", output_compression=101)),
+    Case("generate: output_compression=-5", "output_compression", "=-5",
+         lambda c, b: c.generate("a frog", output_format="webp", output_compression=-5)),
+    Case("generate: output_compression with PNG", "output_compression", "=80",
+         lambda c, b: c.generate("a frog", output_format="png", output_compression=80)),
+    Case("generate: transparent background as JPEG", "output_format", "'jpeg'",
+         lambda c, b: c.generate("a frog", background="transparent", output_format="jpeg")),
+    Case("generate: quality typo 'hgih'", "quality", "'hgih'", lambda c, b: c.generate("a frog", quality="hgih")),
+    Case("generate: quality 'HIGH'", "quality", "'HIGH'", lambda c, b: c.generate("a frog", quality="HIGH")),
+    Case("generate: output_format 'jpg'", "output_format", "'jpg'",
+         lambda c, b: c.generate("a frog", output_format="jpg")),
+    Case("generate: background typo", "background", "'transparant'",
+         lambda c, b: c.generate("a frog", background="transparant")),
+    Case("generate: moderation typo", "moderation", "'lwo'", lambda c, b: c.generate("a frog", moderation="lwo")),
+    Case("generate: empty model", "model", "''", lambda c, b: c.generate("a frog", model="")),
+    Case("generate: URL replies", "response_format", "'url'",
+         lambda c, b: c.generate("a frog", response_format="url")),
+    # images and masks for edits
+    Case("edit: mask of the wrong size", "mask", "32x64", lambda c, b: c.edit("a hat", b.good, mask=b.mask_small)),
+    Case("edit: mask without alpha", "mask", "good.png", lambda c, b: c.edit("a hat", b.good, mask=b.good)),
+    Case("edit: JPEG mask file", "mask", "mask.jpg", lambda c, b: c.edit("a hat", b.good, mask=b.mask_jpeg)),
+    Case("edit: JPEG mask bytes", "mask", "bytes>", lambda c, b: c.edit("a hat", b.good, mask=_jpeg_mask_bytes())),
+    Case("edit: truncated PNG mask", "mask", "truncated.png", lambda c, b: c.edit("a hat", b.good, mask=b.truncated)),
+    Case("edit: mask with an input_fidelity typo", "input_fidelity", "'hihg'",
+         lambda c, b: c.edit("a hat", b.good, mask=b.mask_ok, input_fidelity="hihg")),
+    Case("edit: truncated PNG", "image", "truncated.png", lambda c, b: c.edit("a hat", b.truncated)),
+    Case("edit: empty file", "image", "empty.png", lambda c, b: c.edit("a hat", b.empty)),
+    Case("edit: a directory", "image", "album.png", lambda c, b: c.edit("a hat", b.directory)),
+    Case("edit: missing path", "image", "missing.png", lambda c, b: c.edit("a hat", b.missing)),
+    Case("edit: missing pathlib.Path", "image", "missing.png", lambda c, b: c.edit("a hat", Path(b.missing))),
+    Case("edit: ftp URL", "image", "'ftp://example.com/cat.png'",
+         lambda c, b: c.edit("a hat", "ftp://example.com/cat.png")),
+    Case("edit: file URL", "image", "'file:///tmp/cat.png'", lambda c, b: c.edit("a hat", "file:///tmp/cat.png")),
+    Case("edit: http URL", "image", "'https://example.com/cat.png'",
+         lambda c, b: c.edit("a hat", "https://example.com/cat.png")),
+    Case("edit: image over 50 MB", "image", "huge.png", lambda c, b: c.edit("a hat", b.huge)),
+    Case("edit: bytes over 50 MB", "image", "bytes>", lambda c, b: c.edit("a hat", b.good_bytes + bytes(51 * 2**20))),
+    Case("edit: non-image bytes", "image", "<22 bytes>", lambda c, b: c.edit("a hat", b"GIF? no, just a string")),
+    Case("edit: a text file named .png", "image", "notes.png", lambda c, b: c.edit("a hat", b.text)),
+    Case("edit: empty bytes", "image", "<0 bytes>", lambda c, b: c.edit("a hat", b"")),
+    Case("edit: a dict", "image", "{'path'", lambda c, b: c.edit("a hat", {"path": b.good})),
+    Case("edit: second of two images missing", "image[1]", "missing.png",
+         lambda c, b: c.edit("a hat", [b.good, b.missing])),
+    Case("edit: 17 images", "image", "<17 images>", lambda c, b: c.edit("a hat", [b.good] * 17)),
+    Case("edit: whitespace prompt", "prompt", "'   '", lambda c, b: c.edit("   ", b.good)),
+    # vision
+    Case("describe: detail='ultra'", "detail", "'ultra'", lambda c, b: c.describe(b.good, detail="ultra")),
+    Case("describe: ftp URL", "image", "'ftp://example.com/cat.png'",
+         lambda c, b: c.describe("ftp://example.com/cat.png")),
+    Case("describe: file URL", "image", "'file:///etc/hostname'", lambda c, b: c.describe("file:///etc/hostname")),
+    Case("describe: missing path", "image", "missing.png", lambda c, b: c.describe(b.missing)),
+    Case("describe: a directory", "image", "album.png", lambda c, b: c.describe(b.directory)),
+    Case("describe: non-image file", "image", "notes.png", lambda c, b: c.describe(b.text)),
+    Case("describe: empty question", "question", "''", lambda c, b: c.describe(b.good, "")),
+    Case("describe: nothing to look at", "image", "[]", lambda c, b: c.describe([])),
+    # Responses API and its image tool
+    Case("respond: tool size not divisible by 16", "size", "'1000x1000'",
+         lambda c, b: c.respond("a frog", tools=[{"type": "image_generation", "size": "1000x1000"}])),
+    Case("respond: tool partial_images=4", "partial_images", "=4",
+         lambda c, b: c.respond("a frog", tools=[{"type": "image_generation", "partial_images": 4}], stream=True)),
+    Case("respond: tool quality typo", "quality", "'meduim'",
+         lambda c, b: c.respond("a frog", tools=[{"type": "image_generation", "quality": "meduim"}])),
+    Case("respond: image given as file URL", "images[0]", "'file:///tmp/a.png'",
+         lambda c, b: c.respond("what is this?", images=["file:///tmp/a.png"])),
+    Case("respond: detail='ultra'", "detail", "'ultra'",
+         lambda c, b: c.respond("what is this?", images=[b.good], detail="ultra")),
+    Case("respond: empty input", "input", "''", lambda c, b: c.respond("")),
+    # variations and files
+    Case("variations: n=11", "n", "n=11", lambda c, b: c.variations(b.good, n=11)),
+    Case("variations: JPEG", "image", "mask.jpg", lambda c, b: c.variations(b.mask_jpeg)),
+    Case("upload: non-image bytes", "file", "<9 bytes>", lambda c, b: c.upload(b"%PDF-1.7\n")),
+    Case("upload: empty file", "file", "empty.png", lambda c, b: c.upload(b.empty)),
+]
+
+
+@pytest.fixture(params=["Client", "AsyncClient"])
+def api(request: pytest.FixtureRequest, sim_transport: Any) -> Iterator[Any]:
+    """A sync or async client over the in-process simulator (with a key, as against OpenAI)."""
+    if request.param == "Client":
+        http: Any = httpx.Client(transport=sim_transport)
+        yield nbimages.Client(api_key="sk-test", base_url="http://simulator.test/v1", http_client=http)
+        http.close()
+    else:
+        http = httpx.AsyncClient(transport=sim_transport)
+        yield nbimages.AsyncClient(api_key="sk-test", base_url="http://simulator.test/v1", http_client=http)
+        asyncio.run(http.aclose())
+
+
+def call_api(call: Callable[[Any, Bad], Any], client: Any, bad: Bad) -> Any:
+    async def run() -> Any:
+        result = call(client, bad)
+        if inspect.isawaitable(result):
+            result = await result
+        if isinstance(result, nbimages.AsyncStream):
+            async with result:
+                return [event async for event in result]
+        if isinstance(result, nbimages.Stream):
+            with result:
+                return list(result)
+        return result
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=[c.id for c in API_CASES])
+def test_python_api_refuses_before_sending(api: Any, simulator: Any, bad: Bad, case: Case) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        call_api(case.call, api, bad)
+    assert_names(info.value, case.param, case.shows)
+    assert simulator.requests == []
+
+
+@pytest.mark.parametrize("call", [
+    lambda c, b: c.generate("a frog", size="1024x1024", quality="xhigh"),  # an unknown quality passes through
+    lambda c, b: c.edit("a hat", b.good, mask=b.mask_ok),
+    lambda c, b: c.describe(b.good, detail="low"),
+], ids=["generate", "edit with mask", "describe"])
+def test_good_inputs_do_reach_the_simulator(api: Any, simulator: Any, bad: Bad, call: Callable[..., Any]) -> None:
+    """The control: the counter above would see a request (so zero means nothing was sent)."""
+    call_api(call, api, bad)
+    assert len(simulator.requests) == 1
+
+
+# -- Conversation ---------------------------------------------------------------------------
+CONVERSATION_CASES = [
+    Case("generate: n=0", "n", "n=0", lambda conv, b: conv.generate("a frog", n=0)),
+    Case("generate: stream, partial_images=4", "partial_images", "=4",
+         lambda conv, b: conv.generate("a frog", stream=True, partial_images=4)),
+    Case("generate: empty prompt", "prompt", "''", lambda conv, b: conv.generate("")),
+    Case("edit: nothing to edit yet", "image", "None", lambda conv, b: conv.edit("a hat")),
+    Case("edit: mask without alpha", "mask", "good.png", lambda conv, b: conv.edit("a hat", b.good, mask=b.good)),
+    Case("edit: truncated PNG", "image", "truncated.png", lambda conv, b: conv.edit("a hat", b.truncated)),
+    Case("send: size too large", "size", "'4096x4096'", lambda conv, b: conv.send("a frog", size="4096x4096")),
+    Case("send: whitespace prompt", "input", "'  '", lambda conv, b: conv.send("  ")),
+    Case("send: transparent JPEG", "output_format", "'jpeg'",
+         lambda conv, b: conv.send("a frog", background="transparent", output_format="jpeg")),
+    Case("send: extra image missing", "images[0]", "missing.png", lambda conv, b: conv.send("a frog", images=[b.missing])),
+    Case("checkout: unknown turn", "turn", "42", lambda conv, b: conv.checkout(42)),
+]
+
+
+@pytest.mark.parametrize("case", CONVERSATION_CASES, ids=[c.id for c in CONVERSATION_CASES])
+def test_conversation_refuses_before_sending(client: nbimages.Client, simulator: Any, bad: Bad, case: Case) -> None:
+    conv = nbimages.Conversation(client)
+    with pytest.raises(InvalidInputError) as info:
+        result = case.call(conv, bad)
+        if isinstance(result, Iterator):
+            list(result)
+    assert_names(info.value, case.param, case.shows)
+    assert simulator.requests == []
+    assert conv.all_turns == [] and conv.head is None  # nothing half-committed
+
+
+# -- the magics, in a real IPython shell -------------------------------------------------------
+@dataclass(frozen=True)
+class MagicCase:
+    id: str
+    cell: str  # {dir} is replaced by the folder of the `bad` files
+    param: str
+    shows: str
+
+
+MAGIC_CASES = [
+    MagicCase("whitespace cell", "%%imagine\n   \n\t\n", "prompt", "''"),
+    MagicCase("prompt over 32000 chars", "%%imagine\n" + "fog " * 8001, "prompt", "<32003 characters>"),
+    MagicCase("empty line prompt", "%imagine", "prompt", "''"),
+    MagicCase("--size 1000x1000", "%%imagine --size 1000x1000\na frog", "size", "'1000x1000'"),
+    MagicCase("--size 4096x4096", "%%imagine --size 4096x4096\na frog", "size", "'4096x4096'"),
+    MagicCase("--size 2048x512", "%%imagine --size 2048x512\na frog", "size", "'2048x512'"),
+    MagicCase("--size big", "%%imagine --size big\na frog", "size", "'big'"),
+    MagicCase("-n 0", "%%imagine -n 0\na frog", "n", "n=0"),
+    MagicCase("-n 11", "%%imagine -n 11\na frog", "n", "n=11"),
+    MagicCase("--partial-images 4", "%%imagine --partial-images 4\na frog", "partial_images", "=4"),
+    MagicCase("--partial-images -1", "%%imagine --partial-images -1\na frog", "partial_images", "=-1"),
+    MagicCase("--quality hgih", "%%imagine --quality hgih\na frog", "quality", "'hgih'"),
+    MagicCase("--output-format jpg", "%%imagine --output-format jpg\na frog", "output_format", "'jpg'"),
+    MagicCase("--output-compression 101", "%%imagine --output-format jpeg --output-compression 101\na frog",
+              "output_compression", "=101"),
+    MagicCase("transparent JPEG", "%%imagine --background transparent --output-format jpeg\na frog",
+              "output_format", "'jpeg'"),
+    MagicCase("--edit missing path", "%%imagine --edit {dir}/missing.png\na hat", "image", "missing.png"),
+    MagicCase("--edit a directory", "%%imagine --edit {dir}/album.png\na hat", "image", "album.png"),
+    MagicCase("--edit empty file", "%%imagine --edit {dir}/empty.png\na hat", "image", "empty.png"),
+    MagicCase("--edit truncated PNG", "%%imagine --edit {dir}/truncated.png\na hat", "image", "truncated.png"),
+    MagicCase("--edit ftp URL", "%%imagine --edit ftp://example.com/cat.png\na hat", "image", "ftp://"),
+    MagicCase("--edit file URL", "%%imagine --edit file:///tmp/cat.png\na hat", "image", "file://"),
+    MagicCase("--mask JPEG", "%%imagine --edit {dir}/good.png --mask {dir}/mask.jpg\na hat", "mask", "mask.jpg"),
+    MagicCase("--mask without alpha", "%%imagine --edit {dir}/good.png --mask {dir}/good.png\na hat", "mask",
+              "good.png"),
+    MagicCase("--mask wrong size", "%%imagine --edit {dir}/good.png --mask {dir}/mask_small.png\na hat", "mask",
+              "32x64"),
+    MagicCase("--mask with no image yet", "%%imagine --mask {dir}/mask_ok.png\na hat", "image", "None"),
+    MagicCase("--edit last with no image yet", "%%imagine --edit last\na hat", "image", "'last'"),
+    MagicCase("%describe missing path", "%describe {dir}/missing.png what is it?", "image", "missing.png"),
+    MagicCase("%describe a directory", "%describe {dir}/album.png", "image", "album.png"),
+    MagicCase("%describe non-image file", "%describe {dir}/notes.png", "image", "notes.png"),
+    MagicCase("%describe ftp URL", "%describe ftp://example.com/cat.png", "image", "ftp://"),
+    MagicCase("%describe whitespace question", "%describe {dir}/good.png '   '", "question", "question=' '"),
+]
+
+# Options argparse itself refuses: IPython shows them as one "UsageError: argument ..." line.
+USAGE_CASES = [
+    MagicCase("%describe --detail ultra", "%describe {dir}/good.png --detail ultra", "--detail", "'ultra'"),
+    MagicCase("-n abc", "%%imagine -n abc\na frog", "-n", "'abc'"),
+    MagicCase("--partial-images two", "%%imagine --partial-images two\na frog", "--partial-images", "'two'"),
+    MagicCase("--output-compression high", "%%imagine --output-format jpeg --output-compression high\na frog",
+              "--output-compression", "'high'"),
+]
+
+
+@pytest.fixture
+def magic_shell(ipshell: Any, sim_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The shell's magics talk to the simulator on a real socket, with a key, as to OpenAI."""
+    monkeypatch.setenv("OPENAI_BASE_URL", sim_server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    return ipshell
+
+
+def visible_outputs(outputs: list[Any]) -> list[dict[str, Any]]:
+    """What the user ends up seeing: the last version of each display (updates replace)."""
+    final: dict[Any, dict[str, Any]] = {}
+    for i, out in enumerate(outputs):
+        display_id = (out.transient or {}).get("display_id") or i
+        final[display_id] = out.data
+    return list(final.values())
+
+
+def run_cell(shell: Any, cell: str) -> tuple[Any, Any]:
+    with capture_output() as captured:
+        result = shell.run_cell(cell)
+    return result, captured
+
+
+@pytest.mark.parametrize("case", MAGIC_CASES, ids=[c.id for c in MAGIC_CASES])
+def test_magic_shows_one_line_naming_the_parameter(magic_shell: Any, sim_server: Any, bad: Bad,
+                                                   case: MagicCase) -> None:
+    result, captured = run_cell(magic_shell, case.cell.replace("{dir}", str(bad.folder)))
+    assert result.error_in_exec is None and result.error_before_exec is None  # shown, not raised
+    assert "Traceback" not in captured.stdout + captured.stderr
+    shown = visible_outputs(captured.outputs)
+    assert len(shown) == 1, shown
+    text = shown[0]["text/plain"]
+    assert "\n" not in text, text
+    assert text.startswith(f"nbimages: InvalidInputError: {case.param}="), text
+    assert case.shows in text and "expected" in text and "nothing was sent" in text, text
+    assert "InvalidInputError</b>: " in shown[0]["text/html"]
+    assert sim_server.simulator.requests == []
+
+
+@pytest.mark.parametrize("case", USAGE_CASES, ids=[c.id for c in USAGE_CASES])
+def test_magic_option_of_the_wrong_type_is_one_usage_line(magic_shell: Any, sim_server: Any, bad: Bad,
+                                                          case: MagicCase) -> None:
+    result, captured = run_cell(magic_shell, case.cell.replace("{dir}", str(bad.folder)))
+    assert captured.outputs == []
+    assert "Traceback" not in captured.stdout + captured.stderr
+    lines = [line for line in (captured.stdout + captured.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"UsageError: argument {case.param}") and case.shows in lines[0], lines[0]
+    assert sim_server.simulator.requests == []
+
+
+def test_magic_control_a_good_cell_reaches_the_simulator(magic_shell: Any, sim_server: Any) -> None:
+    result, captured = run_cell(magic_shell, "%%imagine --size 1024x1024 --partial-images 0\na frog")
+    assert result.error_in_exec is None
+    assert [r for r in sim_server.simulator.requests if r.path.endswith("/images/generations")]
+    assert "InvalidInputError" not in str([o.data for o in captured.outputs])
