@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,6 +26,20 @@ BANNER = "nbimages simulator listening on {url} (offline: procedural images, no 
 
 class _ClientGone(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class RequestEnd:
+    """How the server finished answering one request (``time`` is ``time.monotonic()``).
+
+    ``outcome``: ``"complete"``, ``"client_gone"`` (the client closed the connection
+    first, e.g. a cancelled stream), ``"cut"`` or ``"dropped"`` (faults).
+    """
+
+    method: str
+    path: str
+    outcome: str
+    time: float
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -113,20 +128,24 @@ class _Handler(BaseHTTPRequestHandler):
         base_url = f"http://{host}/v1" if host else self.server.url
         resp = self.server.simulator.handle(self.command, self.path, self.headers.items(),
                                             body, base_url=base_url)
+        outcome = "client_gone"
         try:
-            self._send(resp)
+            outcome = self._send(resp)
         except _ClientGone:
             self.close_connection = True
             if resp.stream is not None and hasattr(resp.stream, "close"):
                 resp.stream.close()  # type: ignore[union-attr]
+        finally:
+            self.server._ended(RequestEnd(self.command, self.path, outcome, time.monotonic()))
 
-    def _send(self, resp: SimResponse) -> None:
+    def _send(self, resp: SimResponse) -> str:
+        """Send the reply; how it ended: ``"complete"``, ``"dropped"`` or ``"cut"``."""
         wait = self.server.latency + resp.stall
         if wait > 0:
             self._wait(wait)
         if resp.drop:
             self._abort()
-            return
+            return "dropped"
         self.send_response(resp.status)
         for k, v in resp.headers:
             self.send_header(k, v)
@@ -135,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self._write(resp.body)
-            return
+            return "complete"
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.wfile.flush()
@@ -151,8 +170,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._wait(item.seconds)
             elif item is CUT:
                 self._abort()
-                return
+                return "cut"
         self._write(b"0\r\n\r\n")
+        return "complete"
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _handle
 
@@ -171,6 +191,8 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._active: dict[_Handler, threading.Thread] = {}
         self._active_lock = threading.Lock()
+        self.endings: list[RequestEnd] = []
+        self._ending = threading.Condition()
         super().__init__(address, _Handler)
 
     @property
@@ -188,6 +210,17 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
                 self._active[handler] = threading.current_thread()
             else:
                 self._active.pop(handler, None)
+
+    def _ended(self, end: RequestEnd) -> None:
+        with self._ending:
+            self.endings.append(end)
+            self._ending.notify_all()
+
+    def wait_for_endings(self, count: int, timeout: float = 5.0) -> list[RequestEnd]:
+        """Block until ``count`` requests have been answered (or given up); all endings so far."""
+        with self._ending:
+            self._ending.wait_for(lambda: len(self.endings) >= count, timeout)
+            return list(self.endings)
 
     def close_connections(self, timeout: float = 2.0) -> None:
         """Close every open client connection and wait for its thread."""
@@ -239,6 +272,14 @@ class ServerHandle:
     @property
     def server(self) -> SimulatorHTTPServer:
         return self._server
+
+    @property
+    def endings(self) -> list[RequestEnd]:
+        """How each request so far ended, in order (see `RequestEnd`)."""
+        return list(self._server.endings)
+
+    def wait_for_endings(self, count: int, timeout: float = 5.0) -> list[RequestEnd]:
+        return self._server.wait_for_endings(count, timeout)
 
     def serve_forever(self) -> None:
         self._server.serve_forever(poll_interval=0.2)
