@@ -229,7 +229,8 @@ function bindControl(model, name, control, { parse = (v) => v, event = "change" 
 const QUIET_KEYS = { "data-lm-suppress-shortcuts": "true" };
 
 // ---- mask_painter.js ----
-// MaskPainter view: paint on a canvas of the image's own size, CSS-scaled to fit.
+// MaskPainter view: paint on a canvas of the image's own size, CSS-scaled to fit (at most
+// 70% of the window's height, keeping the aspect ratio).
 //
 // The painted layer is the list of operations since the last mask the kernel sent
 // (strokes, clear, invert), so undo replays all but the last one. After each change the
@@ -262,7 +263,7 @@ function render({ model, el }) {
   const backdrop = /** @type {HTMLCanvasElement} */ (h("canvas", { hook: "backdrop", class: "nbi-backdrop", width: W, height: H }));
   const layer = /** @type {HTMLCanvasElement} */ (h("canvas", { hook: "canvas", class: "nbi-layer", width: W, height: H }));
   const cursor = h("div", { hook: "cursor", class: "nbi-cursor", hidden: true });
-  const wrap = h("div", { hook: "canvas-wrap", class: "nbi-canvas-wrap", style: { aspectRatio: `${W} / ${H}` } }, backdrop, layer, cursor);
+  const wrap = h("div", { hook: "canvas-wrap", class: "nbi-canvas-wrap", style: { aspectRatio: `${W} / ${H}`, width: `min(100%, 900px, ${(70 * W / H).toFixed(3)}vh)` } }, backdrop, layer, cursor);
   const ctx = /** @type {CanvasRenderingContext2D} */ (layer.getContext("2d", { willReadFrequently: true }));
 
   // -- toolbar -------------------------------------------------------------------------------
@@ -299,6 +300,8 @@ function render({ model, el }) {
   /** @type {Op[]} */
   const ops = [];
   let erase = false;
+  /** @type {PointerEvent | null} */
+  let lastPointer = null; // for the brush outline
 
   const setTool = (/** @type {boolean} */ toEraser) => {
     erase = toEraser;
@@ -408,8 +411,6 @@ function render({ model, el }) {
     return [(e.clientX - r.left) * (W / r.width), (e.clientY - r.top) * (H / r.height)];
   }
 
-  /** @type {PointerEvent | null} */
-  let lastPointer = null;
   function placeCursor() {
     if (!lastPointer) return;
     const r = layer.getBoundingClientRect();
