@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -164,6 +165,9 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
 class KernelError(AssertionError):
     """Code run in the notebook's kernel raised."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(re.sub(r"\x1b\[[0-9;]*m", "", message))  # no terminal colours
+
 
 class Notebook:
     """One notebook open in a Playwright page: run its cells, evaluate code in its kernel."""
@@ -268,12 +272,13 @@ class Notebook:
 
 @contextmanager
 def open_notebook(context: Any, server: LabServer, name: str, cells: list[str], *, ui: str = "lab",
-                  run: bool = True, before_goto: Any = None, timeout: float = 60.0) -> Iterator[Notebook]:
+                  run: bool = True, before_goto: Any = None, timeout: float = 60.0,
+                  failure_shot: Path | None = None) -> Iterator[Notebook]:
     """Write ``cells`` as ``name`` into the server's root, open it in a new page, run all cells.
 
     ``ui`` is "lab" (JupyterLab) or "notebook" (Notebook 7). ``before_goto(page)`` may attach
     listeners (websocket frames, console) before the page loads. The kernel is shut down and
-    the page closed afterwards.
+    the page closed afterwards; on an exception the page is saved to ``failure_shot`` first.
     """
     write_notebook(server.root / name, cells)
     page = context.new_page()
@@ -290,6 +295,11 @@ def open_notebook(context: Any, server: LabServer, name: str, cells: list[str], 
         if run:
             notebook.run_all(timeout)
         yield notebook
+    except BaseException:
+        if failure_shot is not None:
+            failure_shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(failure_shot), full_page=True)
+        raise
     finally:
         notebook.shutdown_kernel()
         page.close()

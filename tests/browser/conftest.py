@@ -49,6 +49,7 @@ def notebook(lab: LabServer, browser_context: Any, request: pytest.FixtureReques
     name = re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name) + ".ipynb"
 
     def open_(cells: list[str], **kwargs: Any) -> AbstractContextManager[Notebook]:
+        kwargs.setdefault("failure_shot", ARTIFACTS / f"{name[:-len('.ipynb')]}_failed.png")
         return open_notebook(browser_context, lab, name, cells, **kwargs)
 
     return open_
