@@ -449,8 +449,8 @@ class _ImagineRun:
         validate_prompt(self.prompt)
         validate_generation_options({**self.options, "model": self.model})
         conv = magics.conversation
-        if args.new:
-            conv.reset()
+        # Inputs are resolved before --new starts over, so that `--new --edit last` works and a
+        # bad input leaves the conversation as it was.
         images = [magics._image(token, "image") for token in args.edit or []]
         if self.mode == "edit" and not images:
             current = conv.image
@@ -458,6 +458,8 @@ class _ImagineRun:
                 raise InvalidInputError("image", None, "an image to edit: --edit IMAGE, or run %%imagine first")
             images = [current]
         mask = magics._image(args.mask, "mask") if args.mask else None
+        if args.new:
+            conv.reset()
         request = self._request(conv, images, mask)
         store = conv.store
         key = store.cache_key(request) if store is not None else None

@@ -527,6 +527,12 @@ def test_new_starts_a_new_line_of_work(nb: Notebook) -> None:
     assert [t.prompt for t in nb.conversation.turns] == ["a spaceship"]
     assert len(nb.conversation.all_turns) == 3
     assert nb.requests()[-1].path == "/v1/images/generations"
+    ship = nb.conversation.image
+    [error] = nb.imagine("--new --edit missing.png", "x")  # a bad input changes nothing
+    assert error.meta["error"] == "InvalidInputError" and nb.conversation.image is ship
+    nb.imagine("--new --edit last", "the spaceship, landed")
+    assert [t.prompt for t in nb.conversation.turns] == ["the spaceship, landed"]
+    assert _file_bytes(nb.requests()[-1], "image") == ship.data
 
 
 # -- conversation, history, undo ------------------------------------------------------------------
@@ -747,3 +753,33 @@ def test_running_the_notebook_again_after_a_restart_makes_no_request(nb: Noteboo
     assert [o[-1].meta["cached"] for o in again] == [True, True, True]
     assert [o[-1].meta["path"] for o in again] == [f.meta["path"] for f in first]
     assert [t.prompt for t in nb.conversation.turns] == [c[1] for c in cells]
+
+
+def test_an_interrupt_stops_the_stream_and_keeps_the_partial_on_screen(nb: Notebook) -> None:
+    import signal
+    import threading
+
+    nb.simulator.faults.add("stall", seconds=10, at_event=1)  # the first partial, then nothing
+    # Ctrl-C (a real SIGINT) a moment after the first partial is on screen.
+    timer = threading.Timer(0.2, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    original = nb.pub.publish
+
+    def publish(data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> None:
+        original(data, metadata, *args, **kwargs)
+        if nb.pub.outputs[-1].kind == "partial":
+            timer.start()
+
+    nb.pub.publish = publish  # type: ignore[method-assign]
+    started = time.perf_counter()
+    try:
+        result = nb.shell.run_cell("%%imagine --partial-images 2\na slow painting\n")
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - started < 5
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    nb.capfd.readouterr()
+    outputs = nb.pub.outputs
+    single_area(outputs)
+    assert [o.kind for o in outputs] == ["status", "partial", "interrupted"]
+    assert outputs[-1].text.endswith("interrupted") and len(outputs[-1].images()) == 1
+    assert nb.conversation.head is None
