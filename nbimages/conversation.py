@@ -258,9 +258,13 @@ class ConversationStream:
         self._cache_key = cache_key
         self.images: list[Image] = []
         self.turn: Turn | None = None
+        self._kept: list[Image] | None = None
 
     @property
     def partials(self) -> list[Image]:
+        """Partial images received so far; once the stream broke or was interrupted, as stored."""
+        if self._kept is not None:
+            return self._kept
         return self._stream.partials if self._stream is not None else []
 
     def close(self) -> None:
@@ -288,6 +292,10 @@ class ConversationStream:
         except StreamError as exc:
             self._keep_partials(exc)
             raise
+        except (KeyboardInterrupt, GeneratorExit):
+            # Interrupted (Ctrl-C) or abandoned mid-way: what arrived is kept all the same.
+            self._keep_partials(StreamError("interrupted", partials=self._stream.partials, images=self._stream.images))
+            raise
         usage = response.usage if response is not None else self._stream.images[-1].usage if self._stream.images else None
         self._commit(response.id if response else None, self._stream.text, usage)
 
@@ -300,6 +308,7 @@ class ConversationStream:
     def _keep_partials(self, error: StreamError) -> None:
         conv = self.conversation
         error.partials[:] = [conv._sink(p, None, kind="partial") for p in error.partials]
+        self._kept = error.partials
         for i, image in enumerate(error.images):
             kept = next((k for k in self.images if k is image or k.data == image.data), None)
             error.images[i] = kept if kept is not None else conv._sink(image, self._cache_key)
