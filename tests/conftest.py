@@ -16,6 +16,12 @@ import nbimages
 SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "NBIMAGES_BACKEND")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last: while the session's Playwright (sync API) is open, the main thread
+    has a running event loop, and every later ``asyncio.run()`` would refuse to start."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """No real key, no real URL; the store in a fresh folder; the simulator without delays."""
