@@ -313,7 +313,7 @@ def chromium(**context_options: Any) -> Iterator[tuple[Any, Any]]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+            options = {"viewport": {"width": 1280, "height": 1200}, **context_options}
             context = browser.new_context(**options)
             yield browser, context
             context.close()

@@ -1,0 +1,69 @@
+"""Gallery in a real JupyterLab: thumbnails of stored images, click to select and enlarge
+(``gallery.selected`` follows in the kernel), paging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from _widgets import hook
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+PROMPTS = ["a red apple on a wooden table", "a blue whale in the deep ocean", "a yellow taxi in the rain at night",
+           "a green parrot on a branch", "a snowy mountain peak at sunrise"]
+
+GALLERY = f"""
+import tempfile
+from nbimages import Client
+from nbimages.store import Store
+from nbimages.widgets import Gallery
+store = Store(tempfile.mkdtemp())
+with Client() as c:
+    for prompt in {PROMPTS!r}:
+        store.save(c.generate(prompt, size="1024x1024", quality="low")[0])
+gallery = Gallery(store=store, page_size=4)
+gallery
+"""
+
+THUMBS_SHOWN = """(n) => {
+  const items = document.querySelectorAll('[data-nbimages="gallery-item"]');
+  return items.length === n && [...items].every((b) => { const i = b.querySelector('img');
+    return i && i.complete && i.naturalWidth > 0; });
+}"""
+
+
+def test_gallery_click_selects_in_kernel(notebook: Any, shot: Any) -> None:
+    with notebook([GALLERY]) as nb:
+        page = nb.page
+        items = page.locator(hook("gallery-item"))
+        page.wait_for_function(THUMBS_SHOWN, arg=4)
+        assert [items.nth(i).get_attribute("title") for i in range(4)] == PROMPTS[:0:-1]  # newest first
+        pager = page.locator(hook("pager"))
+        assert (pager.get_attribute("data-page"), pager.get_attribute("data-pages")) == ("0", "2")
+        assert nb.value("gallery.selected") is None
+
+        second = items.nth(1)
+        chosen = second.get_attribute("data-id")
+        second.click()
+        assert nb.wait_value(f"gallery.selected_id == {chosen!r}") is True
+        assert nb.value("[gallery.selected.id, gallery.selected_image.prompt]") == [chosen, PROMPTS[3]]
+        expect(items.nth(1)).to_have_attribute("data-selected", "true")
+        expect(items.nth(0)).to_have_attribute("data-selected", "false")
+        enlarged = page.locator(hook("enlarged-img"))
+        expect(page.locator(hook("enlarged"))).to_be_visible()
+        expect(enlarged).to_have_attribute("data-full", "true")
+        assert enlarged.get_attribute("data-id") == chosen
+        assert enlarged.evaluate("(img) => img.naturalWidth") == 1024
+        expect(page.locator(hook("enlarged-prompt"))).to_have_text(PROMPTS[3])
+        shot(page.locator(hook("gallery")))
+
+        page.click(hook("pager-next"))
+        assert nb.wait_value("gallery.page == 1") is True
+        page.wait_for_function(THUMBS_SHOWN, arg=1)
+        items.first.click()
+        oldest = nb.wait_value(f"gallery.selected_id != {chosen!r} and gallery.selected_image.prompt")
+        assert oldest == PROMPTS[0]
+        expect(page.locator(hook("enlarged-prompt"))).to_have_text(PROMPTS[0])
+        shot(page.locator(hook("gallery")), "_page2")
