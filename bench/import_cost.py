@@ -53,15 +53,19 @@ def run(config: Config) -> list[Row]:
             "openai": _TIME_IMPORT.format(module="openai", heavy=HEAVY),
         }
         errors: dict[str, Exception] = {}
-        for key, code in codes.items():  # warm the bytecode and file-system caches once
+        samples: dict[str, list[dict]] = {k: [] for k in codes}
+        for key, code in codes.items():  # warm the bytecode and file-system caches once (kept when quick)
             try:
-                _measure(code, env)
+                warm = _measure(code, env)
             except Exception as exc:
                 errors[key] = exc
+                del samples[key]
+                continue
+            if config.quick:
+                samples[key].append(warm)
         if "openai" in errors:
             raise errors["openai"]
-        samples: dict[str, list[dict]] = {k: [] for k in codes if k not in errors}
-        for _ in range(config.repeats):
+        for _ in range(config.pick(config.repeats, 1)):
             for key in samples:
                 samples[key].append(_measure(codes[key], env))
 
