@@ -98,7 +98,10 @@ class Gallery(NbImagesWidget):
         image_id = content.get("id")
         if image_id is not None and not isinstance(image_id, str):
             raise InvalidInputError("id", image_id, "a stored image id")
-        self.select(image_id)
+        try:
+            self.select(image_id)
+        except KeyError:
+            raise InvalidInputError("id", image_id, "an image still in the store (Refresh the gallery)") from None
 
     def _action_refresh(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self.refresh()

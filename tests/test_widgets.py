@@ -1,0 +1,626 @@
+"""Widgets driven through their message handlers, with the real simulator behind them.
+
+A test plays the view: it sends the custom messages the ES module sends
+(``{"action": ...}`` plus binary buffers) and state updates, through ipywidgets' own
+``_handle_msg``; everything the kernel sends back is captured by wrapping ``_send``.
+The browser side is covered by tests/browser/.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import nbimages
+from nbimages.local import LocalTransport
+
+pytest.importorskip("anywidget")
+
+from nbimages.widgets import Gallery, MaskPainter, Studio  # noqa: E402
+from nbimages.widgets import _wire  # noqa: E402
+
+SENTINEL = "sk-SENTINEL-0123456789abcdefSECRET"
+FIVE_MB = 5 * 1024 * 1024
+REPO = Path(__file__).resolve().parent.parent
+
+
+# -- playing the view ------------------------------------------------------------------------
+class Wire:
+    """Everything a widget sends: state updates and custom messages, with their buffers."""
+
+    def __init__(self, widget: Any) -> None:
+        self.messages: list[tuple[dict[str, Any], list[bytes]]] = []
+        self.on_custom: Any = None
+        self._lock = threading.Lock()
+        original = widget._send
+
+        def capture(msg: dict[str, Any], buffers: list[Any] | None = None) -> None:
+            data = [bytes(b) for b in buffers or []]
+            with self._lock:
+                self.messages.append((msg, data))
+            if msg.get("method") == "custom" and self.on_custom is not None:
+                self.on_custom(msg["content"], data)
+            original(msg, buffers)
+
+        widget._send = capture
+
+    def custom(self, **match: Any) -> list[tuple[dict[str, Any], list[bytes]]]:
+        with self._lock:
+            found = [(m["content"], b) for m, b in self.messages if m.get("method") == "custom"]
+        return [(c, b) for c, b in found if all(c.get(k) == v for k, v in match.items())]
+
+    def updates(self) -> list[tuple[dict[str, Any], list[bytes]]]:
+        with self._lock:
+            return [(m, b) for m, b in self.messages if m.get("method") == "update"]
+
+    @staticmethod
+    def size(msg: dict[str, Any], buffers: list[bytes]) -> int:
+        return len(json.dumps(msg, default=str)) + sum(len(b) for b in buffers)
+
+    def sizes(self) -> list[int]:
+        with self._lock:
+            return [self.size(m, b) for m, b in self.messages]
+
+
+def view_sends(widget: Any, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
+    """A custom message from the view, through ipywidgets' message handling."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": buffers or []})
+
+
+def view_sets(widget: Any, **state: Any) -> None:
+    """A state change made in the view (a pager click, a slider)."""
+    widget._handle_msg({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []})
+
+
+def png_bytes(pil: Any) -> bytes:
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+@pytest.fixture
+def secret_transport() -> LocalTransport:
+    return LocalTransport(latency=0, partial_interval=0)
+
+
+@pytest.fixture
+def secret_client(secret_transport: LocalTransport) -> Iterator[nbimages.Client]:
+    """A client holding a sentinel API key, talking to the in-process simulator."""
+    http = httpx.Client(transport=secret_transport, base_url="http://simulator.test/v1")
+    with nbimages.Client(api_key=SENTINEL, http_client=http) as client:
+        yield client
+    http.close()
+
+
+@pytest.fixture
+def studio(secret_client: nbimages.Client) -> Iterator[Studio]:
+    widget = Studio(client=secret_client)
+    yield widget
+    widget.cancel()
+    widget.wait(5)
+    widget.close()
+
+
+@pytest.fixture
+def picture(client: nbimages.Client) -> nbimages.Image:
+    return client.generate("a forest lake", size="1536x1024", quality="low")[0]
+
+
+# -- Studio ------------------------------------------------------------------------------------
+def test_partials_travel_as_binary_messages_with_their_own_bytes(studio: Studio) -> None:
+    wire = Wire(studio)
+    view_sends(studio, {"action": "generate", "prompt": "a red panda chef"})
+    turn = studio.wait(10)
+
+    assert turn is not None and studio.error == ""
+    previews = wire.custom(type="image", slot="preview")
+    kinds = [(c["final"], c["index"]) for c, _ in previews]
+    assert kinds == [(False, 0), (False, 1), (True, None)]
+    assert len(studio.partials) == 2
+    for (content, buffers), partial in zip(previews, studio.partials):
+        assert buffers == [partial.data]  # the partial's own bytes, not re-encoded
+        assert content["mime"] == "image/png" and content["total"] == 2
+        ratio = Wire.size({"method": "custom", "content": content}, buffers) / partial.nbytes
+        assert ratio < 1.03, ratio
+    assert previews[-1][1] == [studio.image.data]
+    # no image ever travels in synced state: only the small thumbnail may
+    updates = wire.updates()
+    assert updates
+    for msg, buffers in updates:
+        assert all(path == ["thumbnail"] for path in msg.get("buffer_paths", []))
+        assert sum(map(len, buffers)) < min(32_000, studio.partials[0].nbytes)
+
+
+def test_state_holds_only_a_small_thumbnail(studio: Studio) -> None:
+    studio.generate("a red panda chef")
+    studio.wait(10)
+
+    from PIL import Image as PIL
+
+    with PIL.open(io.BytesIO(studio.thumbnail)) as thumb:
+        assert thumb.format == "WEBP" and max(thumb.size) <= 256
+    state = studio.get_state()
+    byte_traits = {k for k, v in state.items() if isinstance(v, (bytes, memoryview))}
+    assert byte_traits == {"thumbnail"}
+    assert len(studio.thumbnail) < min(32_000, studio.image.nbytes // 4)
+    text = json.dumps({k: v for k, v in state.items() if k not in byte_traits | {"_esm", "_css"}})
+    assert len(text) < 8_000
+
+
+def test_image_is_stored_before_it_is_shown(studio: Studio) -> None:
+    store = studio.conversation.store
+    assert store is not None
+    counts: list[int] = []
+    wire = Wire(studio)
+    wire.on_custom = lambda content, _: content.get("final") and counts.append(store.count())
+    studio.generate("a lighthouse at dusk")
+    studio.wait(10)
+
+    assert counts == [1]  # on disk and indexed when the final preview went out
+    assert studio.image is not None and studio.image.path is not None and studio.image.path.is_file()
+    assert store.list()[0].id in studio.image.path.name
+
+
+def test_no_message_above_five_megabytes_and_large_previews_are_downscaled() -> None:
+    import os
+
+    from PIL import Image as PIL
+
+    noise = PIL.frombytes("RGB", (1400, 1400), os.urandom(1400 * 1400 * 3))
+    big = nbimages.Image(png_bytes(noise))
+    assert big.nbytes > FIVE_MB  # a preview sent as is would break the limit
+
+    data, mime = _wire.preview_bytes(big)
+    assert mime == "image/webp" and len(data) < big.nbytes  # never re-encoded upward
+    with PIL.open(io.BytesIO(data)) as shown:
+        assert max(shown.size) <= _wire.PREVIEW_MAX_SIDE
+
+    class Sink:
+        sent: list[tuple[dict[str, Any], list[Any]]] = []
+
+        def send(self, content: dict[str, Any], buffers: list[Any] | None = None) -> None:
+            self.sent.append((content, list(buffers or [])))
+
+    sink = Sink()
+    _wire.send_image(sink, "raw", big.data, "image/png")  # even raw bytes are split
+    assert len(sink.sent) > 1
+    assert all(len(json.dumps(c)) + sum(len(b) for b in bufs) < FIVE_MB for c, bufs in sink.sent)
+    assert b"".join(bytes(b[0]) for _, b in sink.sent) == big.data
+    assert {c["parts"] for c, _ in sink.sent} == {len(sink.sent)}
+
+
+def test_whole_run_keeps_every_message_small(studio: Studio) -> None:
+    wire = Wire(studio)
+    view_sends(studio, {"action": "hello"})
+    studio.size = "1536x1024"
+    studio.generate("a wide mountain panorama")
+    studio.wait(10)
+    studio.refine("now add a rainbow")
+    studio.wait(10)
+
+    assert studio.error == "" and len(studio.history) == 2
+    assert max(wire.sizes()) < FIVE_MB
+    assert len(wire.custom(type="image", final=True)) == 2
+
+
+@pytest.mark.parametrize("over", ["transport", "socket"])
+def test_cancel_closes_the_stream_within_half_a_second_and_keeps_partials(over: str, request: pytest.FixtureRequest) -> None:
+    if over == "socket":
+        server = request.getfixturevalue("sim_server")
+        simulator = server.simulator
+        client = nbimages.Client(api_key=SENTINEL, base_url=server.url)
+        request.addfinalizer(client.close)
+    else:
+        simulator = request.getfixturevalue("secret_transport").simulator
+        client = request.getfixturevalue("secret_client")
+    simulator.faults.add("stall", seconds=20, at_event=2)  # after two partial images, nothing comes
+    studio = Studio(client=client)
+    request.addfinalizer(studio.close)
+    wire = Wire(studio)
+    studio.generate("a slow painting")
+    wait_until(lambda: len(studio.partials) == 2 and len(wire.custom(type="image")) == 2)
+    assert studio.busy
+
+    started = time.monotonic()
+    view_sends(studio, {"action": "cancel"})
+    studio.wait(0.5)
+    elapsed = time.monotonic() - started
+
+    assert not studio._job.thread.is_alive(), "the worker is still reading the stream"
+    assert elapsed < 0.5
+    assert not studio.busy and studio.error == "" and studio.last_error is None
+    assert len(studio.partials) == 2 and studio.status.startswith("Cancelled")
+    assert "kept 2 partial" in studio.status
+    assert studio.conversation.all_turns == []  # an interrupted stream is not a turn
+    assert len(wire.custom(type="image")) == 2  # nothing after the cancel
+    # and the widget works again at once (the fault was for one request)
+    studio.generate("a quick one")
+    assert studio.wait(10) is not None
+
+
+def test_errors_are_one_escaped_line_in_the_widget(studio: Studio) -> None:
+    studio.generate("forbidden-content")
+    studio.wait(10)
+
+    assert isinstance(studio.last_error, nbimages.ContentPolicyError)
+    assert studio.error.startswith("ContentPolicyError") and "\n" not in studio.error
+    assert not studio.busy and studio.status.startswith("Failed")
+
+    view_sends(studio, {"action": "generate", "prompt": "   "})  # bad input from the view
+    assert studio.error.startswith("InvalidInputError") and "prompt" in studio.error
+    view_sends(studio, {"action": "refine", "prompt": "now add a canoe"})  # nothing to refine yet
+    assert "generate one" in studio.error and "\n" not in studio.error
+
+
+def test_error_text_is_one_line_and_bounded() -> None:
+    from nbimages.widgets._base import one_line
+
+    line = one_line(RuntimeError("<img src=x onerror=alert(1)>\n" + "x" * 1000))
+    assert "\n" not in line and len(line) <= 330
+    assert line.startswith("Unexpected error: RuntimeError: <img")  # kept as text; the view sets textContent
+
+
+def test_refine_history_checkout_and_branch(studio: Studio) -> None:
+    wire = Wire(studio)
+    studio.generate("a serene forest lake at sunrise")
+    first = studio.wait(10)
+    view_sends(studio, {"action": "refine", "prompt": "now add a canoe"})
+    second = studio.wait(10)
+    assert first is not None and second is not None and second.parent is first
+    assert second.api == "responses" and studio.image is second.image
+    assert [h["id"] for h in studio.history] == [first.id, second.id] and studio.head == second.id
+
+    view_sends(studio, {"action": "checkout", "id": first.id})
+    assert studio.head == first.id and studio.image is first.image
+    assert wire.custom(type="image", slot="preview")[-1][1] == [first.image.data]  # the preview went back
+
+    studio.refine("now add a heron")
+    third = studio.wait(10)
+    assert third is not None and third.parent is first  # a branch from the first image
+    in_line = {h["id"]: h["in_line"] for h in studio.history}
+    assert in_line == {first.id: True, second.id: False, third.id: True}
+    thumbs = wire.custom(type="history-thumbs")
+    assert sorted(item["id"] for c, _ in thumbs for item in c["items"]) == [first.id, second.id, third.id]
+
+
+def test_a_new_view_gets_the_preview_and_history_again(studio: Studio) -> None:
+    studio.generate("a red panda chef")
+    studio.wait(10)
+    wire = Wire(studio)
+    view_sends(studio, {"action": "hello"})
+
+    preview = wire.custom(type="image", slot="preview")
+    assert len(preview) == 1 and preview[0][0]["final"] is True and preview[0][1] == [studio.image.data]
+    assert len(wire.custom(type="history-thumbs")) == 1
+
+
+def test_no_secret_in_state_messages_or_fallback(studio: Studio, secret_client: nbimages.Client) -> None:
+    assert secret_client._backend.api_key == SENTINEL  # the sentinel really is the key in use
+    wire = Wire(studio)
+    view_sends(studio, {"action": "hello"})
+    studio.generate("a red panda chef")
+    studio.wait(10)
+    studio.generate("forbidden-content")
+    studio.wait(10)
+
+    blobs = [json.dumps(studio.get_state(), default=lambda b: base64.b64encode(bytes(b)).decode())]
+    blobs += [json.dumps(m, default=str) for m, _ in wire.messages]
+    blobs += [str(studio._repr_mimebundle_()), repr(studio), studio.error]
+    for blob in blobs:
+        assert "SENTINEL" not in blob
+    assert not any(SENTINEL.encode() in b for _, buffers in wire.messages for b in buffers)
+
+
+def test_static_fallback_is_a_png_and_text(studio: Studio) -> None:
+    studio.generate("a red panda chef")
+    studio.wait(10)
+    data, _ = studio._repr_mimebundle_()
+
+    from PIL import Image as PIL
+
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "Studio" in data["text/plain"]
+    with PIL.open(io.BytesIO(base64.b64decode(data["image/png"]))) as png:
+        assert png.format == "PNG" and max(png.size) <= 256
+
+
+def test_studio_options_reach_the_request(studio: Studio, secret_transport: LocalTransport) -> None:
+    view_sets(studio, size="1536x1024", quality="low", partial_images=1)
+    studio.generate("a wide shot")
+    studio.wait(10)
+
+    body = secret_transport.simulator.requests[-1].json
+    assert (body["size"], body["quality"], body["partial_images"]) == ("1536x1024", "low", 1)
+    assert len(studio.partials) == 1 and (studio.image.width, studio.image.height) == (1536, 1024)
+
+
+def test_one_generation_at_a_time(studio: Studio, secret_transport: LocalTransport) -> None:
+    secret_transport.simulator.faults.add("stall", seconds=20, at_event=1)
+    studio.generate("first")
+    wait_until(lambda: len(studio.partials) == 1)
+    view_sends(studio, {"action": "generate", "prompt": "second"})
+
+    assert "one generation at a time" in studio.error and studio.busy
+    with pytest.raises(nbimages.InvalidInputError):
+        studio.checkout(1)
+    studio.cancel()
+
+
+# -- MaskPainter -------------------------------------------------------------------------------
+def painted_layer(size: tuple[int, int], box: tuple[int, int, int, int], soft_edge: bool = False) -> bytes:
+    """What the view sends: an RGBA PNG of the canvas, opaque where painted."""
+    from PIL import Image as PIL
+
+    layer = PIL.new("RGBA", size, (0, 0, 0, 0))
+    layer.paste((255, 45, 110, 255), box)
+    if soft_edge:  # antialiased border pixels, half transparent: not painted
+        left, top, right, bottom = box
+        layer.paste((255, 45, 110, 100), (left - 1, top, left, bottom))
+    return png_bytes(layer)
+
+
+def test_mask_is_transparent_where_painted_and_the_image_size(picture: nbimages.Image) -> None:
+    import numpy as np
+
+    painter = MaskPainter(picture)
+    wire = Wire(painter)
+    view_sends(painter, {"action": "hello"})
+    backdrop = wire.custom(type="image", slot="backdrop")
+    assert backdrop[0][1] == [picture.data] and backdrop[0][0]["width"] == 1536
+
+    box = (100, 200, 400, 300)
+    view_sends(painter, {"action": "mask"}, [painted_layer((1536, 1024), box, soft_edge=True)])
+
+    mask = painter.mask
+    assert isinstance(mask, nbimages.Image) and mask.format == "png"
+    assert (mask.width, mask.height) == (picture.width, picture.height)
+    alpha = np.asarray(mask.to_pil().convert("RGBA"))[..., 3]
+    expected = np.full((1024, 1536), 255, np.uint8)
+    expected[200:300, 100:400] = 0
+    assert (alpha == expected).all()
+    assert painter.painted.sum() == 300 * 100
+    assert painter.painted_fraction == round(300 * 100 / (1536 * 1024), 4)
+    assert painter.mask_version == 1 and painter.error == ""
+    assert max(wire.sizes()) < FIVE_MB
+
+
+def test_mask_from_the_view_must_match_the_image(picture: nbimages.Image) -> None:
+    painter = MaskPainter(picture)
+    view_sends(painter, {"action": "mask"}, [painted_layer((768, 512), (0, 0, 10, 10))])
+
+    assert painter.error.startswith("InvalidInputError") and "1536x1024" in painter.error
+    assert painter.mask_version == 0 and not painter.painted.any()
+
+
+def test_invert_clear_and_set_painted(picture: nbimages.Image) -> None:
+    import numpy as np
+
+    painter = MaskPainter(picture)
+    wire = Wire(painter)
+    area = np.zeros((1024, 1536), bool)
+    area[:512] = True
+    painter.set_painted(area)
+    assert painter.painted_fraction == 0.5
+    painter.invert()
+    assert (painter.painted == ~area).all()
+    sent = wire.custom(type="image", slot="mask")[-1][1][0]  # what the views are told: 255 = painted
+    from PIL import Image as PIL
+
+    with PIL.open(io.BytesIO(sent)) as grey:
+        assert grey.size == (1536, 1024) and grey.getpixel((0, 0)) == 0 and grey.getpixel((0, 1000)) == 255
+    painter.clear()
+    assert painter.painted_fraction == 0 and not painter.painted.any()
+    painter.set_painted(nbimages.mask_from_box(picture, (0, 0, 10, 10)))
+    assert painter.painted.sum() == 100
+    with pytest.raises(nbimages.InvalidInputError):
+        painter.set_painted(np.zeros((10, 10), bool))
+
+
+def test_edit_pastes_the_original_back_outside_the_mask(picture: nbimages.Image, client: nbimages.Client,
+                                                      simulator: Any) -> None:
+    import numpy as np
+
+    painter = MaskPainter(picture)
+    view_sends(painter, {"action": "mask"}, [painted_layer((1536, 1024), (600, 300, 900, 600))])
+    before = len(simulator.requests)
+    [result] = painter.edit("add a canoe", client=client)
+
+    request = simulator.requests[before]
+    assert request.path.endswith("/images/edits")
+    assert request.files["mask"][0].data == painter.mask.data  # the painter's mask, as painted
+    assert (result.width, result.height) == (1536, 1024)
+    assert result.params["pasted_outside_mask"] is True and result.path is not None  # stored
+    assert "pasted back outside the mask" in painter.caption
+    out = np.asarray(result.to_pil().convert("RGB")).astype(int)
+    orig = np.asarray(picture.to_pil().convert("RGB")).astype(int)
+    keep = ~painter.painted
+    assert (out[keep] == orig[keep]).all()
+    assert (out[painter.painted] != orig[painter.painted]).any()  # the edit did something
+
+
+def test_paste_back_repairs_a_model_that_drifts_outside_the_mask(picture: nbimages.Image,
+                                                                sim_transport: Any) -> None:
+    """Real models may touch pixels outside the mask; the simulator does not, so a wrapper adds drift."""
+    import numpy as np
+    from PIL import Image as PIL, ImageOps
+
+    def drifting(request: httpx.Request) -> httpx.Response:
+        response = sim_transport.handle_request(request)
+        response.read()
+        body = response.json()
+        for item in body["data"]:
+            pil = PIL.open(io.BytesIO(base64.b64decode(item["b64_json"]))).convert("RGB")
+            item["b64_json"] = base64.b64encode(png_bytes(ImageOps.posterize(pil, 2))).decode()
+        return httpx.Response(response.status_code, json=body)
+
+    http = httpx.Client(transport=httpx.MockTransport(drifting))
+    painter = MaskPainter(picture)
+    view_sends(painter, {"action": "mask"}, [painted_layer((1536, 1024), (0, 0, 200, 200))])
+    orig = np.asarray(picture.to_pil().convert("RGB")).astype(int)
+    keep = ~painter.painted
+    with nbimages.Client(api_key="sk-test", base_url="http://simulator.test/v1", http_client=http) as drifty:
+        [raw] = painter.edit("add a canoe", client=drifty, paste_back=False, store=False)
+        assert "outside the mask are as the model returned" in painter.caption
+        [fixed] = painter.edit("add a canoe", client=drifty, store=False)
+    http.close()
+
+    assert (np.asarray(raw.to_pil().convert("RGB")).astype(int)[keep] != orig[keep]).any()
+    assert (np.asarray(fixed.to_pil().convert("RGB")).astype(int)[keep] == orig[keep]).all()
+    assert "pasted_outside_mask" not in raw.params and fixed.params["pasted_outside_mask"] is True
+
+
+def test_edit_with_nothing_painted_is_refused_before_any_request(picture: nbimages.Image, client: nbimages.Client,
+                                                                simulator: Any) -> None:
+    painter = MaskPainter(picture)
+    before = len(simulator.requests)
+    with pytest.raises(nbimages.InvalidInputError):
+        painter.edit("add a canoe", client=client)
+    assert len(simulator.requests) == before
+
+
+def test_imagine_magic_takes_a_mask_painter(ipshell: Any) -> None:
+    import numpy as np
+
+    from nbimages.conversation import current_conversation
+
+    image = nbimages.Client().generate("a forest lake", size="1024x1024", quality="low")[0]
+    painter = MaskPainter(image)
+    view_sends(painter, {"action": "mask"}, [painted_layer((1024, 1024), (100, 100, 300, 300))])
+    ipshell.user_ns.update(img=image, painter=painter)
+    ipshell.run_cell_magic("imagine", "--edit img --mask painter", "add a canoe")
+
+    head = current_conversation().head
+    assert head is not None and head.image is not None and head.image.params.get("mask") is True
+    out = np.asarray(head.image.to_pil().convert("RGB")).astype(int)
+    orig = np.asarray(image.to_pil().convert("RGB")).astype(int)
+    changed = np.abs(out - orig).sum(-1) > 0
+    assert not changed[~painter.painted].any() and changed[painter.painted].any()
+
+
+# -- Gallery -----------------------------------------------------------------------------------
+@pytest.fixture
+def filled_store(client: nbimages.Client) -> Any:
+    from nbimages.store import Store, default_store
+
+    store = default_store()
+    assert isinstance(store, Store)
+    prompts = ["a forest lake", "a red panda chef", 'a <b>bold</b> & "quoted" fox', "sunset over mountains",
+               "a blue whale", "a tiny robot", "a paper boat"]
+    for prompt in prompts:
+        nbimages.Conversation(client, store=store).generate(prompt, size="1024x1024", quality="low")
+        time.sleep(0.002)  # distinct creation times: newest first is well defined
+    return store, prompts
+
+
+def test_gallery_pages_newest_first_with_thumbnails(filled_store: Any) -> None:
+    store, prompts = filled_store
+    gallery = Gallery(store=store, page_size=3)
+    wire = Wire(gallery)
+    view_sends(gallery, {"action": "hello"})
+
+    assert (gallery.total, gallery.pages) == (7, 3)
+    assert [i["prompt"] for i in gallery.items] == prompts[::-1][:3]
+    [(thumbs, buffers)] = wire.custom(type="thumbs")
+    assert [t["id"] for t in thumbs["items"]] == [i["id"] for i in gallery.items]
+    assert all(len(b) < 100_000 for b in buffers)
+
+    view_sets(gallery, page=2)
+    assert [i["prompt"] for i in gallery.items] == [prompts[0]]
+    assert len(wire.custom(type="thumbs")) == 2
+    view_sets(gallery, page=9)  # past the end: the last page
+    assert gallery.page == 2 and len(gallery.items) == 1
+    assert max(wire.sizes()) < FIVE_MB
+    assert 'a <b>bold</b> & "quoted" fox' in [i["prompt"] for i in Gallery(store=store, page_size=7).items]
+
+
+def test_gallery_selection_and_enlarged_view(filled_store: Any) -> None:
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=3)
+    wire = Wire(gallery)
+    assert gallery.selected is None
+
+    chosen = gallery.items[1]["id"]
+    view_sends(gallery, {"action": "select", "id": chosen})
+
+    assert gallery.selected_id == chosen and gallery.selected is not None
+    assert gallery.selected.id == chosen and gallery.selected.prompt == gallery.items[1]["prompt"]
+    image = gallery.selected_image
+    assert image is not None and image.data == store.get(chosen).load().data
+    [(large, buffers)] = wire.custom(type="image", slot="large")
+    assert large["id"] == chosen and buffers == [image.data]
+
+    view_sends(gallery, {"action": "select", "id": "no-such-image"})
+    assert gallery.error.startswith("InvalidInputError") and gallery.selected_id == chosen
+    view_sends(gallery, {"action": "select", "id": None})
+    assert gallery.selected is None
+
+
+def test_gallery_search_and_refresh(filled_store: Any, client: nbimages.Client) -> None:
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=3)
+    view_sets(gallery, page=1)
+    view_sets(gallery, search="panda")
+    assert gallery.page == 0 and gallery.total == 1 and gallery.items[0]["prompt"] == "a red panda chef"
+
+    view_sets(gallery, search="")
+    nbimages.Conversation(client, store=store).generate("a brand new image", quality="low")
+    view_sends(gallery, {"action": "refresh"})
+    assert gallery.total == 8 and gallery.items[0]["prompt"] == "a brand new image"
+
+
+def test_gallery_state_is_text_and_fallback_is_a_contact_sheet(filled_store: Any) -> None:
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=4)
+    state = gallery.get_state()
+    assert not state["thumbnail"]
+    assert len(json.dumps(state["items"])) < 4_000
+    data, _ = gallery._repr_mimebundle_()
+    assert "7 stored image(s)" in data["text/plain"]
+    assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- front end files ---------------------------------------------------------------------------
+def test_each_widget_has_one_self_contained_module_and_the_css() -> None:
+    for cls, name in ((Studio, "studio.js"), (MaskPainter, "mask_painter.js"), (Gallery, "gallery.js")):
+        path = Path(cls._esm._path)
+        assert path.name == name and path.is_file()
+        text = path.read_text(encoding="utf-8")
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(("*", "/")))
+        assert not re.search(r"^\s*import\b|\bimport\(", code, re.MULTILINE)  # nothing to resolve from a blob URL
+        assert code.count("export default") == 1 and "innerHTML" not in code
+        assert "hook: " in text
+    css = Path(Studio._css._path).read_text(encoding="utf-8")
+    assert Path(Studio._css._path).name == "widgets.css" and "var(--jp-layout-color1" in css
+
+
+@pytest.mark.skipif(not (REPO / "js" / "build.py").is_file(), reason="not a source checkout")
+def test_bundles_are_built_from_the_current_sources() -> None:
+    result = subprocess.run([sys.executable, str(REPO / "js" / "build.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_widgets_package_imports_anywidget_only_when_used() -> None:
+    code = "import sys, nbimages.widgets; print('anywidget' in sys.modules, 'PIL' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
