@@ -8,7 +8,7 @@ PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 tutorial:
 	$(PIP) -e ".[notebooks]"
 	$(PYTHON) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	NBIMAGES_BACKEND=local $(PYTHON) -m jupyter execute --kernel_name=python3 --output='{notebook_name}.executed' notebooks/01_quickstart.ipynb
+	NBIMAGES_BACKEND=local $(PYTHON) -m jupyter execute --kernel_name=python3 --output='{notebook_name}.executed.ipynb' notebooks/01_quickstart.ipynb
 	@echo "Executed: notebooks/01_quickstart.executed.ipynb (open it in JupyterLab); images in the store (NBIMAGES_HOME or ~/.local/share/nbimages)."
 
 ## Install everything the tests need (Chromium from Debian for the browser tests) and run them.
