@@ -13,7 +13,9 @@ prompts, revised prompts or model answers is HTML-escaped.
 
 from __future__ import annotations
 
+import contextvars
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -260,11 +262,14 @@ class LiveImage(_Output):
     """A generation in progress: status line, partial images, then the final image.
 
     ``partials`` is how many partial images were asked for ("partial 1 of 2");
-    ``backend`` is shown in the status line ("offline simulator").
+    ``backend`` is shown in the status line ("offline simulator"). With ``tick`` > 0 a
+    background thread refreshes the elapsed time every ``tick`` seconds until the first
+    picture arrives: a high quality image can take a minute before its first partial, and
+    a frozen "0.0 s" looks like a hang. (Pictures are not refreshed: that would send them again.)
     """
 
     def __init__(self, prompt: str, *, model: str | None = None, backend: str | None = None,
-                 partials: int = 0, options: PreviewOptions = PreviewOptions()) -> None:
+                 partials: int = 0, options: PreviewOptions = PreviewOptions(), tick: float = 0.0) -> None:
         super().__init__()
         self.prompt = prompt
         self.model = model
@@ -273,21 +278,52 @@ class LiveImage(_Output):
         self.options = options
         self.last_partial: Image | None = None
         self._shown: tuple[Image, tuple[int, int]] | None = None  # the preview on screen
+        self._tick = tick
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._state = ""
+        self._last_at = 0.0
+        self._ticker: threading.Thread | None = None
 
     def _status(self, state: str) -> str:
         parts = [p for p in (self.model, self.backend, f"{self.elapsed:.1f} s", state) if p]
         return " · ".join(parts)
 
     def _publish_status(self, state: str, meta: dict[str, Any]) -> None:
-        status = self._status(state)
-        html = f'<div style="{_MUTED}">⏳ {escape(status)}</div>'
-        if self._shown is not None:
-            shown, box = self._shown
-            html = f'<div class="nbimages">{_img_tag(shown, box, self.prompt, faded=True)}{html}</div>'
-        self.publish({"text/html": html, "text/plain": f"nbimages: {status}"}, {"nbimages": meta})
+        with self._lock:
+            if self._done.is_set():
+                return
+            status = self._status(state)
+            html = f'<div style="{_MUTED}">⏳ {escape(status)}</div>'
+            if self._shown is not None:
+                shown, box = self._shown
+                html = f'<div class="nbimages">{_img_tag(shown, box, self.prompt, faded=True)}{html}</div>'
+            self.publish({"text/html": html, "text/plain": f"nbimages: {status}"}, {"nbimages": meta})
+            self._state = state
+            self._last_at = time.monotonic()
+
+    def _refresh(self) -> None:
+        while self._shown is None:
+            if self._done.wait(max(self._last_at + self._tick - time.monotonic(), 0.0)):
+                return
+            if self._shown is None and time.monotonic() - self._last_at >= self._tick:
+                self._publish_status(self._state, {"kind": "status", "prompt": self.prompt, "refresh": True})
+
+    def _finish(self) -> None:
+        """Stop refreshing: nothing of the status line is published after this."""
+        with self._lock:
+            self._done.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join()
 
     def show(self, state: str = "sending the request…") -> None:
         self._publish_status(state, {"kind": "status", "prompt": self.prompt})
+        if self._tick > 0 and self._ticker is None:
+            # The copied context carries the kernel's parent message: the refreshes land in this cell.
+            context = contextvars.copy_context()
+            self._ticker = threading.Thread(target=context.run, args=(self._refresh,), daemon=True,
+                                            name="nbimages-status")
+            self._ticker.start()
 
     def progress(self, state: str) -> None:
         """A new status (e.g. "generating") keeping the current picture."""
@@ -304,16 +340,19 @@ class LiveImage(_Output):
 
     def final(self, images: Sequence[Image], *, cached: bool = False, text: str = "") -> None:
         """Replace the live area with the final image(s) and the caption."""
+        self._finish()
         self.publish(*image_bundle(images, options=self.options, cached=cached, elapsed=None if cached else self.elapsed,
                                    backend=self.backend, text=text, prompt=self.prompt))
 
     def error(self, exc: BaseException, partial: Image | None = None, images: Sequence[Image] = ()) -> None:
+        self._finish()
         self.publish(*error_bundle(exc, partial, self.options, images=images))
 
     def interrupted(self) -> None:
         if self._shown is not None and self.last_partial is not None:  # this output stays: keep it small
             self._shown = (_partial_preview(self.last_partial, self.options), self._shown[1])
         self._publish_status("interrupted", {"kind": "interrupted", "prompt": self.prompt})
+        self._finish()
 
 
 def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOptions(), cached: bool = False,

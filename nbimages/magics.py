@@ -60,6 +60,8 @@ class Imagine(Configurable):
     store_home = Unicode(None, allow_none=True,
                          help="Folder of the image store (None: NBIMAGES_HOME, else the user data folder).").tag(
         config=True)
+    status_interval = Float(1.0, help="Seconds between refreshes of the elapsed time while waiting for the first "
+                                      "picture (0: only when something arrives). Only in a kernel.").tag(config=True)
     timeout = Float(config.DEFAULT_TIMEOUT,
                     help="Read timeout in seconds (high quality images can take minutes).").tag(config=True)
 
@@ -254,7 +256,7 @@ class ImagineMagics(Magics):
         (``NBIMAGES_HOME``) with its provenance, and a small preview is embedded. Running an
         unchanged cell again reuses the stored image at no cost; ``--fresh`` makes a new one.
         Defaults come from ``%config Imagine`` (model, size, quality, partial_images,
-        preview_size, preview_format, store_home, timeout, mainline_model).
+        preview_size, preview_format, store_home, timeout, status_interval, mainline_model).
         """
         args = _parse(self.imagine, line)
         if cell is not None:
@@ -519,8 +521,11 @@ class _ImagineRun:
         magics = self.magics
         conv = magics.conversation
         options = {k: v for k, v in self.options.items() if v is not None}
+        # A terminal prints every update: the refreshes are for notebooks only.
+        in_kernel = getattr(magics.shell, "kernel", None) is not None
         live = LiveImage(self.prompt, model=self.model, backend=_backend_label(magics.client),
-                         partials=options.get("partial_images", 0), options=magics.preview_options)
+                         partials=options.get("partial_images", 0), options=magics.preview_options,
+                         tick=magics.settings.status_interval if in_kernel else 0.0)
         live.show()
         turn_stream = None
         completed = 0

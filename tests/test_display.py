@@ -239,3 +239,36 @@ def test_terminal_display_prints_the_plain_text(ipshell: Any, capfd: Any, tmp_pa
     show(data, raw=True, metadata=meta)
     out, _ = capfd.readouterr()
     assert "saved to" in out and "<div" not in out
+
+
+def test_the_status_line_ticks_until_the_first_picture_then_stops(published: RecordingPublisher) -> None:
+    import time
+
+    live = display.LiveImage("slow", model="gpt-image-1.5", partials=1, tick=0.05)
+    live.show()
+    time.sleep(0.4)
+    live.partial(nbimages.Image(make_png((64, 64))), 0)
+    at_partial = len(published.outputs)
+    time.sleep(0.3)
+    assert len(published.outputs) == at_partial  # pictures are not sent again
+    live.final([nbimages.Image(make_png((64, 64)))])
+    time.sleep(0.15)
+    outs = published.outputs
+    refreshes = [o for o in outs if o.meta.get("refresh")]
+    assert len(refreshes) >= 3 and outs[-1].kind == "final"
+    assert len({o.display_id for o in outs}) == 1 and not refreshes[0].html.count("<img")
+    seconds = [float(re.search(r"(\d+\.\d) s", o.text)[1]) for o in outs[:at_partial]]
+    assert seconds == sorted(seconds) and seconds[-1] >= 0.3
+    assert live._ticker is not None and not live._ticker.is_alive()
+
+
+def test_an_error_stops_the_ticking_at_once(published: RecordingPublisher) -> None:
+    import time
+
+    live = display.LiveImage("slow", tick=0.02)
+    live.show()
+    time.sleep(0.1)
+    live.error(APITimeoutError("read timed out"))
+    time.sleep(0.1)
+    assert published.outputs[-1].meta == {"error": "APITimeoutError"}
+    assert live._ticker is not None and not live._ticker.is_alive()

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.notebook
 
 NOTEBOOK = Path(__file__).parent / "notebooks" / "magics_smoke.ipynb"
 PARTIAL_INTERVAL = 0.2  # the simulator's pause before each partial image and the final one
+LATENCY = 0.45  # and before its first byte: long enough for the status line to tick (every 0.1 s)
 
 
 def _recording_client(nb: Any, cwd: Path) -> Any:
@@ -51,7 +52,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[dict[s
     cwd = tmp_path_factory.mktemp("notebook")
     env = {
         "NBIMAGES_HOME": str(cwd / "store"),  # under the notebook's folder: captions link to the files
-        "NBIMAGES_SIM_LATENCY": "0",
+        "NBIMAGES_SIM_LATENCY": str(LATENCY),
         "NBIMAGES_SIM_PARTIAL_INTERVAL": str(PARTIAL_INTERVAL),
     }
     with pytest.MonkeyPatch.context() as mp:
@@ -100,6 +101,11 @@ def test_partials_stream_into_one_area_before_the_final_image(executed: Any) -> 
     assert {m["display_id"] for m in shown} == {shown[0]["display_id"]}
     updates = shown[1:]
     assert all(m["type"] == "update_display_data" for m in updates)
+    # The elapsed time ticked while the server was silent (from a thread: still in this cell).
+    refreshes = [m for m in updates if m["meta"].get("refresh")]
+    assert len(refreshes) >= 3 and all(m["meta"]["kind"] == "status" for m in refreshes)
+    first_picture = next(i for i, m in enumerate(updates) if m["meta"].get("kind") == "partial")
+    assert all(not m["meta"].get("refresh") for m in updates[first_picture:])
     partials = [m for m in updates if m["meta"].get("kind") == "partial"]
     assert [m["meta"]["index"] for m in partials] == [0, 1, 2]
     assert updates[-1]["meta"]["kind"] == "final"
