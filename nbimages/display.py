@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
+from urllib.parse import quote
 
 from ._markdown import render as render_markdown
 
@@ -151,7 +152,7 @@ def file_link(path: str | os.PathLike[str] | None) -> str:
         relative = path.resolve().relative_to(Path.cwd().resolve())
     except (ValueError, OSError):
         return f'<code style="user-select:all">{escape(str(path))}</code>'
-    href = "/".join(escape(part, quote=True) for part in relative.parts)
+    href = escape("/".join(quote(part) for part in relative.parts), quote=True)  # '#', '?', spaces
     return f'<a href="{href}" target="_blank" title="the full-size image">{escape(relative.as_posix())}</a>'
 
 

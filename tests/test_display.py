@@ -272,3 +272,13 @@ def test_an_error_stops_the_ticking_at_once(published: RecordingPublisher) -> No
     time.sleep(0.1)
     assert published.outputs[-1].meta == {"error": "APITimeoutError"}
     assert live._ticker is not None and not live._ticker.is_alive()
+
+
+def test_file_links_are_url_encoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "my images #1?"
+    folder.mkdir()
+    (folder / 'a "b".png').write_bytes(make_png())
+    monkeypatch.chdir(tmp_path)
+    html = display.file_link(folder / 'a "b".png')
+    assert html.startswith('<a href="my%20images%20%231%3F/a%20%22b%22.png"')
+    assert '>my images #1?/a &quot;b&quot;.png</a>' in html
