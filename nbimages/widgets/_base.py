@@ -22,7 +22,11 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def static_file(name: str) -> Path:
-    """A file of the widgets' front end: inside the installed wheel, else in the repository's js/."""
+    """A file of the widgets' front end: inside the installed wheel, else in the repository's js/.
+
+    Each widget's ES module is self-contained (built by js/build.py), because anywidget
+    loads ``_esm`` from a blob URL where relative imports cannot resolve.
+    """
     for candidate in (_PACKAGE / "static" / name, _PACKAGE.parent / "js" / name):
         if candidate.is_file():
             return candidate
