@@ -347,6 +347,17 @@ def test_an_image_completed_before_the_stream_broke_is_in_the_store(nb: Notebook
     assert len(nb.requests()) == 2
 
 
+def test_a_responses_image_completed_before_the_stream_broke_is_in_the_store(nb: Notebook) -> None:
+    nb.imagine("", "a snowman")
+    nb.simulator.faults.add("cut", after_type="response.output_item.done")
+    outputs = nb.imagine("-c", "give him a scarf")
+    error = outputs[-1]
+    assert error.meta["error"] == "StreamError" and error.meta["kind"] == "final"
+    saved = [s for s in nb.magics.store.list(kind="final") if s.prompt == "give him a scarf"]
+    assert len(saved) == 1 and f"completed image saved to {saved[0].path}" in error.text
+    assert [t.prompt for t in nb.conversation.turns] == ["a snowman"]
+
+
 # -- errors ----------------------------------------------------------------------------------
 def test_a_cut_stream_keeps_the_last_partial_and_shows_one_error_line(nb: Notebook) -> None:
     nb.simulator.faults.add("cut", after_partials=1)
@@ -371,6 +382,9 @@ def test_a_cut_stream_keeps_the_last_partial_and_shows_one_error_line(nb: Notebo
         ("%%imagine -n 0\nno image\n", "InvalidInputError", 0),
         ("%%imagine --edit no-such-file.png\nedit it\n", "InvalidInputError", 0),
         ("%%imagine --mask last\nwith no image yet\n", "InvalidInputError", 0),
+        ("%%imagine\n\n", "InvalidInputError", 0),
+        ("%%imagine --background transparent --output-format jpeg\na glass\n", "InvalidInputError", 0),
+        ("%%imagine --partial-images 4\ntoo many\n", "InvalidInputError", 0),
         ("%%imagine\nforbidden-content\n", "ContentPolicyError", 1),
     ],
 )
@@ -658,6 +672,16 @@ def test_describe_streams_an_escaped_markdown_answer(nb: Notebook) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answer.html
     assert "<strong>" in answer.html  # Markdown is rendered around the escaped text
     assert "gpt-5" in answer.html
+
+
+def test_describe_passes_urls_through(nb: Notebook) -> None:
+    outputs = nb.run("%describe https://example.com/cat.png?size=large what breed is it?\n")
+    image, sent, question = _describe_request(nb)
+    assert image["image_url"] == "https://example.com/cat.png?size=large" and sent is None
+    assert question == "what breed is it?"
+    # The simulator cannot download; the answer area says so in one line.
+    assert outputs[-1].meta["error"] == "BadRequestError" and "\n" not in outputs[-1].text
+    assert 'href="https://example.com/cat.png?size=large"' in outputs[0].html
 
 
 def test_describe_errors_are_one_line(nb: Notebook) -> None:
