@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import struct
 import sys
+import time
 import traceback
 import zlib
 from collections.abc import Iterator
@@ -418,14 +419,16 @@ def test_tutorials_never_show_or_store_the_key(
     executed = tmp_path / "executed"
     executed.mkdir()
     per_notebook = {}
+    timings = {}
     for source in notebooks:
-        before = seen.with_key
+        before, started = seen.with_key, time.monotonic()
         nb = nbformat.read(work / source.name, as_version=4)
         NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(work)}},
                        store_widget_state=True).execute()
         target = executed / source.name
         nbformat.write(nb, target)
         per_notebook[source.name] = seen.with_key - before
+        timings[source.name] = round(time.monotonic() - started, 1)
     out, err = capfd.readouterr()
     scan.text("kernel and server stdout", out)
     scan.text("kernel and server stderr", err)
@@ -436,7 +439,7 @@ def test_tutorials_never_show_or_store_the_key(
     widget_state = [nb for nb in executed.glob("*.ipynb")
                     if "application/vnd.jupyter.widget-state+json" in nb.read_text()]
     print(f"secret scan (tutorials): {scan.report()}; requests with the key per notebook: {per_notebook}; "
-          f"{len(widget_state)} notebook(s) with saved widget state", file=sys.__stderr__)
+          f"{len(widget_state)} notebook(s) with saved widget state; seconds: {timings}", file=sys.__stderr__)
     assert scan.hits == [], "\n".join(scan.hits[:20])
     assert seen.with_key > 0 and sum(per_notebook.values()) == seen.with_key, per_notebook
     assert seen.without == 0, seen
