@@ -405,10 +405,21 @@ def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOp
             _image_meta(images, kind="final", cached=cached))
 
 
+def _prints_updates() -> bool:
+    """Whether displays go to IPython's plain publisher, which prints every update (a terminal)."""
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance() if InteractiveShell.initialized() else None
+    return shell is None or type(shell.display_pub) is DisplayPublisher
+
+
 class LiveMarkdown(_Output):
     """A streamed text answer rendered as (escaped) Markdown in one output area.
 
     ``append`` re-renders at most every ``min_interval`` seconds; ``done`` renders the rest.
+    In a terminal, where every update would be printed again, the words are written as they
+    come instead.
     """
 
     def __init__(self, *, header_html: str = "", meta: dict[str, Any] | None = None,
@@ -419,6 +430,7 @@ class LiveMarkdown(_Output):
         self.min_interval = min_interval
         self.text = ""
         self._last = float("-inf")  # the first words show at once
+        self._terminal = _prints_updates()
 
     def _bundle(self, footer: str) -> Bundle:
         body = render_markdown(self.text) if self.text else ""
@@ -426,24 +438,41 @@ class LiveMarkdown(_Output):
                 + (f'<div style="{_MUTED}">{escape(footer)}</div>' if footer else "") + "</div>")
         return {"text/html": html, "text/plain": self.text or footer}, {"nbimages": self.meta}
 
+    def _write(self, text: str) -> None:
+        import sys
+
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
     def show(self, status: str = "asking…") -> None:
         self.publish(*self._bundle(status))
 
     def append(self, delta: str) -> None:
         self.text += delta
+        if self._terminal:
+            self._write(delta)
+            return
         now = time.monotonic()
         if now - self._last >= self.min_interval:
             self._last = now
             self.publish(*self._bundle("…"))
 
     def done(self, text: str | None = None, footer: str = "") -> None:
+        if self._terminal:
+            if text and text != self.text:
+                self._write(text[len(self.text):] if text.startswith(self.text) else "\n" + text)
+            self._write("\n" + (footer + "\n" if footer else ""))
         if text:
             self.text = text
         self.meta["answer_chars"] = len(self.text)
-        self.publish(*self._bundle(footer))
+        if not self._terminal:
+            self.publish(*self._bundle(footer))
 
     def error(self, exc: BaseException) -> None:
         text, html = _error_line(exc)
+        if self._terminal:
+            self._write(("\n" if self.text else "") + "nbimages: " + text + "\n")
+            return
         data, meta = self._bundle("")
         data["text/html"] = data["text/html"][: -len("</div>")] + html + "</div>"
         data["text/plain"] = (self.text + "\n" if self.text else "") + "nbimages: " + text

@@ -705,6 +705,14 @@ def test_in_a_terminal_the_magics_print_where_the_image_was_saved(shell: Any, ca
     assert "offline simulator" in out and "Traceback" not in out + err
     assert "<div" not in out  # no HTML in a terminal
 
+    ipshell.run_cell("%describe last what is it?\n")
+    out, err = capfd.readouterr()
+    assert out.count("You asked: *what is it?*") == 1  # the answer is written once, as it streams
+    assert "1024 × 1024 pixels" in out and "gpt-5" in out.splitlines()[-1]
+    ipshell.run_cell("%describe missing.png\n")
+    out, _ = capfd.readouterr()
+    assert out.startswith("nbimages: InvalidInputError") and out.count("\n") == 1
+
 
 def test_the_api_key_never_appears_in_outputs(nb: Notebook) -> None:
     outputs = nb.imagine("", "a key")
