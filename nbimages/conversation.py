@@ -293,7 +293,9 @@ class ConversationStream:
             self._keep_partials(exc)
             raise
         except (KeyboardInterrupt, GeneratorExit):
-            # Interrupted (Ctrl-C) or abandoned mid-way: what arrived is kept all the same.
+            # Interrupted (Ctrl-C) or abandoned mid-way: what arrived is kept all the same,
+            # once the connection is closed (saving takes longer than closing).
+            self._stream.close()
             self._keep_partials(StreamError("interrupted", partials=self._stream.partials, images=self._stream.images))
             raise
         usage = response.usage if response is not None else self._stream.images[-1].usage if self._stream.images else None

@@ -20,7 +20,7 @@ from typing import Any
 from .protocol import CUT, Pause, SimResponse, Sleep
 from .simulator import Simulator
 
-_STEP = 0.05
+_STEP = 0.02  # how often a waiting handler checks whether the client went away
 BANNER = "nbimages simulator listening on {url} (offline: procedural images, no API key needed)"
 
 
