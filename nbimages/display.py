@@ -310,7 +310,7 @@ class LiveImage(_Output):
             if self._shown is None and time.monotonic() - self._last_at >= self._tick:
                 self._publish_status(self._state, {"kind": "status", "prompt": self.prompt, "refresh": True})
 
-    def _finish(self) -> None:
+    def stop(self) -> None:
         """Stop refreshing: nothing of the status line is published after this."""
         with self._lock:
             self._done.set()
@@ -341,19 +341,19 @@ class LiveImage(_Output):
 
     def final(self, images: Sequence[Image], *, cached: bool = False, text: str = "") -> None:
         """Replace the live area with the final image(s) and the caption."""
-        self._finish()
+        self.stop()
         self.publish(*image_bundle(images, options=self.options, cached=cached, elapsed=None if cached else self.elapsed,
                                    backend=self.backend, text=text, prompt=self.prompt))
 
     def error(self, exc: BaseException, partial: Image | None = None, images: Sequence[Image] = ()) -> None:
-        self._finish()
+        self.stop()
         self.publish(*error_bundle(exc, partial, self.options, images=images))
 
     def interrupted(self) -> None:
         if self._shown is not None and self.last_partial is not None:  # this output stays: keep it small
             self._shown = (_partial_preview(self.last_partial, self.options), self._shown[1])
         self._publish_status("interrupted", {"kind": "interrupted", "prompt": self.prompt})
-        self._finish()
+        self.stop()
 
 
 def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOptions(), cached: bool = False,

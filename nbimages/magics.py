@@ -565,6 +565,8 @@ class _ImagineRun:
                 turn_stream.close()
             live.interrupted()
             raise
+        finally:
+            live.stop()  # also when something unexpected propagates: no refresh outlives the cell
         turn = turn_stream.turn
         assert turn is not None
         live.final(turn.images, text=turn.text)

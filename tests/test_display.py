@@ -272,6 +272,12 @@ def test_an_error_stops_the_ticking_at_once(published: RecordingPublisher) -> No
     time.sleep(0.1)
     assert published.outputs[-1].meta == {"error": "APITimeoutError"}
     assert live._ticker is not None and not live._ticker.is_alive()
+    quiet = display.LiveImage("interrupted by a bug", tick=0.02)
+    quiet.show()
+    quiet.stop()
+    count = len(published.outputs)
+    time.sleep(0.1)
+    assert len(published.outputs) == count
 
 
 def test_file_links_are_url_encoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -815,3 +815,30 @@ def test_an_interrupt_stops_the_stream_and_keeps_the_partial_on_screen(nb: Noteb
     assert [o.kind for o in outputs] == ["status", "partial", "interrupted"]
     assert outputs[-1].text.endswith("interrupted") and len(outputs[-1].images()) == 1
     assert nb.conversation.head is None
+
+
+def test_in_a_kernel_the_elapsed_time_ticks_while_the_server_is_silent(
+        nb: Notebook, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbimages.display import LiveImage
+
+    monkeypatch.setattr(nb.shell, "kernel", object(), raising=False)  # what tells a kernel from a terminal
+    nb.run("%config Imagine.status_interval = 0.05\n")
+    nb.simulator.faults.add("stall", seconds=0.4, at_event=0)
+    outputs = nb.imagine("", "a slow start")
+    single_area(outputs)
+    first_partial = next(i for i, o in enumerate(outputs) if o.kind == "partial")
+    refreshes = [o for o in outputs[:first_partial] if o.meta.get("refresh")]
+    assert len(refreshes) >= 4 and not any(o.meta.get("refresh") for o in outputs[first_partial:])
+
+    # Even when something unexpected breaks the cell, no refresh outlives it.
+    def broken(self: Any, image: Any, index: int) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(LiveImage, "partial", broken)
+    nb.simulator.faults.add("stall", seconds=0.2, at_event=0)
+    result = nb.shell.run_cell("%%imagine --fresh\na slow start\n")
+    assert isinstance(result.error_in_exec, RuntimeError)
+    nb.capfd.readouterr()
+    count = len(nb.pub.outputs)
+    time.sleep(0.2)
+    assert len(nb.pub.outputs) == count
