@@ -244,6 +244,12 @@ def test_configurables_set_the_defaults_and_options_override_them(nb: Notebook) 
     body = nb.requests()[-1].json
     assert (body["model"], body["size"], body["quality"], body.get("partial_images")) == (
         "gpt-image-1.5", "1024x1024", "medium", 0)
+    nb.run("%config Imagine.mainline_model = 'gpt-4.1'\n")
+    nb.imagine("-c", "at night")
+    body = nb.requests()[-1].json
+    assert body["model"] == "gpt-4.1" and body["tools"][0]["model"] == "gpt-image-1-mini"
+    nb.run("%describe last\n")
+    assert nb.requests()[-1].json["model"] == "gpt-4.1"
 
 
 def test_no_partial_images_means_status_then_final(nb: Notebook) -> None:
