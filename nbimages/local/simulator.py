@@ -816,7 +816,7 @@ class Simulator:
     def _images_reply(self, req: _Request, opts: ImageOptions, prompt: str,
                       renders: list[Callable[[], Any]], size: tuple[int, int],
                       prefix: str, image_tokens: int = 0,
-                      revised: str | None = None) -> SimResponse:
+                      revised: str | None = None, keys: list[Any] | None = None) -> SimResponse:
         from . import render as R
 
         out_tokens = image_output_tokens(size, opts.quality) * opts.n
@@ -827,7 +827,11 @@ class Simulator:
         background = "transparent" if any(
             img.mode == "RGBA" and img.getchannel("A").getextrema()[0] < 255
             for img in finals) else "opaque"
-        encoded = [R.encode(img, opts.output_format, opts.compression) for img in finals]
+        # ``keys`` name what each render depends on: a repeated request skips the PNG encoder,
+        # the simulator's main cost (it would otherwise limit concurrent clients).
+        encoded = [R.encode(img, opts.output_format, opts.compression) if key is None
+                   else R.encode_cached(key, lambda img=img: img, opts.output_format, opts.compression)
+                   for img, key in zip(finals, keys or [None] * len(finals))]
         created = int(time.time())
         common = {"background": background, "output_format": opts.output_format,
                   "quality": opts.quality, "size": _size_label(size)}
@@ -874,8 +878,10 @@ class Simulator:
                            opts.background)
             return lambda: R.render(prompt, size, seed, transparent=opts.transparent)
 
+        keys = [("generations", prompt, opts.model, size, opts.quality, i, opts.background, opts.transparent)
+                for i in range(opts.n)]
         return self._images_reply(req, opts, prompt, [maker(i) for i in range(opts.n)],
-                                  size, "image_generation")
+                                  size, "image_generation", keys=keys)
 
     def _load_image_ref(self, ref: Any, param: str) -> bytes:
         if isinstance(ref, str):
