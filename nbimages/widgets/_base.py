@@ -14,7 +14,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..errors import NbImagesError
+from ..errors import InvalidInputError, NbImagesError
 
 __all__ = ["NbImagesWidget", "one_line", "static_file"]
 
@@ -47,6 +47,14 @@ def one_line(exc: BaseException) -> str:
     return f"{label}: {first}" if not first.startswith(label) else first
 
 
+def _expected(trait: traitlets.TraitType) -> str:
+    """What a trait accepts, in words: "an int from 1 to 200"."""
+    low, high = getattr(trait, "min", None), getattr(trait, "max", None)
+    bounds = (f" from {low} to {high}" if low is not None and high is not None
+              else f" of at least {low}" if low is not None else f" of at most {high}" if high is not None else "")
+    return f"{trait.info()}{bounds}"
+
+
 class NbImagesWidget(anywidget.AnyWidget):  # type: ignore[misc]
     """Base class: action dispatch, the ``error`` trait, and a static image for non-widget frontends."""
 
@@ -56,8 +64,30 @@ class NbImagesWidget(anywidget.AnyWidget):  # type: ignore[misc]
     thumbnail = traitlets.Bytes(b"").tag(sync=True)  # a small WebP of what the widget shows
 
     def __init__(self, **kwargs: Any) -> None:
+        for name, value in kwargs.items():
+            if name.startswith("_") or not self.has_trait(name):
+                # traitlets would only warn (and drop it): a misspelt option must not pass silently
+                raise InvalidInputError(name, value, f"an option of {type(self).__name__}: "
+                                        + ", ".join(self._public_options()))
         super().__init__(**kwargs)
         self.on_msg(self._dispatch)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or not self.has_trait(name):
+            super().__setattr__(name, value)
+            return
+        try:
+            super().__setattr__(name, value)
+        except traitlets.TraitError:
+            raise InvalidInputError(name, value, _expected(self.traits()[name])) from None
+
+    @classmethod
+    def _public_options(cls) -> list[str]:
+        own = set()
+        for klass in cls.__mro__:
+            if isinstance(klass, type) and issubclass(klass, NbImagesWidget):
+                own.update(klass.class_own_traits())
+        return sorted(name for name in own if not name.startswith("_"))
 
     def _dispatch(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
         if not isinstance(content, dict) or not isinstance(content.get("action"), str):

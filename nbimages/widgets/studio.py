@@ -99,6 +99,15 @@ class Studio(NbImagesWidget):
         self.default_model = conversation.image_model or config.image_model()
         self._show_conversation(preview=False, thumbs=False)  # no view yet: it asks with "hello"
 
+    @traitlets.validate("size", "quality")
+    def _check_option(self, proposal: Any) -> str:
+        from ..inputs import validate_generation_options
+
+        value = proposal["value"]
+        if value and value != "auto":  # refused here, not later in the worker thread
+            validate_generation_options({proposal["trait"].name: value})
+        return value
+
     # -- Python API -------------------------------------------------------------------
     @property
     def image(self) -> Image | None:
