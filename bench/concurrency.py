@@ -2,7 +2,8 @@
 
 The simulator runs as ``python -m nbimages serve --latency L`` in its own process, so what
 is measured is the client's own cost on top of the server's latency. All requests use the
-same prompt, so the simulator serves its cached rendering and is not the bottleneck; a raw
+same prompt, so the simulator serves its cached rendering and encoding (before it cached the
+encoded PNG, its encoder alone put the floor at 1.2-1.3x the ideal) and is not the bottleneck; a raw
 ``httpx.AsyncClient`` posting the same requests (no parsing, no decoding) is measured too,
 to show how much of any gap is the server's.
 
@@ -100,8 +101,8 @@ def sdk_sequential(url: str, total: int) -> float:
 
 
 def run(config: Config) -> list[Row]:
-    # Real generations take 10-60 s; 1 s keeps the run short while the simulator's own work
-    # (encoding a PNG per request, ~20 ms, one request at a time under its GIL) stays small.
+    # Real generations take 10-60 s; 1 s keeps the run short while what the simulator does per
+    # request (one at a time under its GIL, on the same cores as the client) stays small.
     latency = config.pick(1.0, 0.1)
     total, limit = config.pick((32, 8), (8, 4))
     repeats = config.pick(3, 1)

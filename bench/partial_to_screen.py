@@ -11,7 +11,9 @@ interpreter then, against that server:
 - drives a `Studio` (``generate`` then ``wait``) whose comm serializes its messages the same
   way: the time is when the binary ``image`` message carrying partial *k* is ready;
 - iterates ``Client.generate(stream=True)`` alone: when the `PartialImage` is in hand (the
-  part of both numbers that is the transport and the decoding, reported, not a row).
+  part of both numbers that is the transport and the decoding, reported, not a row);
+- reads the same stream with ``http.client`` and decodes each event with ``json.loads`` and
+  ``base64.b64decode``: the floor any Python client pays for the same bytes (reported too).
 
 The server pauses between events, so every partial is measured on its own, not queued
 behind the previous one. The anchor is the 10 ms budget itself.
@@ -100,9 +102,11 @@ def child(url: str, runs: int) -> None:
                 got.append((event.index, time.perf_counter()))
         seen["client"].append(got)
 
+    seen["floor"] = [_floor_pass(url, f"{PROMPT}, floor take {run}") for run in range(runs)]
+
     served = marks(url)
     out: dict[str, Any] = {"path": path}
-    order = ["magic", "studio", "client"]  # the order the server saw the requests in
+    order = ["magic", "studio", "client", "floor"]  # the order the server saw the requests in
     for n, name in enumerate(order):
         latencies = []
         for run, events in enumerate(seen[name]):
@@ -112,6 +116,29 @@ def child(url: str, runs: int) -> None:
             latencies += [at - sent_at[index] for index, at in events]
         out[name] = latencies
     print(json.dumps(out))
+
+
+def _floor_pass(url: str, prompt: str) -> list[tuple[int, float]]:
+    """The stream read with the standard library: one line per event, json.loads, b64decode."""
+    import base64
+    import http.client
+    import time
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port)
+    body = json.dumps({"prompt": prompt, "size": f"{SIZE[0]}x{SIZE[1]}", "partial_images": 3, "stream": True})
+    conn.request("POST", f"{where.path}/images/generations", body=body, headers={"Content-Type": "application/json"})
+    got = []
+    with conn.getresponse() as response:
+        for line in response:
+            if line.startswith(b"data: "):
+                event = json.loads(line[6:])
+                base64.b64decode(event["b64_json"])
+                if "partial_image_index" in event:
+                    got.append((event["partial_image_index"], time.perf_counter()))
+    conn.close()
+    return got
 
 
 def _send_without_studio(prompt: str) -> None:
@@ -133,15 +160,17 @@ def run(config: Config) -> list[Row]:
         env = clean_env(NBIMAGES_HOME=home, OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-bench")
         code = f"from bench.partial_to_screen import child; child({url!r}, {runs})"
         result = json.loads(python(code, env, timeout=600).strip().splitlines()[-1])
-    transport = result["client"]
+    transport, floor = result["client"], result["floor"]
 
     def row(name: str, key: str, note: str) -> Row:
         values = result[key]
         return Row(
             name, median(values), BUDGET, "s", 1.0, "< 10 ms", "10 ms budget",
             raw={key: rounded(values), "max": round(max(values), 6),
-                 "stdev": round(statistics.pstdev(values), 6), "event_in_hand": rounded(transport)},
-            note=note + f"; event in hand (socket + SSE + base64) {median(transport) * 1000:.1f} ms of it",
+                 "stdev": round(statistics.pstdev(values), 6), "event_in_hand": rounded(transport),
+                 "floor_in_hand": rounded(floor)},
+            note=note + f"; of which the event in hand: nbimages {median(transport) * 1000:.1f} ms, "
+                        f"stdlib floor {median(floor) * 1000:.1f} ms",
         )
 
     parts = f"{len(result['magic'])} partials of {SIZE[0]}x{SIZE[1]}"
