@@ -35,6 +35,14 @@ AFTER_FIRST_PARTIAL = {"generate": 1, "edit": 1, "respond": 6}  # the event inde
 APIS = tuple(AFTER_FIRST_PARTIAL)
 
 
+def pixels(data: bytes) -> bytes:
+    import io
+
+    from PIL import Image as PIL
+
+    return PIL.open(io.BytesIO(data)).convert("RGBA").tobytes()
+
+
 def stall_after_first_partial(server: Any, api: str) -> None:
     server.simulator.faults.add("stall", seconds=STALL, at_event=AFTER_FIRST_PARTIAL[api])
 
@@ -258,3 +266,33 @@ def test_interrupting_imagine_closes_the_connection_and_keeps_the_partial(
     result = notebook.run_cell("%%imagine --partial-images 1 --new\na quick painting\n")
     assert result.error_in_exec is None
     assert magics.store.count(kind="final") == 1 and magics.conversation.head is not None
+
+
+# -- the Studio's Cancel, from Python (the view's button is tested with the widgets) ------------
+def test_studio_cancel_closes_the_connection_and_stores_the_partial(sim_server: Any, tmp_path: Any) -> None:
+    from nbimages.widgets import Studio
+
+    stall_after_first_partial(sim_server, "generate")
+    store = Store(tmp_path / "home")
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+        studio = Studio(conversation=Conversation(client, store=store))
+        try:
+            studio.size, studio.quality = "1024x1024", "low"
+            studio.generate("a slow painting")
+            deadline = time.monotonic() + 10
+            while not studio.partials:
+                assert time.monotonic() < deadline, "no partial image arrived"
+                time.sleep(0.005)
+            time.sleep(0.05)  # the worker is blocked on the stalled socket
+            cancelled_at = time.monotonic()
+            studio.cancel()
+            assert studio.wait(LATENCY_LIMIT) is None
+        finally:
+            studio.close()
+    end = server_ending(sim_server, 1)
+    assert end.outcome == "client_gone" and end.time - cancelled_at < LATENCY_LIMIT
+    print(f"Studio.cancel() -> server saw the close after {(end.time - cancelled_at) * 1000:.1f} ms")
+    assert not studio.busy and studio.last_error is None and len(studio.partials) == 1
+    [kept] = store.list(kind="partial")  # the same picture (the stored file adds provenance chunks)
+    assert pixels(kept.path.read_bytes()) == pixels(studio.partials[0].data)
+    assert store.count(kind="final") == 0 and studio.conversation.all_turns == []

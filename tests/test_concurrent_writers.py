@@ -21,8 +21,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from nbimages.store import Store, read_provenance
 
 IMAGES_PER_WORKER = 10
@@ -203,8 +201,7 @@ def test_kernels_generating_into_one_store_at_once(tmp_path: Path, sim_server: A
         "images/edits" if r.path.endswith("/edits") else "images/generations" for r in served)
 
 
-@pytest.mark.parametrize("kind", ["magics"])
-def test_a_fresh_kernel_reuses_what_another_kernel_stored(tmp_path: Path, sim_server: Any, kind: str) -> None:
+def test_a_fresh_kernel_reuses_what_another_kernel_stored(tmp_path: Path, sim_server: Any) -> None:
     """Re-running a cell in a new kernel finds the image another process stored: no request."""
     home = tmp_path / "home"
     env = {**os.environ, "NBIMAGES_HOME": str(home), "OPENAI_BASE_URL": sim_server.url,
