@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+import numpy as np
 import pytest
 from IPython.utils.capture import capture_output
 
@@ -393,3 +394,93 @@ def test_magic_control_a_good_cell_reaches_the_simulator(magic_shell: Any, sim_s
     assert result.error_in_exec is None
     assert [r for r in sim_server.simulator.requests if r.path.endswith("/images/generations")]
     assert "InvalidInputError" not in str([o.data for o in captured.outputs])
+
+
+# -- the widgets -------------------------------------------------------------------------------
+def _studio(client: Any, **options: Any) -> Any:
+    from nbimages.widgets import Studio
+
+    return Studio(client=client, **options)
+
+
+def _painter(source: Any, **options: Any) -> Any:
+    from nbimages.widgets import MaskPainter
+
+    return MaskPainter(source, **options)
+
+
+def _gallery(**options: Any) -> Any:
+    from nbimages.widgets import Gallery
+
+    return Gallery(**options)
+
+
+def _assign(widget: Any, name: str, value: Any) -> None:
+    setattr(widget, name, value)
+
+
+WIDGET_CASES = [
+    Case("Studio: size not divisible by 16", "size", "'1000x1000'", lambda c, b: _studio(c, size="1000x1000")),
+    Case("Studio: size too large", "size", "'4096x4096'", lambda c, b: _studio(c, size="4096x4096")),
+    Case("Studio: quality typo", "quality", "'hgih'", lambda c, b: _studio(c, quality="hgih")),
+    Case("Studio: partial_images=4", "partial_images", "=4", lambda c, b: _studio(c, partial_images=4)),
+    Case("Studio: partial_images=-1 set later", "partial_images", "=-1",
+         lambda c, b: _assign(_studio(c), "partial_images", -1)),
+    Case("Studio: size set to a malformed string", "size", "'1024 by 1024'",
+         lambda c, b: _assign(_studio(c), "size", "1024 by 1024")),
+    Case("Studio: unknown option", "colour", "'red'", lambda c, b: _studio(c, colour="red")),
+    Case("Studio: misspelt option", "partial_image", "=2", lambda c, b: _studio(c, partial_image=2)),
+    Case("Studio: whitespace prompt", "prompt", "''", lambda c, b: _studio(c).generate("  \n")),
+    Case("Studio: refine with no image yet", "prompt", "'bluer'", lambda c, b: _studio(c).refine("bluer")),
+    Case("Studio: conversation and client both", "client", "Client", lambda c, b: _studio(
+        c, conversation=nbimages.Conversation(c))),
+    Case("MaskPainter: non-image bytes", "image", "<4 bytes>", lambda c, b: _painter(b"nope")),
+    Case("MaskPainter: missing path", "image", "missing.png", lambda c, b: _painter(b.missing)),
+    Case("MaskPainter: truncated PNG", "image", "truncated.png", lambda c, b: _painter(b.truncated)),
+    Case("MaskPainter: a directory", "image", "album.png", lambda c, b: _painter(b.directory)),
+    Case("MaskPainter: None", "image", "None", lambda c, b: _painter(None)),
+    Case("MaskPainter: brush_size=0", "brush_size", "=0", lambda c, b: _painter(b.good, brush_size=0)),
+    Case("MaskPainter: unknown option", "brush", "=12", lambda c, b: _painter(b.good, brush=12)),
+    Case("MaskPainter: painting of the wrong shape", "painted", "(32, 32)",
+         lambda c, b: _painter(b.good).set_painted(np.zeros((32, 32), dtype=bool))),
+    Case("MaskPainter: edit with nothing painted", "mask", "nothing painted",
+         lambda c, b: _painter(b.good).edit("a hat", client=c)),
+    Case("MaskPainter: edit with a bad size", "size", "'999x999'", lambda c, b: _paint_all(_painter(b.good)).edit(
+        "a hat", client=c, size="999x999")),
+    Case("Gallery: page_size=0", "page_size", "=0", lambda c, b: _gallery(page_size=0)),
+    Case("Gallery: page_size=1000", "page_size", "=1000", lambda c, b: _gallery(page_size=1000)),
+    Case("Gallery: page_size as text", "page_size", "'24'", lambda c, b: _gallery(page_size="24")),
+    Case("Gallery: unknown option", "columns", "=4", lambda c, b: _gallery(columns=4)),
+    Case("Gallery: negative page set later", "page", "=-1", lambda c, b: _assign(_gallery(), "page", -1)),
+]
+
+
+def _paint_all(painter: Any) -> Any:
+    painter.set_painted(np.ones((painter.height, painter.width), dtype=bool))
+    return painter
+
+
+@pytest.mark.parametrize("case", WIDGET_CASES, ids=[c.id for c in WIDGET_CASES])
+def test_widgets_refuse_before_sending(client: nbimages.Client, simulator: Any, bad: Bad, case: Case) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unknown option must not be a mere warning
+        with pytest.raises(InvalidInputError) as info:
+            case.call(client, bad)
+    assert_names(info.value, case.param, case.shows)
+    assert simulator.requests == []
+
+
+@pytest.mark.parametrize(("action", "param"), [
+    ({"action": "generate", "prompt": "   "}, "prompt"),
+    ({"action": "refine", "prompt": "make it blue"}, "prompt"),
+], ids=["generate a blank prompt", "refine before any image"])
+def test_studio_view_actions_show_one_error_line(client: nbimages.Client, simulator: Any, action: dict[str, Any],
+                                                 param: str) -> None:
+    """What the browser sends: the error trait shows one line naming the parameter; nothing is sent."""
+    studio = _studio(client)
+    studio._handle_custom_msg(action, [])
+    assert studio.error.startswith(f"InvalidInputError: {param}=") and "expected" in studio.error
+    assert "\n" not in studio.error and not studio.busy
+    assert simulator.requests == []
