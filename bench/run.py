@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(table(rows))
     print()
-    print("raw numbers (the table shows their medians; times in seconds, sizes in bytes):")
+    print("raw numbers (times in seconds, sizes in bytes; the table shows the median of repeated timings):")
     print(details(rows))
 
     report: dict[str, Any] = {
