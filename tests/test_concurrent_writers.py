@@ -53,6 +53,8 @@ from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 shell.run_line_magic("load_ext", "nbimages")
 shell.run_line_magic("config", "Imagine.preview_size = 64")
+shell.run_line_magic("imagine_usage", "")  # warm up: imports, client, store
+import nbimages.display, PIL.WebPImagePlugin
 wait_for_start()
 made = 0
 i = 0
@@ -81,6 +83,7 @@ CONVERSATION_WORKER = COMMON + r"""
 import nbimages
 
 conv = nbimages.Conversation()
+conv.store.usage_summary()  # warm up like the notebooks
 wait_for_start()
 made = 0
 i = 0
