@@ -8,8 +8,9 @@ test-artifacts/browser/<test>.png. The tests are skipped only when /usr/bin/chro
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,18 @@ def notebook(lab: LabServer, browser_context: Any, request: pytest.FixtureReques
 
     def open_(cells: list[str], **kwargs: Any) -> AbstractContextManager[Notebook]:
         kwargs.setdefault("failure_shot", ARTIFACTS / f"{name[:-len('.ipynb')]}_failed.png")
-        return open_notebook(browser_context, lab, name, cells, **kwargs)
+        return _timed(open_notebook(browser_context, lab, name, cells, **kwargs))
 
     return open_
+
+
+@contextmanager
+def _timed(opening: AbstractContextManager[Notebook]) -> Iterator[Notebook]:
+    start = time.monotonic()
+    with opening as nb:
+        yield nb
+        phases = ", ".join(f"{k} {v:.1f} s" for k, v in nb.timings.items())
+        print(f"[browser] {nb.path}: {phases}, test {time.monotonic() - start - sum(nb.timings.values()):.1f} s")
 
 
 @pytest.fixture
