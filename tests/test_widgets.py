@@ -273,6 +273,19 @@ def test_errors_are_one_escaped_line_in_the_widget(studio: Studio) -> None:
     assert "generate one" in studio.error and "\n" not in studio.error
 
 
+def test_a_broken_stream_keeps_its_partial_and_says_so(studio: Studio, secret_transport: LocalTransport) -> None:
+    secret_transport.simulator.faults.add("cut", after_partials=1)
+    wire = Wire(studio)
+    studio.generate("a red panda chef")
+    assert studio.wait(10) is None
+
+    assert isinstance(studio.last_error, nbimages.StreamError)
+    assert studio.error.startswith("StreamError") and "\n" not in studio.error
+    assert len(studio.partials) == 1
+    assert [c["final"] for c, _ in wire.custom(type="image", slot="preview")] == [False]  # the partial stays shown
+    assert studio.history == [] and not studio.busy
+
+
 def test_error_text_is_one_line_and_bounded() -> None:
     from nbimages.widgets._base import one_line
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import traitlets
 
@@ -35,7 +35,7 @@ HISTORY_THUMB_SIDE = 96
 class _Job:
     """One generation or refinement running in a worker thread."""
 
-    def __init__(self, kind: str, prompt: str, options: dict[str, Any]) -> None:
+    def __init__(self, kind: str, prompt: str, options: dict[str, Any], run: Callable[[_Job], None]) -> None:
         self.kind = kind
         self.prompt = prompt
         self.options = options
@@ -46,7 +46,7 @@ class _Job:
         self.turn: Turn | None = None
         self.error: BaseException | None = None
         self.started = time.monotonic()
-        self.thread = threading.Thread(target=lambda: None, name="nbimages-studio", daemon=True)
+        self.thread = threading.Thread(target=run, args=(self,), name="nbimages-studio", daemon=True)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -225,8 +225,7 @@ class Studio(NbImagesWidget):
         with self._lock:
             if self.busy:
                 raise InvalidInputError("prompt", prompt, "one generation at a time (cancel the running one)")
-            job = _Job(kind, prompt, self._options())
-            job.thread = threading.Thread(target=self._run, args=(job,), name="nbimages-studio", daemon=True)
+            job = _Job(kind, prompt, self._options(), self._run)
             self._job = job
             self.error = ""
             self.busy = True
