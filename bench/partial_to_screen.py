@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
+import time
 from typing import Any
 
 from bench._common import Config, Row, clean_env, median, python, rounded
@@ -61,7 +62,7 @@ def child(url: str, runs: int) -> None:
     shell.run_line_magic("load_ext", "nbimages")
     wires = install_comm_recorder()
 
-    seen: dict[str, list[list[tuple[int, float]]]] = {"magic": [], "studio": [], "client": []}
+    seen: dict[str, list[list[tuple[int, float]]]] = {"magic": [], "studio": [], "client": [], "floor": []}
     for run in range(runs):
         start = len(displays.sent)
         shell.run_cell_magic("imagine", f"--size {size} --quality high --partial-images 3 --fresh",
@@ -91,8 +92,6 @@ def child(url: str, runs: int) -> None:
             _send_without_studio(f"{PROMPT}, wire take {run}")
         seen["studio"].append([(i, s.at) for s in wires.sent[start:] if (i := _is_partial_message(s)) is not None])
 
-    import time
-
     client = nbimages.Client(max_retries=0)
     for run in range(runs):
         got = []
@@ -102,7 +101,7 @@ def child(url: str, runs: int) -> None:
                 got.append((event.index, time.perf_counter()))
         seen["client"].append(got)
 
-    seen["floor"] = [_floor_pass(url, f"{PROMPT}, floor take {run}") for run in range(runs)]
+    seen["floor"] += [_floor_pass(url, f"{PROMPT}, floor take {run}") for run in range(runs)]
 
     served = marks(url)
     out: dict[str, Any] = {"path": path}
@@ -122,7 +121,6 @@ def _floor_pass(url: str, prompt: str) -> list[tuple[int, float]]:
     """The stream read with the standard library: one line per event, json.loads, b64decode."""
     import base64
     import http.client
-    import time
     from urllib.parse import urlsplit
 
     where = urlsplit(url)

@@ -43,7 +43,7 @@ def child(runs: int) -> None:
         sent = wires.sent[start:]
         images = [n for n, s in enumerate(sent) if s.content.get("data", {}).get("method") == "custom"
                   and s.content["data"]["content"].get("type") == "image"]
-        by_index = {p_index: img for p_index, img in enumerate(studio.partials)}
+        shown = studio.partials  # in the order they arrived: partial k is shown[k]
         for k, n in enumerate(images):
             body = sent[n].content["data"]["content"]
             if body.get("parts", 1) != 1:
@@ -56,13 +56,13 @@ def child(runs: int) -> None:
                 finals.append({"wire": wire, "image": image.nbytes, "messages": end - n,
                                "image_message": sent[n].wire_bytes})
             else:
-                image = by_index[body["index"]]
+                image = shown[body["index"]]
                 if sent[n].buffer_bytes != image.nbytes:
                     raise AssertionError(f"partial {body['index']} went out as {sent[n].buffer_bytes} bytes, "
                                          f"the image has {image.nbytes}: it was re-encoded")
                 partials.append({"wire": wire, "image": image.nbytes, "messages": end - n,
                                  "image_message": sent[n].wire_bytes})
-        if len([p for p in partials]) != 3 * (run + 1) or len(finals) != run + 1:
+        if len(partials) != 3 * (run + 1) or len(finals) != run + 1:
             raise AssertionError(f"expected 3 partial messages and a final one per run, got {len(partials)}, {len(finals)}")
     print(json.dumps({"partials": partials, "finals": finals}))
 
