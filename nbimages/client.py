@@ -35,12 +35,18 @@ _announce_lock = threading.Lock()
 _announced = False
 
 
-def _announce_simulator() -> None:
+def _announce_simulator(forced: bool = False) -> None:
     global _announced
     with _announce_lock:
         if _announced:
             return
         _announced = True
+    if forced:  # a key or URL is set, but the local backend was asked for
+        sys.stderr.write(
+            "nbimages: the local backend was chosen (NBIMAGES_BACKEND=local or backend='local'), so images come "
+            "from the built-in offline simulator (procedural pictures, no cost); the API key is not used.\n"
+        )
+        return
     sys.stderr.write(
         "nbimages: no OPENAI_API_KEY set, so images come from the built-in offline simulator "
         "(procedural pictures, no cost). Set OPENAI_API_KEY to use OpenAI.\n"
@@ -97,7 +103,8 @@ class _ClientBase:
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else self._default_http()
         if self._backend.kind == "local" and http_client is None:
-            _announce_simulator()
+            _announce_simulator(forced=bool(api_key or base_url or os.environ.get("OPENAI_API_KEY")
+                                            or os.environ.get("OPENAI_BASE_URL")))
 
     # -- what a subclass provides ------------------------------------------------
     def _default_http(self) -> Any:

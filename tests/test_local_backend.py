@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import nbimages
 
 
@@ -36,3 +38,20 @@ def test_async_and_blocking_clients_share_it_too(png: object) -> None:
     file_id = asyncio.run(upload())
     with nbimages.Client() as client:
         assert "20 × 20 pixels" in client.describe(file_id)
+
+
+@pytest.mark.parametrize(("env", "forced"), [({}, False), ({"OPENAI_API_KEY": "sk-set", "NBIMAGES_BACKEND": "local"}, True)])
+def test_the_notice_says_why_the_simulator_is_used(env: dict[str, str], forced: bool, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbimages.client as client_module
+
+    monkeypatch.setattr(client_module, "_announced", False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with nbimages.Client() as client:
+        assert client.backend == "local"
+    err = capsys.readouterr().err
+    assert err.count("images come from the built-in offline simulator") == 1
+    assert ("no OPENAI_API_KEY set" in err) is not forced
+    assert ("NBIMAGES_BACKEND=local" in err) is forced
+    assert "sk-set" not in err
