@@ -157,6 +157,11 @@ class Studio(NbImagesWidget):
         self.error = ""
         self.refresh()
 
+    def close(self) -> None:
+        """Stop any running generation, then close the widget."""
+        self.cancel()
+        super().close()
+
     def refresh(self) -> None:
         """Show the conversation as it is now (e.g. after ``%%imagine`` added turns)."""
         self._show_conversation(preview=True)
