@@ -65,6 +65,10 @@ def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
         seen = assert_streamed(wait_final(page))
         partial_indexes = [p["index"] for p in seen if p["kind"] == "partial"]
         assert partial_indexes == sorted(partial_indexes)
+        # Each picture had its own moment on screen (the simulator spaces events 0.3 s apart).
+        gaps = [round((b["t"] - a["t"]) / 1000, 2) for a, b in zip(seen, seen[1:])]
+        print(f"preview on screen: {[p['kind'] for p in seen]}, gaps {gaps} s")
+        assert sum(gaps) >= 0.3, gaps
         nb.wait_value("not studio.busy")
         kernel = nb.value("dict(partials=len(studio.partials), turns=len(studio.conversation.turns), "
                           "width=studio.image.width, prompt=studio.image.prompt, error=studio.error)")
