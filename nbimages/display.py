@@ -114,18 +114,6 @@ def _partial_preview(image: Image, options: PreviewOptions) -> Image:
                    keep_under=PARTIAL_AS_IS_BYTES)
 
 
-# A live partial goes out as it came up to this size (as the widgets' previews do): decoding
-# and shrinking a 1.4 MB 1024 px PNG takes ~60 ms, and the final image replaces the update,
-# so the notebook never keeps it. Outputs that stay (interrupted, error) are shrunk.
-LIVE_PARTIAL_AS_IS_BYTES = 3 * 1024 * 1024
-
-
-def _live_partial(image: Image, options: PreviewOptions) -> Image:
-    if image.format in _WEB_FORMATS and image.nbytes <= LIVE_PARTIAL_AS_IS_BYTES:
-        return image
-    return _partial_preview(image, options)
-
-
 def _box(image: Image, max_side: int) -> tuple[int, int]:
     """Where the image is drawn: its size scaled to fit ``max_side`` (partials use the same box)."""
     width, height = image.width or max_side, image.height or max_side
@@ -334,7 +322,9 @@ class LiveImage(_Output):
         """Show partial image ``index`` (0-based) in place of the previous one."""
         self.last_partial = image
         o = self.options
-        self._shown = (_live_partial(image, o), _box(image, o.max_side))
+        # Shrunk even though the final image replaces it: Jupyter autosaves during long generations,
+        # and a remote front end waits for every byte (a 2 MB partial is a 2.8 MB message).
+        self._shown = (_partial_preview(image, o), _box(image, o.max_side))
         total = max(self.partials_expected, index + 1)
         self._publish_status(f"partial {index + 1} of {total}", {"kind": "partial", "index": index,
                                                                "prompt": self.prompt})
@@ -350,8 +340,6 @@ class LiveImage(_Output):
         self.publish(*error_bundle(exc, partial, self.options, images=images))
 
     def interrupted(self) -> None:
-        if self._shown is not None and self.last_partial is not None:  # this output stays: keep it small
-            self._shown = (_partial_preview(self.last_partial, self.options), self._shown[1])
         self._publish_status("interrupted", {"kind": "interrupted", "prompt": self.prompt})
         self.stop()
 

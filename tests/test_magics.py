@@ -779,6 +779,12 @@ def test_latency_from_a_partial_arriving_to_its_display_update(nb: Notebook, mon
     assert heavy_ms[2] < 400
     [shown_heavy] = nb.pub.outputs[-1].images()
     assert max(shown_heavy.size) <= 512
+    # A partial of a typical size (~2 MB) is shrunk too: it stays out of autosaved notebooks
+    # and off slow links.
+    typical = nbimages.Image(_noisy_png((1024, 640)))
+    assert 1_000_000 < typical.nbytes < 3_000_000
+    live.partial(typical, 0)
+    assert len(json.dumps(nb.pub.outputs[-1].data)) < 200_000
 
 
 def test_running_the_notebook_again_after_a_restart_makes_no_request(nb: Notebook) -> None:
