@@ -339,8 +339,10 @@ class LiveImage(_Output):
         self.stop()
         self.publish(*error_bundle(exc, partial, self.options, images=images))
 
-    def interrupted(self) -> None:
-        self._publish_status("interrupted", {"kind": "interrupted", "prompt": self.prompt})
+    def interrupted(self, saved: Image | None = None) -> None:
+        """Keep the picture on screen, say so, and where the last partial image was saved."""
+        where = f" · last partial image saved to {saved.path}" if saved is not None and saved.path else ""
+        self._publish_status("interrupted" + where, {"kind": "interrupted", "prompt": self.prompt})
         self.stop()
 
 

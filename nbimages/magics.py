@@ -563,7 +563,8 @@ class _ImagineRun:
         except KeyboardInterrupt:
             if turn_stream is not None:
                 turn_stream.close()
-            live.interrupted()
+            kept = turn_stream.partials if turn_stream is not None else []
+            live.interrupted(kept[-1] if kept else None)
             raise
         finally:
             live.stop()  # also when something unexpected propagates: no refresh outlives the cell

@@ -825,7 +825,8 @@ def test_an_interrupt_stops_the_stream_and_keeps_the_partial_on_screen(nb: Noteb
     outputs = nb.pub.outputs
     single_area(outputs)
     assert [o.kind for o in outputs] == ["status", "partial", "interrupted"]
-    assert outputs[-1].text.endswith("interrupted") and len(outputs[-1].images()) == 1
+    assert "interrupted · last partial image saved to " in outputs[-1].text
+    assert Path(outputs[-1].text.rpartition(" saved to ")[2]).is_file() and len(outputs[-1].images()) == 1
     assert nb.conversation.head is None
 
 
