@@ -335,6 +335,14 @@ def chromium(**context_options: Any) -> Iterator[tuple[Any, Any]]:
             browser.close()
 
 
+def record_frames(frames: list[bytes | str]) -> Any:
+    """A ``before_goto`` that appends every websocket frame the page receives to ``frames``."""
+    def attach(page: Any) -> None:
+        # A bound method such as frames.append cannot be a Playwright handler: wrap it.
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    return attach
+
+
 def ws_parts(payload: bytes | str) -> tuple[str, list[bytes]] | None:
     """(channel, [header, parent, metadata, content, *buffers]) of a v1 kernel websocket frame."""
     if isinstance(payload, str) or len(payload) < 16:

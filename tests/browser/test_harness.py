@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from _lab import ws_parts
+from _lab import record_frames, ws_parts
 
 pytestmark = pytest.mark.browser
 
@@ -51,11 +51,7 @@ tiny
 
 def test_tiny_widget_round_trip(notebook: Any, shot: Any) -> None:
     frames: list[bytes | str] = []
-
-    def record(page: Any) -> None:
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
-
-    with notebook([TINY_WIDGET], before_goto=record) as nb:
+    with notebook([TINY_WIDGET], before_goto=record_frames(frames)) as nb:
         page = nb.page
         page.wait_for_selector("img[data-probe=img]", state="attached")
         page.evaluate("""() => {

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from _lab import record_frames
 from _widgets import hook, image_frames, previews, wait_final, watch_preview
 
 pytestmark = pytest.mark.browser
@@ -128,11 +129,7 @@ def test_studio_in_notebook7(notebook: Any, shot: Any) -> None:
 
 def test_partial_image_bytes_on_websocket(notebook: Any, shot: Any) -> None:
     frames: list[bytes | str] = []
-
-    def record(page: Any) -> None:
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
-
-    with notebook([STUDIO], before_goto=record) as nb:
+    with notebook([STUDIO], before_goto=record_frames(frames)) as nb:
         watch_preview(nb.page)
         nb.execute(f"studio.generate({PROMPT!r})")
         wait_final(nb.page)
