@@ -855,3 +855,19 @@ def test_in_a_kernel_the_elapsed_time_ticks_while_the_server_is_silent(
     count = len(nb.pub.outputs)
     time.sleep(0.2)
     assert len(nb.pub.outputs) == count
+
+
+def test_the_readme_cells_run_without_errors(nb: Notebook) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    magics_section = readme.split("### Python")[0]  # later cells need files the Python part makes
+    cells = re.findall(r"```ipython\n(.*?)```", magics_section, flags=re.S)
+    assert len(cells) >= 3 and any(c.startswith("%%imagine") for c in cells)
+    shown: list[Published] = []
+    for cell in cells:
+        if cell.startswith("%load_ext"):
+            continue  # already loaded
+        shown += nb.run(cell)
+    assert not [o for o in shown if o.meta.get("error")], [o.text for o in shown if o.meta.get("error")]
+    kinds = {o.kind for o in shown}
+    assert {"final", "history", "answer", "usage"} <= kinds
+    assert isinstance(nb.shell.user_ns.get("lake"), nbimages.Image)
