@@ -90,7 +90,7 @@ def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
         shot(page.locator(hook("studio")))
 
 
-def test_studio_cancel_stops_stream_and_keeps_partials(notebook: Any, shot: Any) -> None:
+def test_studio_cancel_keeps_partials_then_error(notebook: Any, shot: Any) -> None:
     with notebook([SLOW_STUDIO]) as nb:
         page = nb.page
         watch_preview(page)
@@ -113,6 +113,18 @@ def test_studio_cancel_stops_stream_and_keeps_partials(notebook: Any, shot: Any)
         expect(page.locator(hook("cancel"))).to_be_disabled()
         expect(page.locator(hook("generate"))).to_be_enabled()
         shot(page.locator(hook("studio")))
+
+        # A refused prompt: one line in the error area, the last picture stays, nothing stored.
+        generate_in_page(page, "a forbidden-content poster")
+        error = page.locator(hook("error", within="studio"))
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("moderation_blocked")
+        assert "Traceback" not in error.inner_text() and "\n" not in error.inner_text().strip()
+        assert nb.value("dict(busy=studio.busy, turns=len(studio.conversation.turns), "
+                        "error=studio.error.startswith('ContentPolicyError'))") == {
+            "busy": False, "turns": 0, "error": True}
+        assert previews(page)[-1]["kind"] == "partial"
+        shot(page.locator(hook("studio")), "_error")
 
 
 def test_studio_in_notebook7(notebook: Any, shot: Any) -> None:
