@@ -871,3 +871,44 @@ def test_the_readme_cells_run_without_errors(nb: Notebook) -> None:
     kinds = {o.kind for o in shown}
     assert {"final", "history", "answer", "usage"} <= kinds
     assert isinstance(nb.shell.user_ns.get("lake"), nbimages.Image)
+
+
+CRASHING_KERNEL = r"""
+import os, sys
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+
+class Crash(DisplayPublisher):
+    def publish(self, data, metadata=None, *args, **kwargs):
+        if (metadata or {}).get("nbimages", {}).get("kind") == "final":
+            os._exit(int(sys.argv[1]))  # the kernel dies as the image is about to be shown
+
+shell = InteractiveShell.instance()
+if sys.argv[1] != "0":
+    shell.display_pub = Crash(shell=shell)
+shell.run_line_magic("load_ext", "nbimages")
+shell.run_cell("%%imagine --quality low --size 1024x1024\na lantern in the fog\n")
+print(shell.run_cell("%imagine_usage").success)
+"""
+
+
+def test_an_image_completed_just_before_the_kernel_died_is_in_the_store(
+        sim_server: Any, hermetic_env: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from nbimages.store import Store
+
+    env = {**os.environ, "OPENAI_BASE_URL": sim_server.url, "OPENAI_API_KEY": "sk-crash"}
+    died = subprocess.run([sys.executable, "-c", CRASHING_KERNEL, "3"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert died.returncode == 3, died.stderr
+    [stored] = Store(hermetic_env).list()
+    assert stored.prompt == "a lantern in the fog" and stored.load().width == 1024
+    assert len(sim_server.simulator.requests) == 1
+    # The next kernel runs the same cell: the image that was paid for is reused.
+    again = subprocess.run([sys.executable, "-c", CRASHING_KERNEL, "0"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "reused from the store" in again.stdout, again.stdout + again.stderr
+    assert len(sim_server.simulator.requests) == 1
