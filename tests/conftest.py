@@ -28,9 +28,16 @@ def pytest_collectstart(collector: pytest.Collector) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Browser tests last: while the session's Playwright (sync API) is open, the main thread
-    has a running event loop, and every later ``asyncio.run()`` would refuse to start."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    """Browser tests last: while a Playwright (sync API) is open, the main thread has a running
+    event loop, so a later ``asyncio.run()`` or a second Playwright would refuse to start.
+    Those with a Playwright of their own come before tests/browser, whose one lasts the session."""
+    shared = Path(__file__).parent / "browser"
+
+    def key(item: pytest.Item) -> tuple[bool, bool]:
+        browser = item.get_closest_marker("browser") is not None
+        return browser, browser and shared in item.path.parents
+
+    items.sort(key=key)
 
 
 @pytest.fixture(autouse=True)
