@@ -101,4 +101,7 @@ def connection_error(exc: Exception) -> APIConnectionError:
 
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"the request timed out ({type(exc).__name__}); raise timeout= for slow, high-quality images")
-    return APIConnectionError(f"could not reach the server: {exc or type(exc).__name__}")
+    if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol)):
+        return APIConnectionError(f"could not reach the server: {exc or type(exc).__name__}")
+    # The server was reached, then the connection broke (dropped, cut mid-body, reset).
+    return APIConnectionError(f"the connection to the server broke: {exc or type(exc).__name__}")

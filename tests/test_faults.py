@@ -68,6 +68,7 @@ class Fails:
     images: int = 0
     code: str | None = None
     max_seconds: float | None = None
+    says: str | None = None  # in the message
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Case:
         return self.streamed_per_api.get(api, self.streamed)
 
 
-CUT_BODY = Fails(APIConnectionError, 1)  # a body cut in half is not retried: it may be charged
+CUT_BODY = Fails(APIConnectionError, 1, says="the connection to the server broke")  # a body cut in half is not retried: it may be charged
 CASES = [
     Case("429-retry-after", Ok(2, 0.2), Ok(2, 0.2), {"kind": "status", "status": 429, "retry_after": 0.2}),
     Case("429-retry-after-ms", Ok(2, 0.15), Ok(2, 0.15), {"kind": "status", "status": 429, "retry_after_ms": 150}),
@@ -108,9 +109,11 @@ CASES = [
     Case("502", Ok(2), Ok(2), {"kind": "status", "status": 502}),
     Case("503", Ok(2), Ok(2), {"kind": "status", "status": 503}),
     Case("503-exhausted", Fails(ServerError, 3), Fails(ServerError, 3), {"kind": "status", "status": 503, "times": 3}),
-    Case("refused", Fails(APIConnectionError, 3), Fails(APIConnectionError, 3), refused=True),
+    Case("refused", Fails(APIConnectionError, 3, says="could not reach the server"),
+         Fails(APIConnectionError, 3, says="could not reach the server"), refused=True),
     Case("drop-before-headers", Ok(2), Ok(2), {"kind": "drop"}),
-    Case("drop-exhausted", Fails(APIConnectionError, 3), Fails(APIConnectionError, 3), {"kind": "drop", "times": 3}),
+    Case("drop-exhausted", Fails(APIConnectionError, 3, says="broke"), Fails(APIConnectionError, 3, says="broke"),
+         {"kind": "drop", "times": 3}),
     Case("cut-after-0-partials", Fails(StreamError, 1, partials=0, code="stream_broken"), CUT_BODY,
          {"kind": "cut", "after_partials": 0}),
     Case("cut-after-1-partial", Fails(StreamError, 1, partials=1, code="stream_broken"), CUT_BODY,
@@ -233,6 +236,8 @@ def check_error(exc: BaseException, expected: Fails) -> None:
     assert type(exc) is expected.error, repr(exc)
     if expected.code is not None:
         assert getattr(exc, "code", None) == expected.code, repr(exc)
+    if expected.says is not None:
+        assert expected.says in str(exc), str(exc)
     if isinstance(exc, StreamError):
         assert len(exc.partials) == expected.partials
         assert len(exc.images) == expected.images
