@@ -151,6 +151,35 @@ def test_async_close_from_another_task_ends_the_request_at_once(sim_server: Any)
     assert end.outcome == "client_gone" and end.time - closed_at < LATENCY_LIMIT
 
 
+def test_cancelling_the_task_that_reads_an_async_stream_closes_the_connection(sim_server: Any) -> None:
+    stall_after_first_partial(sim_server, "respond")
+
+    async def main() -> tuple[float, int]:
+        async with nbimages.AsyncClient(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+            stream = await client.respond("a slow painting", tools=[image_tool(partial_images=2, **IMAGE)],
+                                          stream=True)
+            first = asyncio.Event()
+
+            async def read() -> None:
+                async for event in stream:
+                    if isinstance(event, PartialImage):
+                        first.set()
+
+            reader = asyncio.create_task(read())
+            await first.wait()
+            await asyncio.sleep(0.05)
+            cancelled_at = time.monotonic()
+            reader.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(reader, LATENCY_LIMIT)
+            return cancelled_at, len(stream.partials)
+
+    cancelled_at, partials = asyncio.run(main())
+    assert partials == 1
+    end = server_ending(sim_server, 1)
+    assert end.outcome == "client_gone" and end.time - cancelled_at < LATENCY_LIMIT
+
+
 def test_closing_after_the_end_is_not_a_cancel(sim_server: Any) -> None:
     with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
         stream = client.generate("a quick painting", stream=True, partial_images=1, **IMAGE)
