@@ -159,7 +159,8 @@ class Studio(NbImagesWidget):
 
     def close(self) -> None:
         """Stop any running generation, then close the widget."""
-        self.cancel()
+        if hasattr(self, "_job"):  # not when __init__ refused its arguments (close runs from __del__)
+            self.cancel()
         super().close()
 
     def refresh(self) -> None:
