@@ -125,9 +125,10 @@ def _img_tag(shown: Image, box: tuple[int, int], alt: str, *, faded: bool = Fals
     style = "max-width:100%;height:auto;border-radius:4px"
     if faded:
         style += ";filter:saturate(.85)"
+    alt = escape(_short(alt, 300), quote=True)  # long prompts would be sent twice with every partial
     return (
         f'<img src="{shown.to_data_url()}" width="{box[0]}" height="{box[1]}" '
-        f'alt="{escape(alt, quote=True)}" title="{escape(alt, quote=True)}" style="{style}">'
+        f'alt="{alt}" title="{alt}" style="{style}">'
     )
 
 

@@ -252,6 +252,15 @@ def test_configurables_set_the_defaults_and_options_override_them(nb: Notebook) 
     assert nb.requests()[-1].json["model"] == "gpt-4.1"
 
 
+def test_a_long_prompt_is_not_repeated_in_every_update(nb: Notebook) -> None:
+    prompt = "a very detailed scene " + " ".join(f"with item {i}" for i in range(800))
+    outputs = nb.imagine("--partial-images 2", prompt)
+    assert nb.requests()[-1].json["prompt"] == prompt
+    for o in outputs:
+        assert len(re.sub(r'src="data:[^"]+"', "", o.html)) < 2_000, o.kind
+    assert all(o.meta["prompt"] == prompt for o in outputs if o.kind != "final")
+
+
 def test_no_partial_images_means_status_then_final(nb: Notebook) -> None:
     outputs = nb.imagine("--partial-images 0", "a plain red square")
     single_area(outputs)
