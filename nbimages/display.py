@@ -490,7 +490,7 @@ def history_bundle(turns: Sequence[Turn], head: Turn | None, *, thumb: int = 160
         tags = [t for t in ("current" if current else "", "reused" if turn.cached else "", turn.api) if t]
         cards.append(
             f'<div style="width:{thumb}px;padding:4px;border:{border};border-radius:6px">{picture}'
-            f'<div style="font-size:.85em" title="{escape(turn.prompt, quote=True)}">'
+            f'<div style="font-size:.85em" title="{escape(_short(turn.prompt, 500), quote=True)}">'
             f"<b>{number}.</b> {escape(_short(turn.prompt, 90))}</div>"
             f'<div style="{_MUTED}">{escape(" · ".join(tags))}</div></div>'
         )
