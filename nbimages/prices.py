@@ -70,10 +70,15 @@ def _token_cost(prices: dict[str, float], usage: dict[str, Any]) -> float | None
     image_in = int(details.get("image_tokens") or 0)
     text_in = int(details["text_tokens"]) if "text_tokens" in details else input_tokens - image_in
     out_details = usage.get("output_tokens_details") or {}
-    text_out = int(out_details.get("text_tokens") or 0) if "text_output" in prices else 0
+    if "text_tokens" in out_details:
+        text_out = int(out_details["text_tokens"] or 0) if "text_output" in prices else 0
+    else:  # no breakdown: a text model's output is text, an image model's is the image
+        text_out = output_tokens if "image_output" not in prices else 0
     image_out = output_tokens - text_out
     try:
-        cost = text_in * prices["text_input"] + image_out * prices["image_output"]
+        cost = text_in * prices["text_input"]
+        if image_out:
+            cost += image_out * prices["image_output"]
         if image_in:
             cost += image_in * prices["image_input"]
         if text_out:

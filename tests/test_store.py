@@ -558,7 +558,8 @@ def test_price_table_is_dated_and_shipped_in_the_package() -> None:
     assert prices.updated() == table["updated"]
     time.strptime(prices.updated(), "%Y-%m-%d")
     for model, entry in table["models"].items():
-        for quality, buckets in entry["per_image"].items():
+        assert entry.get("per_image") or entry.get("tokens_per_million"), model
+        for quality, buckets in entry.get("per_image", {}).items():
             assert set(buckets) == {"square", "portrait_landscape"}, (model, quality)
 
 
@@ -580,6 +581,12 @@ def test_price_table_is_dated_and_shipped_in_the_package() -> None:
         ("gpt-image-1.5", None, "1024x1024", None, 1, None),
         ("gpt-image-1.5", "low", "auto", None, 1, None),
         ("gpt-image-1.5", "low", "2048x2048", None, 1, None),
+        # text models (%describe, --continue): output tokens are text
+        ("gpt-5", None, None, {"input_tokens": 1000, "output_tokens": 200}, 1, (1000 * 1.25 + 200 * 10) / 1e6),
+        ("gpt-4.1", None, None, {"input_tokens": 800, "output_tokens": 100,
+                                 "input_tokens_details": {"image_tokens": 765, "text_tokens": 35}},
+         1, (35 * 2 + 765 * 2 + 100 * 8) / 1e6),
+        ("gpt-5", None, None, None, 1, None),
         ("unknown-model", "low", "1024x1024", Usage(10, 10, 20), 1, None),
         (None, "low", "1024x1024", None, 1, None),
     ],
