@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -13,18 +11,9 @@ import httpx
 import pytest
 
 import nbimages
+from _images import make_png
 
 SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "NBIMAGES_BACKEND")
-
-
-_THIS = sys.modules[__name__]
-
-
-def pytest_collectstart(collector: pytest.Collector) -> None:
-    """Test modules here import helpers with ``from conftest import ...``; by the time one is
-    imported, tests/browser/conftest.py may have taken the module name ``conftest``."""
-    if isinstance(collector, pytest.Module) and collector.path.parent == Path(__file__).parent:
-        sys.modules["conftest"] = _THIS
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -50,14 +39,6 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("NBIMAGES_SIM_LATENCY", "0")
     monkeypatch.setenv("NBIMAGES_SIM_PARTIAL_INTERVAL", "0")
     return home
-
-
-def make_png(size: tuple[int, int] = (64, 64), color: Any = (255, 0, 0), mode: str = "RGB") -> bytes:
-    from PIL import Image as PIL
-
-    buffer = io.BytesIO()
-    PIL.new(mode, size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture

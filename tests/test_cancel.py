@@ -26,7 +26,7 @@ from nbimages.events import PartialImage
 from nbimages.magics import magics_for
 from nbimages.store import Store
 
-from conftest import make_png
+from _images import make_png
 
 LATENCY_LIMIT = 0.5
 STALL = 20.0  # far longer than any test may take: only a cancel ends the request in time

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_png
+from _images import make_png
 from test_magics import RecordingPublisher
 
 import nbimages

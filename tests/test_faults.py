@@ -34,7 +34,7 @@ from nbimages.errors import (
 )
 from nbimages.store import Store
 
-from conftest import make_png
+from _images import make_png
 
 NbErrors = nbimages.NbImagesError
 APIS = ("generate", "edit", "respond")

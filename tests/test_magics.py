@@ -23,7 +23,7 @@ from IPython.core.displaypub import DisplayPublisher
 import nbimages
 from nbimages.magics import magics_for
 
-from conftest import make_png
+from _images import make_png
 
 _DATA_URL = re.compile(r'src="data:image/(\w+);base64,([A-Za-z0-9+/=]+)"')
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image as PIL
 
-from nbimages.image import Image, Usage
+from nbimages.image import Image
 from nbimages.store import Store, read_provenance
 
 WORKERS = 4
