@@ -476,6 +476,25 @@ def test_vision_layout_top_bottom(client: httpx.Client) -> None:
     assert "mostly yellow at the top and green at the bottom" in text
 
 
+def test_vision_names_grass_and_sky_of_a_generated_landscape(client: httpx.Client) -> None:
+    # Mid greens and blues are what the procedural landscapes are made of: never "gray" or "turquoise".
+    body = {"model": "gpt-image-1.5", "prompt": "a field of sunflowers under a blue sky", "size": "1536x1024"}
+    image = base64.b64decode(client.post("/images/generations", json=body).json()["data"][0]["b64_json"])
+    text = output_text(vision(client, image).json())
+    assert "green at the bottom" in text
+    dominant = text.split("Dominant colours:")[1].split("\n")[0]
+    assert "green" in dominant and "blue" in dominant
+    assert "gray" not in dominant and "turquoise" not in dominant
+
+
+def test_sunflowers_are_yellow() -> None:
+    from nbimages.local.scene import parse_prompt
+
+    (flower,) = [e for e in parse_prompt("three sunflowers").elements if e.kind == "flower"]
+    red, green, blue = flower.color or (0, 0, 0)
+    assert red > 200 and green > 150 and blue < 100 and flower.count == 3
+
+
 def test_vision_low_detail_and_tokens(client: httpx.Client) -> None:
     big = half_red_blue((2048, 1024))
     low = vision(client, big, detail="low").json()

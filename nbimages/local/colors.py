@@ -102,6 +102,15 @@ BASIC_COLORS: dict[str, RGB] = {
     "purple": (120, 30, 150), "violet": (180, 110, 230), "magenta": (240, 0, 240),
     "lavender": (220, 210, 245),
 }
+# More points for names whose colours spread wide (grass and leaves are "green" too).
+_EXTRA_ANCHORS: tuple[tuple[str, RGB], ...] = (
+    ("green", (100, 170, 60)), ("green", (60, 140, 60)), ("green", (90, 150, 60)),
+    ("dark green", (30, 100, 50)), ("blue", (70, 130, 205)), ("blue", (50, 100, 200)),
+    ("sky blue", (100, 165, 225)),
+)
+_ANCHORS: tuple[tuple[str, RGB], ...] = (*BASIC_COLORS.items(), *_EXTRA_ANCHORS)
+_ACHROMATIC = {"black", "dark gray", "gray", "light gray", "white"}
+
 # Pure primaries are named by their obvious names, whatever the distance table says.
 _EXACT: dict[RGB, str] = {
     (255, 0, 0): "red", (0, 0, 255): "blue", (0, 255, 0): "lime", (0, 128, 0): "green",
@@ -129,7 +138,12 @@ def nearest_name(rgb: RGB) -> str:
     rgb = (int(rgb[0]), int(rgb[1]), int(rgb[2]))
     if rgb in _EXACT:
         return _EXACT[rgb]
-    return min(BASIC_COLORS, key=lambda n: _distance(rgb, BASIC_COLORS[n]))
+    # A clearly coloured pixel never gets a gray's name, nor a near-gray a colour's,
+    # however close the distance says they are.
+    chroma = max(rgb) - min(rgb)
+    anchors = [(n, c) for n, c in _ANCHORS
+               if not (chroma > 48 and n in _ACHROMATIC) and not (chroma < 20 and n not in _ACHROMATIC)]
+    return min(anchors, key=lambda nc: _distance(rgb, nc[1]))[0]
 
 
 def shade(rgb: RGB, factor: float) -> RGB:

@@ -292,8 +292,9 @@ def draw_flower(d: PILImageDraw.ImageDraw, box: Box, color: RGB, rng: random.Ran
         px, py = cx + r * 0.6 * math.cos(a), cy + r * 0.6 * math.sin(a)
         d.ellipse((px - r * 0.42, py - r * 0.42, px + r * 0.42, py + r * 0.42),
                   fill=_rgba(color), outline=_outline(color), width=1)
+    yellow_petals = color[0] > 200 and color[1] > 150 and color[2] < 120
     d.ellipse((cx - r * 0.35, cy - r * 0.35, cx + r * 0.35, cy + r * 0.35),
-              fill=(255, 210, 40, 255))
+              fill=(110, 60, 20, 255) if yellow_petals else (255, 210, 40, 255))
 
 
 def draw_boat(d: PILImageDraw.ImageDraw, box: Box, color: RGB, rng: random.Random) -> None:

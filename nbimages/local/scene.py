@@ -56,6 +56,14 @@ DEFAULT_COLORS: dict[str, RGB] = {
     "rainbow": (255, 0, 0), "star": (255, 215, 0),
 }
 
+# Things whose name says their colour better than their kind's default does.
+WORD_COLORS: dict[str, RGB] = {
+    "sunflower": (250, 200, 20), "daisy": (250, 250, 245), "tulip": (230, 40, 60),
+    "crow": (25, 25, 30), "dove": (240, 240, 240), "seagull": (235, 235, 240), "gull": (235, 235, 240),
+    "fox": (215, 95, 25), "panda": (245, 245, 245), "whale": (70, 90, 130), "shark": (120, 130, 145),
+    "pine": (20, 100, 50), "fir": (20, 100, 50), "palm": (60, 150, 60), "volcano": (90, 60, 55),
+}
+
 MOOD_WORDS: dict[str, str] = {
     "night": "night", "midnight": "night", "nighttime": "night", "evening": "dusk",
     "dusk": "dusk", "sunset": "sunset", "sunrise": "sunset", "dawn": "dusk",
@@ -170,6 +178,6 @@ def parse_prompt(prompt: str) -> Scene:
         same = [e for e in scene.elements if e.kind == kind and e.color == color]
         if same:
             continue
-        scene.elements.append(Element(kind, color, min(count, 9), tok))
+        scene.elements.append(Element(kind, color or WORD_COLORS.get(single), min(count, 9), tok))
     scene.palette = [c for (ci, c) in colors if ci not in used]
     return scene
