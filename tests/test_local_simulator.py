@@ -823,3 +823,44 @@ def test_fault_plan_matching() -> None:
     plan.extend([{"kind": "drop", "times": 2}])
     assert plan.take("GET", "/v1/models").kind == "drop"
     assert plan.pending[0].to_dict()["times"] == 1
+
+
+# ----------------------------------------------------------------------------- pictures
+
+LONG_PROMPT = "a cozy red cabin by a lake under snowy mountains, gentle waves"
+
+
+def test_refine_of_an_input_image_covers_its_whole_old_label(client: httpx.Client) -> None:
+    # The image comes back as an input_image (no response id), so the simulator does not
+    # know the old label's text: the new band must still hide all of it.
+    from nbimages.local.render import label_box
+
+    first = client.post("/images/generations", json={"prompt": LONG_PROMPT, "size": "1024x1024"})
+    b64 = first.json()["data"][0]["b64_json"]
+    resp = respond(client, [{"role": "user", "content": [
+        {"type": "input_text", "text": "add a sun"},
+        {"type": "input_image", "image_url": "data:image/png;base64," + b64}]}],
+        tools=[{"type": "image_generation", "size": "1024x1024"}])
+    img = decode_image(resp["output"][0]["result"]).convert("RGB")
+    old = label_box(img.size, LONG_PROMPT)
+    new = label_box(img.size, "add a sun")
+    assert old is not None and new is not None and old[2] > new[2] + 100
+    # right of the new text, where the old text's tail was, only the dark band remains
+    tail = img.crop((int(new[2]) + 2, int(old[1]) + 2, int(old[2]) - 2, int(old[3]) - 2))
+    assert max(hi for _, hi in tail.getextrema()) <= 64
+
+
+def test_edit_of_a_picture_without_label_adds_no_cover_band(client: httpx.Client) -> None:
+    from nbimages.local.render import label_box
+
+    size = (512, 512)
+    photo = solid_png(size, (200, 220, 240))
+    resp = respond(client, [{"role": "user", "content": [
+        {"type": "input_text", "text": "warmer"},
+        {"type": "input_image", "image_url": data_url(photo)}]}],
+        tools=[{"type": "image_generation", "size": "512x512"}])
+    img = decode_image(resp["output"][0]["result"]).convert("RGB")
+    new = label_box(size, "warmer")
+    assert new is not None
+    beside = img.getpixel((int(new[2]) + 20, int((new[1] + new[3]) / 2)))
+    assert min(beside) > 150  # the light photo, not a dark band

@@ -666,6 +666,42 @@ def label_box(size: tuple[int, int], text: str) -> Box | None:
     return layout[2] if layout else None
 
 
+def _is_band(pixel: Any) -> bool:
+    # the band is (12, 14, 20) at alpha >= 205: no channel can exceed ~62 on any background
+    return max(pixel[:3]) <= 64
+
+
+def find_label_band(img: PILImage.Image) -> Box | None:
+    """The box of a corner label band already in ``img`` (None if there is none).
+
+    Scans the band's bottom padding row rightwards and its left padding column upwards,
+    where no glyph is drawn, so the box is found whatever text the band holds.
+    """
+    w, h = img.size
+    if w < 48 or h < 32:
+        return None
+    rgb = img.convert("RGB")
+    px = max(10, round(min(w, h) / 54))
+    pad = px * 0.6
+    bx, bottom = px * 0.8, h - px * 0.8
+    row = int(bottom - pad * 0.4)
+    col = int(bx + pad * 0.4)
+    start = int(bx + px * 0.6)
+    if not (_is_band(rgb.getpixel((start, row))) and _is_band(rgb.getpixel((col, row)))):
+        return None
+    # the widest band: a full line plus padding, drawn at most at this size
+    max_right = min(w - 1, int(bx + w * 0.72 + 2 * pad + px))
+    right = start
+    while right + 1 <= max_right and _is_band(rgb.getpixel((right + 1, row))):
+        right += 1
+    max_h = px * 1.25 * 2 + 2 * pad + px  # two lines and a margin
+    top = row
+    while top - 1 >= max(0, int(bottom - max_h)) and _is_band(rgb.getpixel((col, top - 1))):
+        top -= 1
+    # one pixel (and the rounded corners) of slack on every side
+    return (bx - 1, top - px * 0.5, right + px * 0.5, bottom + 1)
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -802,10 +838,13 @@ def render_edit(base: PILImage.Image, prompt: str, seed: int, *,
     if scene.styles:
         layer = apply_styles(layer, scene.styles)
     if mask is None:
-        old = label_box((w, h), old_label) if old_label else None
-        if old is None:  # unknown earlier label: cover a typical one-line label
-            px = max(10, round(min(w, h) / 54))
-            old = (px * 0.8, h - px * 2.6, w * 0.5, h - px * 0.8)
+        # The earlier label's text may be unknown (the image came back as an input image)
+        # or drawn at another size, so the band found in the pixels counts too.
+        known = label_box((w, h), old_label) if old_label else None
+        found = find_label_band(base)
+        boxes = [b for b in (known, found) if b is not None]
+        old = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+               max(b[3] for b in boxes)) if boxes else None
         draw_label(layer, prompt, cover=old)
         return layer
     return Image.composite(layer, base, mask)
