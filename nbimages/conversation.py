@@ -267,6 +267,11 @@ class ConversationStream:
             return self._kept
         return self._stream.partials if self._stream is not None else []
 
+    @property
+    def closed(self) -> bool:
+        """The connection is closed (also when nothing was streamed)."""
+        return self._stream is None or self._stream.closed
+
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()

@@ -29,6 +29,13 @@ class _StreamState:
         self._result = result
         self.cancelled = False  # close() was called before the stream ended
 
+    _response: httpx.Response
+
+    @property
+    def closed(self) -> bool:
+        """The connection is closed: the stream ended, broke or was cancelled."""
+        return self._response.is_closed
+
     def _events(self, chunk: bytes) -> list[Event]:
         events: list[Event] = []
         for frame in self._sse.feed(chunk):

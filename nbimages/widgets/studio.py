@@ -125,6 +125,18 @@ class Studio(NbImagesWidget):
         job = self._job
         return job.error if job is not None else None
 
+    @property
+    def running(self) -> bool:
+        """True until the last run's worker thread has ended and its connection is closed.
+
+        ``busy`` turns False as soon as Cancel is clicked; ``running`` stays True while the
+        worker is still winding down.
+        """
+        job = self._job
+        if job is None:
+            return False
+        return job.thread.is_alive() or (job.stream is not None and not job.stream.closed)
+
     def generate(self, prompt: str | None = None) -> None:
         """Start a new image from ``prompt`` (default: the prompt box) with the chosen options."""
         self._start("generate", self.prompt if prompt is None else prompt)
