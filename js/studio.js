@@ -319,6 +319,7 @@ function render({ model, el }) {
 
   // -- state -> view -------------------------------------------------------------------------
   stops.push(bindControl(model, "prompt", prompt, { event: "change" }));
+  stops.push(bindControl(model, "followup", followup, { event: "change" }));
   stops.push(bindControl(model, "model", modelInput));
   stops.push(bindControl(model, "size", size));
   stops.push(bindControl(model, "quality", quality));
@@ -440,8 +441,9 @@ function render({ model, el }) {
   };
   const submitRefine = () => {
     if (!followup.value.trim() || model.get("busy")) return;
-    act(model, "refine", { prompt: followup.value });
-    followup.value = "";
+    model.set("followup", followup.value);
+    model.save_changes();
+    act(model, "refine", { prompt: followup.value }); // the kernel empties the box once it succeeded
   };
   generate.addEventListener("click", submit);
   refine.addEventListener("click", submitRefine);

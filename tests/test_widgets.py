@@ -286,6 +286,22 @@ def test_a_broken_stream_keeps_its_partial_and_says_so(studio: Studio, secret_tr
     assert studio.history == [] and not studio.busy
 
 
+def test_the_boxes_show_the_prompt_used_from_python(studio: Studio) -> None:
+    studio.generate("a red panda chef")
+    assert studio.prompt == "a red panda chef"  # the box, not empty beside its picture
+    assert studio.wait(10) is not None and studio.image.prompt == "a red panda chef"
+    with pytest.raises(nbimages.InvalidInputError):
+        studio.generate("   ")
+    assert studio.prompt == "a red panda chef"  # refused before anything ran: the box is untouched
+
+    studio.refine("now add a canoe")
+    assert studio.followup == "now add a canoe"
+    assert studio.wait(10) is not None and studio.followup == ""  # done: emptied
+    studio.refine("now add forbidden-content")
+    assert studio.wait(10) is None and studio.error.startswith("ContentPolicyError")
+    assert studio.followup == "now add forbidden-content"  # refused: kept to be edited
+
+
 def test_error_text_is_one_line_and_bounded() -> None:
     from nbimages.widgets._base import one_line
 

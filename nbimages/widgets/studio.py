@@ -67,6 +67,7 @@ class Studio(NbImagesWidget):
     _esm = static_file("studio.js")
 
     prompt = traitlets.Unicode("").tag(sync=True)
+    followup = traitlets.Unicode("").tag(sync=True)  # the follow-up box; emptied once a refinement succeeds
     model = traitlets.Unicode("").tag(sync=True)  # "" = the configured default image model
     size = traitlets.Unicode("auto").tag(sync=True)
     quality = traitlets.Unicode("auto").tag(sync=True)
@@ -138,12 +139,22 @@ class Studio(NbImagesWidget):
         return job.thread.is_alive() or (job.stream is not None and not job.stream.closed)
 
     def generate(self, prompt: str | None = None) -> None:
-        """Start a new image from ``prompt`` (default: the prompt box) with the chosen options."""
-        self._start("generate", self.prompt if prompt is None else prompt)
+        """Start a new image from ``prompt`` (default: the prompt box) with the chosen options.
 
-    def refine(self, prompt: str) -> None:
-        """Refine the current image with a follow-up instruction (``Conversation.send``)."""
-        self._start("refine", prompt)
+        The prompt box shows the prompt used.
+        """
+        text = self.prompt if prompt is None else prompt
+        self._start("generate", text)
+        self.prompt = text
+
+    def refine(self, prompt: str | None = None) -> None:
+        """Refine the current image with a follow-up instruction (default: the follow-up box).
+
+        The follow-up box shows the instruction while it runs and is emptied once it succeeded.
+        """
+        text = self.followup if prompt is None else prompt
+        self._start("refine", text)
+        self.followup = text
 
     def cancel(self) -> None:
         """Stop the running generation; its partial images stay in ``partials``."""
@@ -214,7 +225,8 @@ class Studio(NbImagesWidget):
         self.generate()
 
     def _action_refine(self, content: dict[str, Any], buffers: list[bytes]) -> None:
-        self.refine(str(content.get("prompt", "")))
+        self.followup = str(content.get("prompt", self.followup))
+        self.refine()
 
     def _action_cancel(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self.cancel()
@@ -298,6 +310,8 @@ class Studio(NbImagesWidget):
             self.error = one_line(job.error)
             self.status = f"Failed after {elapsed:.1f} s"
         else:
+            if job.kind == "refine" and self.followup.strip() == job.prompt:
+                self.followup = ""  # done; a newer instruction typed meanwhile stays
             image = job.turn.image if job.turn is not None else None
             size = f" · {image.width}×{image.height}" if image is not None and image.width else ""
             self.status = self._status(job, f"done in {elapsed:.1f} s{size}", elapsed=False)

@@ -82,6 +82,7 @@ def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
         assert_streamed(wait_final(page, count=2), finals=2)
         nb.wait_value("not studio.busy")
         turns = nb.value("[(t.prompt, t.parent is not None) for t in studio.conversation.turns]")
+        expect(page.locator(hook("followup"))).to_have_value("")  # emptied once the refinement succeeded
         assert turns == [[PROMPT, False], ["now add a small sailing boat", True]]
         page.wait_for_function(f"() => document.querySelectorAll('{hook('history-item')}').length === 2")
         current = page.locator(hook("history-item") + '[data-current="true"]')
@@ -147,6 +148,7 @@ def test_partial_image_bytes_on_websocket(notebook: Any, shot: Any) -> None:
         wait_final(nb.page)
         nb.wait_value("not studio.busy")
         sizes = nb.value("[len(p.data) for p in studio.partials]")
+        expect(nb.page.locator(hook("prompt"))).to_have_value(PROMPT)  # the box says what made the picture
         shot(nb.page.locator(hook("studio")))
     sent = [f for f in image_frames(frames, "preview") if not f.data.get("final")]
     assert [f.data["index"] for f in sent] == list(range(len(sizes))) and len(sizes) == 3
