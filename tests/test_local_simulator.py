@@ -864,3 +864,16 @@ def test_edit_of_a_picture_without_label_adds_no_cover_band(client: httpx.Client
     assert new is not None
     beside = img.getpixel((int(new[2]) + 20, int((new[1] + new[3]) / 2)))
     assert min(beside) > 150  # the light photo, not a dark band
+
+
+def test_back_hill_reaches_down_behind_the_front_hill() -> None:
+    from nbimages.local.render import render
+
+    img = render("green hills", (1536, 1024), 7, label=False).convert("RGB")
+    w, h = img.size
+    # left, only the back hill is there: one colour from its slope to the bottom edge
+    column = {img.getpixel((int(w * 0.05), y)) for y in range(int(h * 0.8), h)}
+    assert len(column) == 1
+    # and the ground is unbroken under where things stand
+    assert all(img.getpixel((x, int(h * 0.83)))[1] > img.getpixel((x, int(h * 0.83)))[2]
+               for x in range(0, w, 16))

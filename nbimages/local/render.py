@@ -441,8 +441,8 @@ def _ground_layers(d: PILImageDraw.ImageDraw, region: Box, elements: list[Elemen
                 kinds["mountain"].color or DEFAULT_COLORS["hill"], 0.6)
         top = y0 + h * 0.72
         d.ellipse((x0 - w * 0.3, top, x0 + w * 0.75, y1 + h * 0.35), fill=_rgba(shade(color, 0.9)))
+        # both hills reach below the region (no flat edge); together they cover it from 0.82h down
         d.ellipse((x0 + w * 0.3, top + h * 0.04, x1 + w * 0.3, y1 + h * 0.35), fill=_rgba(color))
-        d.rectangle((x0, y0 + h * 0.84, x1, y1), fill=_rgba(color))
         baseline = y0 + h * 0.88
     if "water" in kinds:
         e = kinds["water"]
