@@ -877,3 +877,82 @@ def test_back_hill_reaches_down_behind_the_front_hill() -> None:
     # and the ground is unbroken under where things stand
     assert all(img.getpixel((x, int(h * 0.83)))[1] > img.getpixel((x, int(h * 0.83)))[2]
                for x in range(0, w, 16))
+
+
+def test_a_colour_before_sky_colours_the_sky_not_the_clouds() -> None:
+    from nbimages.local.render import render
+    from nbimages.local.scene import parse_prompt
+
+    for prompt in ("blue sky with clouds", "clouds in a blue sky"):
+        scene = parse_prompt(prompt)
+        (cloud,) = scene.elements
+        assert cloud.kind == "cloud" and cloud.color is None and scene.sky == (0, 0, 255)
+    pink = parse_prompt("a pink sky over a red car")
+    assert pink.sky == (255, 192, 203) and pink.elements[0].color == (255, 0, 0)
+
+    img = render("blue sky with clouds", (512, 512), 1, label=False).convert("RGB")
+    clouds = [img.getpixel((x, y)) for x in range(0, 512, 4) for y in range(40, 160, 4)]
+    # the clouds are white (all channels high), the sky around them blue
+    assert any(min(px) > 225 for px in clouds)
+    assert not any(px[2] > 200 and px[0] < 80 and px[1] < 80 and px != img.getpixel((5, 5))
+                   for px in clouds if min(px) < 100)
+    top = img.getpixel((5, 5))
+    assert top[2] > top[0] + 80 and top[2] > top[1] + 40
+    sky_pink = render("a pink sky over a red car", (256, 256), 1, label=False).getpixel((5, 5))
+    assert sky_pink[0] > 230 and sky_pink[1] > 170 and sky_pink[2] > 180
+
+
+@pytest.mark.parametrize("prompt,kind", [
+    ("a lighthouse", "lighthouse"), ("a hot-air balloon", "balloon"), ("a red car", "car"),
+    ("a parrot", "bird"), ("a horse", "cat"), ("two rabbits", "cat"), ("an owl", "bird"),
+])
+def test_common_subjects_are_drawn(prompt: str, kind: str) -> None:
+    from nbimages.local.render import render
+    from nbimages.local.scene import parse_prompt
+
+    assert [e.kind for e in parse_prompt(prompt).elements] == [kind]
+    a = render(prompt, (256, 256), 5, label=False).convert("RGB")
+    sky_only = render("a day sky", (256, 256), 5, label=False).convert("RGB")
+    assert a.tobytes() == render(prompt, (256, 256), 5, label=False).convert("RGB").tobytes()
+    diff = sum(1 for p, q in zip(a.get_flattened_data(), sky_only.get_flattened_data())
+               if sum(abs(u - v) for u, v in zip(p, q)) > 60)
+    assert diff > 256 * 256 * 0.002  # something visible was drawn
+
+
+def test_lighthouse_balloon_and_parrot_have_their_colours() -> None:
+    from nbimages.local.render import render
+
+    img = render("a lighthouse by the sea, a hot-air balloon and a parrot", (512, 512), 2,
+                 label=False).convert("RGB")
+    pixels = list(img.get_flattened_data())
+    red = sum(1 for r, g, b in pixels if r > 180 and g < 80 and b < 80)
+    white = sum(1 for r, g, b in pixels if min(r, g, b) > 225)
+    assert red > 512 * 512 * 0.03 and white > 512 * 512 * 0.01  # red and white bands
+
+
+def test_boat_added_in_an_edit_floats_beside_the_cabin(client: httpx.Client) -> None:
+    from PIL import ImageChops
+
+    size = {"type": "image_generation", "size": "1024x1024"}
+    first = respond(client, LONG_PROMPT, tools=[size])
+    second = respond(client, "add a small boat on the lake", previous_response_id=first["id"],
+                     tools=[size])
+    before = decode_image(first["output"][0]["result"]).convert("RGB")
+    after = decode_image(second["output"][0]["result"]).convert("RGB")
+    # where the cabin is (red walls), nothing changed
+    cabin = [(x, y) for x in range(0, 1024, 4) for y in range(300, 800, 4)
+             if before.getpixel((x, y))[0] > 200 and before.getpixel((x, y))[1] < 40]
+    assert len(cabin) > 500
+    assert all(after.getpixel(p) == before.getpixel(p) for p in cabin)
+    # the boat is in the water (below its top at 0.74 h), above the new label
+    changed = ImageChops.difference(before, after).crop((0, 0, 1024, 900)).getbbox()
+    assert changed is not None
+    assert changed[1] > 1024 * 0.72 and changed[3] < 1024 * 0.92
+
+
+def test_small_and_big_scale_things() -> None:
+    from nbimages.local.scene import parse_prompt
+
+    (small,) = [e for e in parse_prompt("a small boat on the lake").elements if e.kind == "boat"]
+    (big,) = parse_prompt("a huge red balloon").elements
+    assert small.scale < 1 < big.scale and big.color == (255, 0, 0)

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
 Box = tuple[float, float, float, float]
 
-SKY_KINDS = ("sun", "moon", "cloud", "bird", "rainbow")
+SKY_KINDS = ("sun", "moon", "cloud", "bird", "rainbow", "balloon")
 GROUND_KINDS = ("mountain", "hill", "water")
-GROUNDED_KINDS = ("tree", "house", "building", "flower", "person", "cat")
+GROUNDED_KINDS = ("tree", "house", "building", "flower", "person", "cat", "lighthouse", "car")
+WATER_KINDS = ("boat", "fish")
+TALL_KINDS = ("tree", "building", "person", "lighthouse")
 
 MOOD_SKIES: dict[str, tuple[RGB, RGB]] = {
     "night": ((8, 12, 40), (45, 55, 110)),
@@ -378,6 +380,85 @@ def draw_rainbow(d: PILImageDraw.ImageDraw, box: Box, color: RGB, rng: random.Ra
               fill=_rgba(c, 220), width=int(bw) + 1)
 
 
+def draw_balloon(d: PILImageDraw.ImageDraw, box: Box, color: RGB, rng: random.Random) -> None:
+    """A hot-air balloon: a striped envelope, ropes and a basket."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    r = min(w / 2, h / 2.9)
+    cx, cy = (x0 + x1) / 2, y0 + r * 1.05
+
+    def envelope(squeeze: float) -> list[tuple[float, float]]:
+        pts = []
+        for k in range(33):  # 220 degrees over the top, then the taper to the mouth
+            a = math.radians(200 - 220 * k / 32)
+            pts.append((cx + r * math.cos(a) * squeeze, cy - r * math.sin(a)))
+        pts += [(cx + r * 0.32 * squeeze, cy + r * 1.3), (cx - r * 0.32 * squeeze, cy + r * 1.3)]
+        return pts
+
+    d.polygon(envelope(1.0), fill=_rgba(color), outline=_outline(color), width=_line_width(box))
+    d.polygon(envelope(0.6), fill=_rgba(shade(color, 1.75)))
+    d.polygon(envelope(0.25), fill=_rgba(color))
+    lw = max(1, int(r / 30))
+    top, bottom = cy + r * 1.62, cy + r * 1.9
+    for sx in (-1, 1):
+        d.line([(cx + sx * r * 0.3, cy + r * 1.3), (cx + sx * r * 0.2, top)],
+               fill=(70, 50, 30, 255), width=lw)
+    d.rectangle((cx - r * 0.22, top, cx + r * 0.22, bottom), fill=(150, 100, 50, 255),
+                outline=(90, 60, 30, 255), width=lw)
+
+
+def draw_lighthouse(d: PILImageDraw.ImageDraw, box: Box, color: RGB,
+                    rng: random.Random) -> None:
+    """A tapered tower in bands of ``color`` and white, a lit lamp room and its beams."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    cx = (x0 + x1) / 2
+    lamp_y = y0 + h * 0.2
+    for sx in (-1, 1):
+        d.polygon([(cx, lamp_y), (cx + sx * w * 1.6, lamp_y - h * 0.12),
+                   (cx + sx * w * 1.6, lamp_y + h * 0.06)], fill=(255, 236, 140, 110))
+    tower_top, base_half, top_half = y0 + h * 0.3, w * 0.3, w * 0.18
+    bands = 5
+    for k in range(bands):
+        ya = tower_top + (y1 - tower_top) * k / bands
+        yb = tower_top + (y1 - tower_top) * (k + 1) / bands
+        ha = top_half + (base_half - top_half) * k / bands
+        hb = top_half + (base_half - top_half) * (k + 1) / bands
+        fill = color if k % 2 == 0 else (245, 245, 240)
+        d.polygon([(cx - ha, ya), (cx + ha, ya), (cx + hb, yb), (cx - hb, yb)], fill=_rgba(fill))
+    dark = (45, 45, 55, 255)
+    d.rectangle((cx - w * 0.25, tower_top - h * 0.02, cx + w * 0.25, tower_top + h * 0.01),
+                fill=dark)
+    d.rectangle((cx - w * 0.14, y0 + h * 0.13, cx + w * 0.14, tower_top - h * 0.02),
+                fill=(255, 225, 110, 255), outline=dark, width=max(1, _line_width(box) // 2))
+    d.polygon([(cx - w * 0.19, y0 + h * 0.13), (cx, y0 + h * 0.03), (cx + w * 0.19, y0 + h * 0.13)],
+              fill=_rgba(shade(color, 0.6)))
+    d.rectangle((cx - w * 0.05, y1 - h * 0.1, cx + w * 0.05, y1), fill=dark)
+
+
+def draw_car(d: PILImageDraw.ImageDraw, box: Box, color: RGB, rng: random.Random) -> None:
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    outline, lw = _outline(color), _line_width(box)
+    d.polygon([(x0 + w * 0.22, y0 + h * 0.45), (x0 + w * 0.32, y0 + h * 0.12),
+               (x0 + w * 0.68, y0 + h * 0.12), (x0 + w * 0.8, y0 + h * 0.45)],
+              fill=_rgba(color), outline=outline, width=lw)
+    glass = (190, 225, 245, 255)
+    d.polygon([(x0 + w * 0.28, y0 + h * 0.43), (x0 + w * 0.35, y0 + h * 0.19),
+               (x0 + w * 0.48, y0 + h * 0.19), (x0 + w * 0.48, y0 + h * 0.43)], fill=glass)
+    d.polygon([(x0 + w * 0.52, y0 + h * 0.43), (x0 + w * 0.52, y0 + h * 0.19),
+               (x0 + w * 0.65, y0 + h * 0.19), (x0 + w * 0.73, y0 + h * 0.43)], fill=glass)
+    d.rounded_rectangle((x0, y0 + h * 0.42, x1, y0 + h * 0.8), radius=h * 0.12,
+                        fill=_rgba(color), outline=outline, width=lw)
+    d.ellipse((x1 - w * 0.06, y0 + h * 0.5, x1 - w * 0.01, y0 + h * 0.6), fill=(255, 240, 170, 255))
+    r = h * 0.19
+    for wx in (0.24, 0.76):
+        c = (x0 + w * wx, y0 + h * 0.8)
+        d.ellipse((c[0] - r, c[1] - r, c[0] + r, c[1] + r), fill=(30, 30, 35, 255))
+        d.ellipse((c[0] - r * 0.45, c[1] - r * 0.45, c[0] + r * 0.45, c[1] + r * 0.45),
+                  fill=(170, 170, 180, 255))
+
+
 DRAWERS: dict[str, Callable[..., None]] = {
     "circle": draw_circle, "ring": draw_ring, "square": draw_square,
     "rectangle": draw_rectangle, "triangle": draw_triangle, "star": draw_star,
@@ -385,6 +466,7 @@ DRAWERS: dict[str, Callable[..., None]] = {
     "cloud": draw_cloud, "bird": draw_bird, "tree": draw_tree, "house": draw_house,
     "building": draw_building, "flower": draw_flower, "boat": draw_boat, "fish": draw_fish,
     "cat": draw_cat, "person": draw_person, "rainbow": draw_rainbow,
+    "balloon": draw_balloon, "lighthouse": draw_lighthouse, "car": draw_car,
 }
 
 
@@ -397,6 +479,15 @@ def _gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> PILImage.Image:
     w, h = size
     mask = Image.linear_gradient("L").resize((w, h), Image.Resampling.BILINEAR)
     return Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
+
+
+def _sky_colors(sky: RGB, rng: random.Random) -> tuple[RGB, RGB]:
+    """Top and bottom of a sky asked for in a colour ("a blue sky", "pink skies")."""
+    day_top, day_bottom = DAY_SKIES[rng.randrange(len(DAY_SKIES))]
+    if sky[2] >= max(sky[0], sky[1]) and sky[2] > 90:
+        # a blue sky: a day sky leaning towards that blue (plain "blue" is a harsh 0,0,255)
+        return mix(day_top, sky, 0.2), mix(day_bottom, sky, 0.1)
+    return mix(sky, (255, 255, 255), 0.1), mix(sky, (255, 255, 255), 0.6)
 
 
 def _ground_layers(d: PILImageDraw.ImageDraw, region: Box, elements: list[Element],
@@ -485,6 +576,59 @@ def _element_color(e: Element, k: int, rng: random.Random) -> RGB:
     return ABSTRACT_PALETTE[rng.randrange(len(ABSTRACT_PALETTE))]
 
 
+def _fg_size(kind: str, slot_w: float, h: float, n: int) -> tuple[float, float]:
+    """(height, half width) of a foreground thing in a slot ``slot_w`` wide."""
+    aspect = {"boat": 1.8, "fish": 1.6, "car": 1.8, "rectangle": 0.9}.get(kind, 1.0)
+    if kind in TALL_KINDS:
+        size = min(slot_w * 0.95, h * (0.5 if kind == "lighthouse" else 0.42))
+        return size, size * {"tree": 0.55, "lighthouse": 0.3}.get(kind, 0.38)
+    cap = {"boat": 0.36, "car": 0.2}.get(kind, 0.34 if n <= 2 else 0.28)
+    size = min(slot_w * 0.9 / aspect, h * cap)
+    return size, size * aspect / 2
+
+
+def _free_spans(region: Box, context: Scene) -> list[tuple[float, float]]:
+    """Stretches of ``region`` no foreground thing of the earlier picture stands in."""
+    x0, x1, h = region[0], region[2], region[3] - region[1]
+    old = [e for e in context.elements if e.kind not in SKY_KINDS and e.kind not in GROUND_KINDS]
+    n = sum(e.count for e in old)
+    if n == 0:
+        return [(x0, x1)]
+    slot_w = (x1 - x0) / n
+    spans, edge, slot = [], x0, 0
+    for e in old:
+        for _ in range(e.count):
+            cx = x0 + slot_w * (slot + 0.5)
+            hw = _fg_size(e.kind, slot_w, h, n)[1] * e.scale + slot_w * 0.08  # with its jitter
+            if cx - hw > edge:
+                spans.append((edge, cx - hw))
+            edge = max(edge, cx + hw)
+            slot += 1
+    if edge < x1:
+        spans.append((edge, x1))
+    return [sp for sp in spans if sp[1] - sp[0] >= (x1 - x0) * 0.12]
+
+
+def _fg_slots(region: Box, count: int, spans: list[tuple[float, float]] | None
+              ) -> list[tuple[float, float]]:
+    """(centre x, slot width) for ``count`` things: evenly, or shared out over ``spans``."""
+    x0, x1 = region[0], region[2]
+    if not spans:
+        slot_w = (x1 - x0) / count
+        return [(x0 + slot_w * (k + 0.5), slot_w) for k in range(count)]
+    share = [0] * len(spans)
+    for _ in range(count):  # each thing to the span with the most room per thing
+        # ties go right, away from the label in the bottom-left corner
+        best = max(reversed(range(len(spans))),
+                   key=lambda i: (spans[i][1] - spans[i][0]) / (share[i] + 1))
+        share[best] += 1
+    out = []
+    for (a, b), m in zip(spans, share):
+        for k in range(m):
+            out.append((a + (b - a) * (k + 0.5) / m, (b - a) / m))
+    return out
+
+
 def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
                    rng: random.Random, *, context: Scene | None = None) -> None:
     x0, y0, x1, y1 = region
@@ -495,8 +639,13 @@ def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
     if context is not None:  # an edit: stand on the ground the earlier picture had
         ctx_kinds = {e.kind for e in context.elements} | kinds
         baseline, has_water = _baseline(region, ctx_kinds, scene.mood or context.mood)
-    if any(e.kind in GROUND_KINDS for e in elements) or scene.mood in ("desert", "snow"):
-        _ground_layers(d, region, elements, scene, rng)
+    ground = elements
+    if context is not None:  # ground the earlier picture has stays as it is, under its things
+        had = {e.kind for e in context.elements}
+        ground = [e for e in elements if e.kind not in had]
+    if any(e.kind in GROUND_KINDS for e in ground) or (
+            scene.mood in ("desert", "snow") and context is None):
+        _ground_layers(d, region, ground, scene, rng)
 
     sky = [e for e in elements if e.kind in SKY_KINDS]
     # sky objects: along the top
@@ -507,13 +656,16 @@ def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
             cx = x0 + w * (0.12 + 0.76 * (slot + 0.5) / max(slots, 1)) + rng.uniform(-0.03, 0.03) * w
             if e.kind in ("sun", "moon") and slots == 1:
                 cx = x0 + w * rng.choice((0.25, 0.75))
-            size = min(w, h, w / max(slots, 1) * 1.2) * {"sun": 0.24, "moon": 0.2, "cloud": 0.2, "bird": 0.09,
-                                "rainbow": 0.8}[e.kind]
+            size = min(w, h, w / max(slots, 1) * 1.2) * {
+                "sun": 0.24, "moon": 0.2, "cloud": 0.2, "bird": 0.09, "rainbow": 0.8,
+                "balloon": 0.3}[e.kind] * e.scale
             if e.kind == "rainbow":
                 box = (x0 + w * 0.1, y0 + h * 0.12, x1 - w * 0.1, y0 + h * 0.12 + w * 0.8)
             else:
                 cy = y0 + h * (0.17 + rng.uniform(-0.04, 0.06))
-                aspect = 1.6 if e.kind == "cloud" else 1.0
+                if e.kind == "balloon":
+                    cy += size * 0.35
+                aspect = {"cloud": 1.6, "balloon": 0.72}.get(e.kind, 1.0)
                 box = (cx - size * aspect / 2, cy - size / 2, cx + size * aspect / 2,
                        cy + size / 2)
             DRAWERS[e.kind](d, box, _element_color(e, k, rng), rng)
@@ -523,30 +675,30 @@ def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
     n = sum(e.count for e in fg)
     if n == 0:
         return
-    slot_w = w / n
-    slot = 0
+    # an edit adds things beside what the earlier picture has, not on top of it
+    spans = _free_spans(region, context) if context is not None else None
+    places = iter(_fg_slots(region, n, spans))
     for e in fg:
-        grounded = e.kind in GROUNDED_KINDS or (e.kind in ("boat", "fish") and has_water)
+        in_water = e.kind in WATER_KINDS and has_water
+        grounded = e.kind in GROUNDED_KINDS or in_water
         for k in range(e.count):
-            size = min(slot_w * 0.82, h * (0.34 if n <= 2 else 0.28))
-            if e.kind in ("tree", "building", "person"):
-                size = min(slot_w * 0.95, h * 0.42)
-            if e.kind == "boat":
-                size = min(slot_w * 0.9, h * 0.36)
-            cx = x0 + slot_w * (slot + 0.5) + rng.uniform(-0.08, 0.08) * slot_w
-            if grounded:
-                bottom = baseline + (h * 0.05 if e.kind == "boat" and has_water else 0)
+            cx, slot_w = next(places)
+            size, hw = _fg_size(e.kind, slot_w, h, n)
+            if in_water and context is not None:
+                # in front of the shore, so it floats on the water below what stands there
+                fit = h * (0.32 if e.kind == "boat" else 0.1) / size
+                size, hw = size * min(1.0, fit), hw * min(1.0, fit)
+            size, hw = size * e.scale, hw * e.scale
+            cx += rng.uniform(-0.08, 0.08) * slot_w
+            if in_water and context is not None:
+                cy = y0 + h * 0.9 - size / 2 if e.kind == "boat" else y0 + h * 0.87
+            elif grounded:
+                bottom = baseline + (h * 0.05 if in_water else 0)
                 cy = bottom - size / 2
             else:
                 cy = y0 + h * (0.5 + rng.uniform(-0.06, 0.04))
-            aspect = {"boat": 1.8, "fish": 1.6, "building": 0.8, "person": 0.6,
-                      "rectangle": 0.9}.get(e.kind, 1.0)
-            hw = size * aspect / 2
-            if e.kind in ("tree", "building", "person"):
-                hw = size * (0.55 if e.kind == "tree" else 0.38)
             box = (cx - hw, cy - size / 2, cx + hw, cy + size / 2)
             DRAWERS[e.kind](d, box, _element_color(e, k, rng), rng)
-            slot += 1
 
 
 def _mood_details(d: PILImageDraw.ImageDraw, size: tuple[int, int], scene: Scene,
@@ -720,7 +872,9 @@ def render(prompt: str, size: tuple[int, int], seed: int, *, transparent: bool =
     if transparent:
         img = Image.new("RGBA", size, (0, 0, 0, 0))
     else:
-        if scene.mood in MOOD_SKIES:
+        if scene.sky is not None:
+            top, bottom = _sky_colors(scene.sky, rng)
+        elif scene.mood in MOOD_SKIES:
             top, bottom = MOOD_SKIES[scene.mood]
         elif scene.palette:
             top = scene.palette[0]
@@ -806,7 +960,9 @@ def render_edit(base: PILImage.Image, prompt: str, seed: int, *,
             return base
         bx0, by0, bx1, by1 = bbox
         # repaint the masked area: the old content faded towards a fresh sky/palette
-        if scene.palette:
+        if scene.sky is not None:
+            top, bottom = _sky_colors(scene.sky, rng)
+        elif scene.palette:
             top, bottom = scene.palette[0], scene.palette[-1]
         elif scene.mood in MOOD_SKIES:
             top, bottom = MOOD_SKIES[scene.mood]

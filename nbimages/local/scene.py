@@ -25,7 +25,9 @@ SHAPE_WORDS: dict[str, tuple[str, ...]] = {
     "sun": ("sun", "sunshine"),
     "moon": ("moon", "crescent"),
     "cloud": ("cloud",),
-    "bird": ("bird", "seagull", "gull", "crow", "eagle", "dove"),
+    "bird": ("bird", "seagull", "gull", "crow", "eagle", "dove", "parrot", "owl", "duck",
+             "swan", "robin", "sparrow", "hummingbird", "flamingo", "pelican", "hawk"),
+    "balloon": ("balloon", "airship", "blimp"),
     "rainbow": ("rainbow",),
     "tree": ("tree", "pine", "oak", "palm", "fir", "forest", "woods"),
     "mountain": ("mountain", "peak", "alps", "volcano", "range"),
@@ -33,11 +35,15 @@ SHAPE_WORDS: dict[str, tuple[str, ...]] = {
              "beach", "dune"),
     "water": ("wave", "sea", "ocean", "lake", "river", "water", "pond", "bay", "harbor"),
     "house": ("house", "cabin", "home", "cottage", "hut", "barn", "castle"),
+    "lighthouse": ("lighthouse", "beacon"),
+    "car": ("car", "truck", "van", "taxi", "bus", "jeep"),
     "building": ("building", "city", "skyscraper", "tower", "skyline", "town"),
     "flower": ("flower", "tulip", "daisy", "blossom", "sunflower", "bouquet", "plant"),
     "boat": ("boat", "canoe", "kayak", "ship", "sailboat", "yacht", "raft"),
     "fish": ("fish", "whale", "dolphin", "shark"),
-    "cat": ("cat", "kitten", "kitty", "fox", "panda", "dog", "puppy", "bear", "animal"),
+    "cat": ("cat", "kitten", "kitty", "fox", "panda", "dog", "puppy", "bear", "animal",
+            "horse", "pony", "cow", "rabbit", "bunny", "sheep", "lamb", "deer", "lion",
+            "tiger", "wolf", "mouse", "pig", "monkey", "koala", "raccoon", "squirrel"),
     "person": ("person", "man", "woman", "child", "girl", "boy", "chef", "people",
                "astronaut", "robot", "figure", "kid", "friend", "scientist", "wizard"),
 }
@@ -53,7 +59,8 @@ DEFAULT_COLORS: dict[str, RGB] = {
     "hill": (110, 170, 70), "water": (40, 110, 190), "house": (178, 34, 34),
     "building": (90, 100, 120), "flower": (255, 105, 180), "boat": (160, 82, 45),
     "fish": (255, 140, 0), "cat": (230, 130, 40), "person": (60, 90, 170),
-    "rainbow": (255, 0, 0), "star": (255, 215, 0),
+    "rainbow": (255, 0, 0), "star": (255, 215, 0), "balloon": (230, 60, 50),
+    "lighthouse": (205, 40, 45), "car": (200, 30, 40),
 }
 
 # Things whose name says their colour better than their kind's default does.
@@ -62,7 +69,22 @@ WORD_COLORS: dict[str, RGB] = {
     "crow": (25, 25, 30), "dove": (240, 240, 240), "seagull": (235, 235, 240), "gull": (235, 235, 240),
     "fox": (215, 95, 25), "panda": (245, 245, 245), "whale": (70, 90, 130), "shark": (120, 130, 145),
     "pine": (20, 100, 50), "fir": (20, 100, 50), "palm": (60, 150, 60), "volcano": (90, 60, 55),
+    "parrot": (225, 45, 40), "owl": (140, 100, 60), "duck": (245, 200, 40), "swan": (245, 245, 245),
+    "robin": (200, 90, 40), "flamingo": (245, 130, 170), "horse": (140, 85, 45),
+    "pony": (160, 110, 70), "cow": (240, 240, 235), "rabbit": (200, 185, 170),
+    "bunny": (235, 230, 225), "sheep": (245, 245, 240), "lamb": (245, 245, 240),
+    "deer": (170, 110, 60), "lion": (215, 160, 60), "tiger": (235, 125, 30),
+    "wolf": (130, 130, 140), "mouse": (160, 160, 165), "pig": (245, 170, 180),
+    "monkey": (130, 85, 50), "koala": (150, 150, 155), "taxi": (250, 200, 20),
+    "bus": (245, 180, 20),
 }
+
+# Nouns for the picture's background: a colour right before one colours the sky.
+BACKGROUND_WORDS = ("sky", "skies", "background", "backdrop")
+
+# Size words in front of a thing ("a small boat"): a factor on its drawn size.
+SIZE_WORDS: dict[str, float] = {"small": 0.6, "little": 0.6, "tiny": 0.45, "mini": 0.5,
+                                "big": 1.25, "large": 1.25, "huge": 1.4, "giant": 1.4}
 
 MOOD_WORDS: dict[str, str] = {
     "night": "night", "midnight": "night", "nighttime": "night", "evening": "dusk",
@@ -95,6 +117,7 @@ class Element:
     color: RGB | None
     count: int = 1
     word: str = ""
+    scale: float = 1.0
 
 
 @dataclass
@@ -103,6 +126,7 @@ class Scene:
     palette: list[RGB] = field(default_factory=list)
     mood: str | None = None
     styles: list[str] = field(default_factory=list)
+    sky: RGB | None = None
 
 
 def _singular(word: str) -> str | None:
@@ -148,6 +172,12 @@ def parse_prompt(prompt: str) -> Scene:
             scene.mood = MOOD_WORDS[tok]
         if tok in STYLE_WORDS and STYLE_WORDS[tok] not in scene.styles:
             scene.styles.append(STYLE_WORDS[tok])
+        if tok in BACKGROUND_WORDS:
+            match = [c for (ci, c) in colors if ci == idx - 1 and ci not in used]
+            if match and scene.sky is None:
+                scene.sky = match[0]
+                used.add(idx - 1)
+            continue
         single = _singular(tok)
         if single is None:
             continue
@@ -155,11 +185,16 @@ def parse_prompt(prompt: str) -> Scene:
         plural = tok != single
         number: int | None = None
         color: RGB | None = None
+        scale = 1.0
         for back in range(1, 5):
             j = idx - back
             if j < 0 or j in used:
                 break
             word = tokens[j]
+            if word in BACKGROUND_WORDS:
+                break
+            if word in SIZE_WORDS and scale == 1.0:
+                scale = SIZE_WORDS[word]
             match = [c for (ci, c) in colors if ci == j]
             if match and color is None:
                 color = match[0]
@@ -178,6 +213,7 @@ def parse_prompt(prompt: str) -> Scene:
         same = [e for e in scene.elements if e.kind == kind and e.color == color]
         if same:
             continue
-        scene.elements.append(Element(kind, color or WORD_COLORS.get(single), min(count, 9), tok))
+        scene.elements.append(Element(kind, color or WORD_COLORS.get(single), min(count, 9), tok,
+                                      scale))
     scene.palette = [c for (ci, c) in colors if ci not in used]
     return scene
