@@ -368,9 +368,20 @@ function render({ model, el }) {
     display(url, kind);
     img.dataset.index = msg.final ? "" : String(msg.index);
     img.dataset.seq = String(seq);
-    badge.hidden = false;
+    badge.hidden = msg.badge === false; // the current image shown again after a failed run
     badge.dataset.kind = kind;
     badge.textContent = msg.final ? "Final" : `Partial ${msg.index + 1} of ${msg.total}`;
+  };
+
+  // After a failed run with no image to go back to: an empty preview, no badge.
+  const clear = () => {
+    img.removeAttribute("src");
+    urls.revoke(shown);
+    shown = "";
+    frame.dataset.state = "empty";
+    img.dataset.kind = "none";
+    img.dataset.index = "";
+    badge.hidden = true;
   };
 
   let timer = 0;
@@ -422,6 +433,9 @@ function render({ model, el }) {
     image(msg, blob) {
       if (msg.slot !== "preview") return;
       queue = queue.then(() => show(msg, blob));
+    },
+    "preview-clear"() {
+      queue = queue.then(clear);
     },
     "history-thumbs"(msg, buffers) {
       msg.items.forEach((/** @type {{id: number, mime: string}} */ item, /** @type {number} */ i) => {

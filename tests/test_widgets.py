@@ -284,6 +284,33 @@ def test_a_broken_stream_keeps_its_partial_and_says_so(studio: Studio, secret_tr
     assert len(studio.partials) == 1
     assert [c["final"] for c, _ in wire.custom(type="image", slot="preview")] == [False]  # the partial stays shown
     assert studio.history == [] and not studio.busy
+    assert "partial image is shown" in studio.caption  # not the caption of some other picture
+
+    # A refused prompt produced nothing: the preview must not keep the earlier run's partial.
+    studio.generate("a forbidden-content poster")
+    assert studio.wait(10) is None and studio.error.startswith("ContentPolicyError")
+    assert wire.custom()[-1] == ({"type": "preview-clear"}, [])
+    assert studio.caption == ""
+    wire.messages.clear()
+    view_sends(studio, {"action": "hello"})  # a new view shows nothing either
+    assert wire.custom(type="image", slot="preview") == []
+
+
+def test_a_refused_prompt_shows_the_current_image_again_without_a_badge(studio: Studio) -> None:
+    studio.generate("a red panda chef")
+    turn = studio.wait(10)
+    assert turn is not None
+    wire = Wire(studio)
+    studio.generate("a forbidden-content poster")
+    assert studio.wait(10) is None and studio.error.startswith("ContentPolicyError")
+
+    (content, buffers), = wire.custom(type="image", slot="preview")
+    assert (content["final"], content["badge"], buffers) == (True, False, [turn.image.data])
+    assert studio.caption == (turn.image.revised_prompt or turn.image.prompt)
+    wire.messages.clear()
+    view_sends(studio, {"action": "hello"})
+    (content, _), = wire.custom(type="image", slot="preview")
+    assert content["badge"] is False
 
 
 def test_the_boxes_show_the_prompt_used_from_python(studio: Studio) -> None:

@@ -28,7 +28,10 @@ DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
                                    data-kind = partial | final | thumbnail | none,
                                    data-index = partial index ("" for a final image)
                    preview-frame   box around it; data-state = empty | partial | final | thumbnail
-                   badge           "Partial 1 of 2" / "Final"; data-kind
+                                   (after a failed run that sent no partial image: the current
+                                   turn's image again, or empty when there is none)
+                   badge           "Partial 1 of 2" / "Final"; data-kind; hidden when empty and
+                                   when a failed run brought the current image back
                    caption         revised prompt / notes       status  data-busy = true | false
                    elapsed         seconds while busy
                    followup        follow-up textarea       refine    Refine button

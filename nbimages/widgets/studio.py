@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import traitlets
 
@@ -30,6 +30,15 @@ __all__ = ["Studio"]
 SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
 QUALITIES = ("auto", "low", "medium", "high")
 HISTORY_THUMB_SIDE = 96
+
+
+class _Shown(NamedTuple):
+    """What the preview shows (sent again to a new view)."""
+
+    image: Image | None
+    final: bool = True
+    index: int | None = None
+    badge: bool = True  # False: the current image shown again after a failed run
 
 
 class _Job:
@@ -94,7 +103,7 @@ class Studio(NbImagesWidget):
         self._job: _Job | None = None
         self._lock = threading.Lock()
         self._sent_thumbs: set[int] = set()
-        self._shown: tuple[Image | None, bool, int | None] = (None, True, None)  # what the preview shows
+        self._shown = _Shown(None)
         super().__init__(**kwargs)
         self.backend = conversation.client.backend
         self.default_model = conversation.image_model or config.image_model()
@@ -207,8 +216,8 @@ class Studio(NbImagesWidget):
             self.caption = _caption(current)
         if thumbs:
             self._send_history_thumbs()
-        if current is not None and (preview or self._shown[0] is None):
-            self._shown = (current, True, None)
+        if current is not None and (preview or self._shown.image is None):
+            self._shown = _Shown(current)
         if preview and current is not None and not self.busy:
             self._send_preview(current, final=True)
 
@@ -216,9 +225,9 @@ class Studio(NbImagesWidget):
     def _action_hello(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self._sent_thumbs.clear()  # a new view has none of them yet
         self._send_history_thumbs()
-        image, final, index = self._shown
+        image, final, index, badge = self._shown
         if image is not None:
-            self._send_preview(image, final=final, index=index)
+            self._send_preview(image, final=final, index=index, badge=badge)
 
     def _action_generate(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self.prompt = str(content.get("prompt", self.prompt))
@@ -309,6 +318,10 @@ class Studio(NbImagesWidget):
         elif job.error is not None:
             self.error = one_line(job.error)
             self.status = f"Failed after {elapsed:.1f} s"
+            if job.partials:
+                self.caption = "The run broke: its last partial image is shown; it was not added to the history."
+            else:  # not an earlier run's picture beside the refused prompt
+                self._show_current()
         else:
             if job.kind == "refine" and self.followup.strip() == job.prompt:
                 self.followup = ""  # done; a newer instruction typed meanwhile stays
@@ -326,15 +339,24 @@ class Studio(NbImagesWidget):
         return " · ".join(parts)
 
     # -- sending images ----------------------------------------------------------------
-    def _send_preview(self, image: Image, *, final: bool, index: int | None = None) -> None:
+    def _send_preview(self, image: Image, *, final: bool, index: int | None = None, badge: bool = True) -> None:
         job = self._job
-        if job is not None and job.cancelled.is_set() and not final and image is not self._shown[0]:
+        if job is not None and job.cancelled.is_set() and not final and image is not self._shown.image:
             return  # a partial that raced with Cancel
-        self._shown = (image, final, index)
+        self._shown = _Shown(image, final, index, badge)
         data, mime = preview_bytes(image)
         total = job.options.get("partial_images", 0) if job is not None else 0
-        send_image(self, "preview", data, mime, final=final, index=index, total=total,
+        send_image(self, "preview", data, mime, final=final, index=index, total=total, badge=badge,
                    width=image.width, height=image.height)
+
+    def _show_current(self) -> None:
+        """The current turn's image without a badge, or an empty preview when there is none."""
+        current = self.conversation.image
+        if current is not None:
+            self._send_preview(current, final=True, badge=False)
+        else:
+            self._shown = _Shown(None)
+            self.send({"type": "preview-clear"})
 
     def _send_history_thumbs(self) -> None:
         items = []

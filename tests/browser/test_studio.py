@@ -90,6 +90,18 @@ def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
         assert current.get_attribute("data-turn") == str(nb.value("studio.conversation.head.id"))
         shot(page.locator(hook("studio")))
 
+        # A refused prompt: the current (refined) image again, without a badge claiming it.
+        shown = len(previews(page))
+        generate_in_page(page, "a forbidden-content poster")
+        expect(page.locator(hook("error", within="studio"))).to_contain_text("moderation_blocked")
+        page.wait_for_function(f"(n) => window.__nbiPreviews.length > n", arg=shown, polling=50)
+        last = previews(page)[-1]
+        assert last["kind"] == "final" and last["naturalWidth"] > 0, last
+        expect(page.locator(hook("badge"))).to_be_hidden()
+        expect(page.locator(hook("preview-frame"))).to_have_attribute("data-state", "final")
+        assert nb.value("len(studio.conversation.turns)") == 2
+        shot(page.locator(hook("studio")), "_refused")
+
 
 def test_studio_cancel_keeps_partials_then_error(notebook: Any, shot: Any) -> None:
     with notebook([SLOW_STUDIO]) as nb:
@@ -115,7 +127,8 @@ def test_studio_cancel_keeps_partials_then_error(notebook: Any, shot: Any) -> No
         expect(page.locator(hook("generate"))).to_be_enabled()
         shot(page.locator(hook("studio")))
 
-        # A refused prompt: one line in the error area, the last picture stays, nothing stored.
+        # A refused prompt: one line in the error area, nothing stored, and the cancelled run's
+        # partial no longer shown beside it (there is no current image to go back to).
         generate_in_page(page, "a forbidden-content poster")
         error = page.locator(hook("error", within="studio"))
         expect(error).to_be_visible()
@@ -124,7 +137,10 @@ def test_studio_cancel_keeps_partials_then_error(notebook: Any, shot: Any) -> No
         assert nb.value("dict(busy=studio.busy, turns=len(studio.conversation.turns), "
                         "error=studio.error.startswith('ContentPolicyError'))") == {
             "busy": False, "turns": 0, "error": True}
-        assert previews(page)[-1]["kind"] == "partial"
+        expect(page.locator(hook("preview-frame"))).to_have_attribute("data-state", "empty")
+        expect(page.locator(hook("preview"))).to_have_attribute("data-kind", "none")
+        expect(page.locator(hook("badge"))).to_be_hidden()
+        expect(page.locator(hook("caption"))).to_be_hidden()
         shot(page.locator(hook("studio")), "_error")
 
 
