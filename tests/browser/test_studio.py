@@ -35,6 +35,12 @@ studio
 PROMPT = "a lighthouse on a cliff at dusk, warm light"
 
 
+def option_rows(page: Any) -> list[int]:
+    """How many of the four options sit on each row of the options grid, top to bottom."""
+    tops = [round(page.locator(hook(name)).bounding_box()["y"]) for name in ("model", "size", "quality", "partial-images")]
+    return [tops.count(top) for top in sorted(set(tops))]
+
+
 def generate_in_page(page: Any, prompt: str = PROMPT) -> None:
     page.fill(hook("prompt"), prompt)
     page.click(hook("generate"))
@@ -62,6 +68,7 @@ def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
     with notebook([STUDIO]) as nb:
         page = nb.page
         watch_preview(page)
+        assert option_rows(page) in ([2, 2], [4])
         generate_in_page(page)
         seen = assert_streamed(wait_final(page))
         partial_indexes = [p["index"] for p in seen if p["kind"] == "partial"]
@@ -148,6 +155,7 @@ def test_studio_in_notebook7(notebook: Any, shot: Any) -> None:
     with notebook([STUDIO], ui="notebook") as nb:
         page = nb.page
         assert "/notebooks/" in page.url
+        assert option_rows(page) in ([2, 2], [4])  # never three and one left alone
         watch_preview(page)
         generate_in_page(page, "a hot air balloon over green hills")
         assert_streamed(wait_final(page))
