@@ -956,3 +956,19 @@ def test_small_and_big_scale_things() -> None:
     (small,) = [e for e in parse_prompt("a small boat on the lake").elements if e.kind == "boat"]
     (big,) = parse_prompt("a huge red balloon").elements
     assert small.scale < 1 < big.scale and big.color == (255, 0, 0)
+
+
+def test_label_band_is_one_even_colour_into_its_rounded_corners() -> None:
+    # A translucent band drawn in overlapping parts showed darker seams in its corners.
+    from nbimages.local.render import label_box, render
+
+    img = render("blue sky with clouds", (1024, 1024), 1).convert("RGB")
+    box = label_box(img.size, "blue sky with clouds")
+    assert box is not None
+    px = max(10, round(1024 / 54))
+    x0, y0, x1, y1 = (int(v) for v in box)
+    r = int(px * 0.5)  # the corner zones, left and right of the text (which starts 0.6 px in)
+    for y in range(y0 - 1, y1 + 2):
+        sky, band = img.getpixel((x0 - 3, y)), img.getpixel((x0 + r + 1, y))
+        corners = [*range(x0 - 1, x0 + r), *range(x1 - r, x1 + 2)]
+        assert {img.getpixel((x, y)) for x in corners} <= {sky, band}, y

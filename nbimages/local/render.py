@@ -803,8 +803,17 @@ def draw_label(img: PILImage.Image, text: str, *, cover: Box | None = None) -> N
     if cover is not None:
         box = (min(box[0], cover[0]), min(box[1], cover[1]), max(box[2], cover[2]),
                max(box[3], cover[3]))
+    # Drawn as a mask and pasted: a translucent rounded_rectangle darkens where its parts overlap.
+    from PIL import Image
+
+    bx0, by0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    bx1, by1 = min(img.width, math.ceil(box[2])), min(img.height, math.ceil(box[3]))
+    band = Image.new("L", (bx1 - bx0, by1 - by0), 0)
+    ImageDraw.Draw(band).rounded_rectangle((0, 0, bx1 - bx0 - 1, by1 - by0 - 1), radius=px * 0.4,
+                                           fill=255 if cover else 205)
+    ink = (12, 14, 20, 255) if img.mode == "RGBA" else (12, 14, 20)
+    img.paste(ink, (bx0, by0, bx1, by1), band)
     d = ImageDraw.Draw(img, "RGBA")
-    d.rounded_rectangle(box, radius=px * 0.4, fill=(12, 14, 20, 255 if cover else 205))
     pad = px * 0.6
     line_h = px * 1.25
     top = box[3] - (line_h * len(lines) + 2 * pad - (line_h - px))
