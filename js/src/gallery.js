@@ -83,7 +83,10 @@ function render({ model, el }) {
         },
       },
       h("span", { class: "nbi-card__frame" }, url ? h("img", { src: url, alt: "", loading: "lazy" }) : null),
-      h("span", { class: "nbi-card__meta", text: [item.model, dims(item)].filter(Boolean).join(" · ") }));
+      h("span", { hook: "gallery-item-prompt", class: "nbi-card__prompt", text: item.prompt || "(no prompt)" }),
+      h("span", { hook: "gallery-item-meta", class: "nbi-card__meta" },
+        item.model ? h("span", { class: "nbi-card__model", text: item.model }) : null,
+        dims(item) ? h("span", { class: "nbi-card__size", text: dims(item) }) : null));
     }));
   }
 

@@ -55,6 +55,8 @@ DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
                    pager-prev, pager-next, refresh   buttons
                    gallery-grid    the grid                 empty     shown when no images
                    gallery-item    one image (button): data-id, data-selected, title = prompt
+                   gallery-item-prompt  its prompt line (one line, cut with an ellipsis)
+                   gallery-item-meta    its model and size line
                    enlarged        the enlarged view (hidden until a click): data-id
                    enlarged-img    its <img>: data-id, data-full = "true" once the large
                                    image (not the thumbnail) is shown

@@ -27,6 +27,10 @@ gallery = Gallery(store=store, page_size=4)
 gallery
 """
 
+# Elements of the cards' text lines whose content is cut (wider than their box).
+CUT_TEXT = """() => [...document.querySelectorAll('[data-nbimages="gallery-item-meta"], [data-nbimages="gallery-item-meta"] *')]
+  .filter((e) => e.scrollWidth > e.clientWidth + 0.5).map((e) => e.textContent)"""
+
 THUMBS_SHOWN = """(n) => {
   const items = document.querySelectorAll('[data-nbimages="gallery-item"]');
   return items.length === n && [...items].every((b) => { const i = b.querySelector('img');
@@ -40,6 +44,15 @@ def test_gallery_click_selects_in_kernel(notebook: Any, shot: Any) -> None:
         items = page.locator(hook("gallery-item"))
         page.wait_for_function(THUMBS_SHOWN, arg=4)
         assert [items.nth(i).get_attribute("title") for i in range(4)] == PROMPTS[:0:-1]  # newest first
+        # Each card: its prompt on one line (cut with an ellipsis; whole in the title), then model and size whole.
+        prompt_line = page.locator(hook("gallery-item-prompt"))
+        assert [prompt_line.nth(i).text_content() for i in range(4)] == PROMPTS[:0:-1]
+        assert [" ".join(t.split()) for t in page.locator(hook("gallery-item-meta")).all_inner_texts()] == [
+            "gpt-image-1.5 1024×1024"] * 4
+        assert page.evaluate(CUT_TEXT) == [], "model or size cut on the cards"
+        heights = {round(prompt_line.nth(i).bounding_box()["height"]) for i in range(4)}
+        assert len(heights) == 1 and heights.pop() < 24, "the prompt takes more than one line"
+        shot(page.locator(hook("gallery")), "_grid")
         pager = page.locator(hook("pager"))
         assert (pager.get_attribute("data-page"), pager.get_attribute("data-pages")) == ("0", "2")
         assert nb.value("gallery.selected") is None
