@@ -271,16 +271,26 @@ function render({ model, el }) {
   const detailRevised = h("p", { class: "nbi-detail__revised" });
   const detailMeta = h("p", { class: "nbi-detail__meta" });
   const close = h("button", { hook: "enlarged-close", class: "nbi-btn nbi-detail__close", type: "button", title: "Close (Esc)", "aria-label": "Close" }, "×");
-  const detail = h("div", { hook: "enlarged", class: "nbi-detail", hidden: true },
+  const panel = h("div", { class: "nbi-detail__panel", role: "dialog", "aria-label": "Enlarged image" },
     h("div", { class: "nbi-detail__frame" }, largeImg),
     h("div", { class: "nbi-detail__text" }, close, detailPrompt, detailRevised, detailMeta));
+  // An overlay over the grid, not a block above it: the clicked card stays where it was.
+  const detail = h("div", { hook: "enlarged", class: "nbi-detail", hidden: true }, panel);
+  const body = h("div", { class: "nbi-gallery__body" }, grid, empty, detail);
   const [error, stopError] = errorLine(model);
   stops.push(stopError);
 
   const root = h("div", { hook: "gallery", class: "nbi nbi-gallery" },
     h("div", { class: "nbi-toolbar" }, search, count, pager),
-    detail, grid, empty, error);
+    body, error);
   el.replaceChildren(root);
+
+  // A short grid (one row) grows while the overlay is open, so the whole panel fits in the widget.
+  const fit = new ResizeObserver(() => {
+    body.style.minHeight = detail.hidden ? "" : `${panel.offsetHeight + 16}px`;
+  });
+  fit.observe(panel);
+  stops.push(() => fit.disconnect());
 
   /** @returns {Item[]} */
   const items = () => model.get("items");
@@ -322,6 +332,7 @@ function render({ model, el }) {
 
   /** @param {Item} item */
   function showDetail(item) {
+    const opening = detail.hidden;
     detail.hidden = false;
     detail.dataset.id = item.id;
     detailPrompt.textContent = item.prompt || "(no prompt)";
@@ -335,11 +346,19 @@ function render({ model, el }) {
       largeImg.dataset.id = item.id;
       largeImg.dataset.full = "false";
     }
+    if (opening) {
+      close.focus({ preventScroll: true }); // so Escape reaches the widget
+      panel.scrollIntoView({ block: "nearest" });
+    }
   }
 
   function hideDetail() {
+    if (detail.hidden) return;
     enlarged = false;
     detail.hidden = true;
+    body.style.minHeight = "";
+    const card = [...grid.children].find((c) => /** @type {HTMLElement} */ (c).dataset.id === detail.dataset.id);
+    /** @type {HTMLElement | undefined} */ (card)?.focus({ preventScroll: true });
   }
 
   stops.push(watch(model, ["items", "total", "page", "page_size", "search"], renderGrid));
@@ -351,6 +370,7 @@ function render({ model, el }) {
   stops.push(watch(model, "search", () => {
     if (search.value !== model.get("search")) search.value = model.get("search");
   }));
+  stops.push(watch(model, ["page", "search"], hideDetail)); // the image is no longer on the page
 
   let debounce = 0;
   search.addEventListener("input", () => {
@@ -370,8 +390,14 @@ function render({ model, el }) {
   next.addEventListener("click", () => turn(1));
   reload.addEventListener("click", () => act(model, "refresh"));
   close.addEventListener("click", hideDetail);
+  detail.addEventListener("click", (e) => {
+    if (e.target === detail) hideDetail(); // beside the panel
+  });
   root.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !detail.hidden) hideDetail();
+    if (e.key === "Escape" && !detail.hidden) {
+      e.stopPropagation();
+      hideDetail();
+    }
   });
 
   stops.push(listen(model, {

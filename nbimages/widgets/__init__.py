@@ -57,7 +57,9 @@ DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
                    gallery-item    one image (button): data-id, data-selected, title = prompt
                    gallery-item-prompt  its prompt line (one line, cut with an ellipsis)
                    gallery-item-meta    its model and size line
-                   enlarged        the enlarged view (hidden until a click): data-id
+                   enlarged        the enlarged view, over the grid (which does not move): data-id;
+                                   hidden until a click; closed by ×, Escape, a click beside
+                                   it, or turning the page
                    enlarged-img    its <img>: data-id, data-full = "true" once the large
                                    image (not the thumbnail) is shown
                    enlarged-prompt its prompt               enlarged-close  close button

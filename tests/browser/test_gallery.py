@@ -38,6 +38,14 @@ THUMBS_SHOWN = """(n) => {
 }"""
 
 
+def place(page: Any, item: Any) -> dict[str, float]:
+    """Where a card is inside the widget (the mouse moved off it first: hovering lifts a card)."""
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(200)
+    card, widget = item.bounding_box(), page.locator(hook("gallery")).bounding_box()
+    return {"x": card["x"] - widget["x"], "y": card["y"] - widget["y"], "width": card["width"]}
+
+
 def test_gallery_click_selects_in_kernel(notebook: Any, shot: Any) -> None:
     with notebook([GALLERY]) as nb:
         page = nb.page
@@ -52,13 +60,14 @@ def test_gallery_click_selects_in_kernel(notebook: Any, shot: Any) -> None:
         assert page.evaluate(CUT_TEXT) == [], "model or size cut on the cards"
         heights = {round(prompt_line.nth(i).bounding_box()["height"]) for i in range(4)}
         assert len(heights) == 1 and heights.pop() < 24, "the prompt takes more than one line"
-        shot(page.locator(hook("gallery")), "_grid")
         pager = page.locator(hook("pager"))
         assert (pager.get_attribute("data-page"), pager.get_attribute("data-pages")) == ("0", "2")
         assert nb.value("gallery.selected") is None
 
         second = items.nth(1)
         chosen = second.get_attribute("data-id")
+        before = place(page, second)
+        shot(page.locator(hook("gallery")), "_grid")
         second.click()
         assert nb.wait_value(f"gallery.selected_id == {chosen!r}") is True
         assert nb.value("[gallery.selected.id, gallery.selected_image.prompt]") == [chosen, PROMPTS[3]]
@@ -70,9 +79,21 @@ def test_gallery_click_selects_in_kernel(notebook: Any, shot: Any) -> None:
         assert enlarged.get_attribute("data-id") == chosen
         assert enlarged.evaluate("(img) => img.naturalWidth") == 1024
         expect(page.locator(hook("enlarged-prompt"))).to_have_text(PROMPTS[3])
+        # The enlarged view lies over the grid, inside the widget: the clicked card did not move.
+        assert place(page, second) == before
+        widget, overlay = page.locator(hook("gallery")).bounding_box(), page.locator(hook("enlarged")).bounding_box()
+        assert overlay["y"] >= widget["y"] and overlay["y"] + overlay["height"] <= widget["y"] + widget["height"] + 0.5
         shot(page.locator(hook("gallery")))
 
-        page.click(hook("pager-next"))
+        page.keyboard.press("Escape")
+        expect(page.locator(hook("enlarged"))).to_be_hidden()
+        assert place(page, second) == before
+        assert nb.value("gallery.selected_id") == chosen  # closing is not unselecting
+        second.click()
+        expect(page.locator(hook("enlarged"))).to_be_visible()
+
+        page.click(hook("pager-next"))  # the enlarged image is not on the next page: the view closes
+        expect(page.locator(hook("enlarged"))).to_be_hidden()
         assert nb.wait_value("gallery.page == 1") is True
         page.wait_for_function(THUMBS_SHOWN, arg=1)
         items.first.click()
@@ -80,3 +101,5 @@ def test_gallery_click_selects_in_kernel(notebook: Any, shot: Any) -> None:
         assert oldest == PROMPTS[0]
         expect(page.locator(hook("enlarged-prompt"))).to_have_text(PROMPTS[0])
         shot(page.locator(hook("gallery")), "_page2")
+        page.click(hook("enlarged-close"))
+        expect(page.locator(hook("enlarged"))).to_be_hidden()
