@@ -846,7 +846,9 @@ def test_refine_of_an_input_image_covers_its_whole_old_label(client: httpx.Clien
     new = label_box(img.size, "add a sun")
     assert old is not None and new is not None and old[2] > new[2] + 100
     # right of the new text, where the old text's tail was, only the dark band remains
-    tail = img.crop((int(new[2]) + 2, int(old[1]) + 2, int(old[2]) - 2, int(old[3]) - 2))
+    corner = int(max(10, round(1024 / 54)) * 0.4) + 2  # the old band's rounded corners
+    tail = img.crop((int(new[2]) + 2, int(old[1]) + corner, int(old[2]) - corner,
+                     int(old[3]) - corner))
     assert max(hi for _, hi in tail.getextrema()) <= 64
 
 
@@ -972,3 +974,40 @@ def test_label_band_is_one_even_colour_into_its_rounded_corners() -> None:
         sky, band = img.getpixel((x0 - 3, y)), img.getpixel((x0 + r + 1, y))
         corners = [*range(x0 - 1, x0 + r), *range(x1 - r, x1 + 2)]
         assert {img.getpixel((x, y)) for x in corners} <= {sky, band}, y
+
+
+def test_a_chain_of_edits_keeps_the_cabin_clear_and_the_label_band_its_size(
+        client: httpx.Client) -> None:
+    from nbimages.local.render import find_label_band, label_box
+
+    tool = [{"type": "image_generation", "size": "1024x1024"}]
+    prev = respond(client, LONG_PROMPT, tools=tool)
+    first = decode_image(prev["output"][0]["result"]).convert("RGB")
+    cabin = [(x, y) for x in range(0, 1024, 4) for y in range(300, 800, 4)
+             if first.getpixel((x, y))[0] > 200 and first.getpixel((x, y))[1] < 40]
+    assert len(cabin) > 500
+    for turn in ("add a small boat on the lake", "add a fish", "add a tree", "add a red car"):
+        prev = respond(client, turn, previous_response_id=prev["id"], tools=tool)
+        img = decode_image(prev["output"][0]["result"]).convert("RGB")
+        # each new thing went beside the cabin; the band covering the first label stays put
+        assert all(img.getpixel(p) == first.getpixel(p) for p in cabin), turn
+        assert find_label_band(img) == label_box(img.size, LONG_PROMPT), turn
+
+
+def test_a_mood_only_edit_relights_the_picture_instead_of_adding_shapes(
+        client: httpx.Client) -> None:
+    from PIL import ImageStat
+
+    tool = [{"type": "image_generation", "size": "512x512"}]
+    first = respond(client, "a red house on green hills", tools=tool)
+    night = respond(client, "make it night", previous_response_id=first["id"], tools=tool)
+    before = decode_image(first["output"][0]["result"]).convert("RGB")
+    after = decode_image(night["output"][0]["result"]).convert("RGB")
+    top_before = ImageStat.Stat(before.crop((0, 0, 512, 200))).mean
+    top_after = ImageStat.Stat(after.crop((0, 0, 512, 200))).mean
+    assert sum(top_after) < sum(top_before) * 0.8  # a darker sky
+    # the house is where it was (tinted, not painted over by shapes)
+    house = [(x, y) for x in range(0, 512, 4) for y in range(150, 460, 4)
+             if before.getpixel((x, y))[0] > 150 and before.getpixel((x, y))[1] < 60]
+    assert len(house) > 100
+    assert all(after.getpixel(p)[0] > after.getpixel(p)[1] + 40 for p in house)

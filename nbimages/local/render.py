@@ -587,26 +587,66 @@ def _fg_size(kind: str, slot_w: float, h: float, n: int) -> tuple[float, float]:
     return size, size * aspect / 2
 
 
-def _free_spans(region: Box, context: Scene) -> list[tuple[float, float]]:
-    """Stretches of ``region`` no foreground thing of the earlier picture stands in."""
-    x0, x1, h = region[0], region[2], region[3] - region[1]
-    old = [e for e in context.elements if e.kind not in SKY_KINDS and e.kind not in GROUND_KINDS]
-    n = sum(e.count for e in old)
-    if n == 0:
-        return [(x0, x1)]
-    slot_w = (x1 - x0) / n
-    spans, edge, slot = [], x0, 0
-    for e in old:
-        for _ in range(e.count):
-            cx = x0 + slot_w * (slot + 0.5)
-            hw = _fg_size(e.kind, slot_w, h, n)[1] * e.scale + slot_w * 0.08  # with its jitter
-            if cx - hw > edge:
-                spans.append((edge, cx - hw))
-            edge = max(edge, cx + hw)
-            slot += 1
+Span = tuple[float, float]
+# (element, its k-th copy, centre x, slot width, afloat: a boat or fish added to the water)
+Placed = tuple[Element, int, float, float, bool]
+
+
+def _free_spans(region: Box, taken: list[Span]) -> list[Span]:
+    """Stretches of ``region`` at least an eighth of it wide that nothing in ``taken`` covers."""
+    x0, x1 = region[0], region[2]
+    spans, edge = [], x0
+    for a, b in sorted(taken):
+        if a > edge:
+            spans.append((edge, a))
+        edge = max(edge, b)
     if edge < x1:
         spans.append((edge, x1))
     return [sp for sp in spans if sp[1] - sp[0] >= (x1 - x0) * 0.12]
+
+
+def _item_size(e: Element, slot_w: float, h: float, n: int, afloat: bool) -> tuple[float, float]:
+    size, hw = _fg_size(e.kind, slot_w, h, n)
+    if afloat:  # small enough to float in front of the shore, below what stands there
+        fit = min(1.0, h * (0.32 if e.kind == "boat" else 0.1) / size)
+        size, hw = size * fit, hw * fit
+    return size * e.scale, hw * e.scale
+
+
+def _layout(region: Box, scene: Scene, has_water: bool,
+            taken: tuple[list[Span], list[Span]] | None) -> list[Placed]:
+    """Where the foreground things of ``scene`` go: evenly across a fresh picture, or (an
+    edit) in the room the earlier turns left, ``taken`` = (standing spans, afloat spans)."""
+    items = [(e, k) for e in scene.elements
+             if e.kind not in SKY_KINDS and e.kind not in GROUND_KINDS for k in range(e.count)]
+    if not items:
+        return []
+    if taken is None:
+        return [(e, k, cx, sw, False)
+                for (e, k), (cx, sw) in zip(items, _fg_slots(region, len(items), None))]
+    out: list[Placed] = []
+    for afloat in (False, True):
+        group = [(e, k) for e, k in items if (e.kind in WATER_KINDS and has_water) == afloat]
+        if group:
+            # clear of everything if there is room, else at least of its own layer
+            spans = _free_spans(region, taken[0] + taken[1]) or _free_spans(region, taken[afloat])
+            slots = _fg_slots(region, len(group), spans)
+            out += [(e, k, cx, sw, afloat) for (e, k), (cx, sw) in zip(group, slots)]
+    return out
+
+
+def _taken(region: Box, turns: list[Scene]) -> tuple[list[Span], list[Span]]:
+    """The spans the foreground things of earlier turns were drawn in (replayed)."""
+    h = region[3] - region[1]
+    taken: tuple[list[Span], list[Span]] = ([], [])
+    kinds: set[str] = set()
+    for t, turn in enumerate(turns):
+        kinds |= {e.kind for e in turn.elements}
+        placed = _layout(region, turn, "water" in kinds, None if t == 0 else taken)
+        for e, k, cx, slot_w, afloat in placed:
+            hw = _item_size(e, slot_w, h, len(placed), afloat)[1] + slot_w * 0.08  # + jitter
+            taken[afloat].append((cx - hw, cx + hw))
+    return taken
 
 
 def _fg_slots(region: Box, count: int, spans: list[tuple[float, float]] | None
@@ -630,7 +670,10 @@ def _fg_slots(region: Box, count: int, spans: list[tuple[float, float]] | None
 
 
 def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
-                   rng: random.Random, *, context: Scene | None = None) -> None:
+                   rng: random.Random, *, context: Scene | None = None,
+                   history: list[Scene] | None = None) -> None:
+    """Draw ``scene``; in an edit ``context`` is the earlier picture's scene and
+    ``history`` its turns one by one (to know where their things were put)."""
     x0, y0, x1, y1 = region
     w, h = x1 - x0, y1 - y0
     elements = scene.elements
@@ -671,34 +714,20 @@ def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
             DRAWERS[e.kind](d, box, _element_color(e, k, rng), rng)
             slot += 1
 
-    fg = [e for e in elements if e.kind not in SKY_KINDS and e.kind not in GROUND_KINDS]
-    n = sum(e.count for e in fg)
-    if n == 0:
-        return
     # an edit adds things beside what the earlier picture has, not on top of it
-    spans = _free_spans(region, context) if context is not None else None
-    places = iter(_fg_slots(region, n, spans))
-    for e in fg:
-        in_water = e.kind in WATER_KINDS and has_water
-        grounded = e.kind in GROUNDED_KINDS or in_water
-        for k in range(e.count):
-            cx, slot_w = next(places)
-            size, hw = _fg_size(e.kind, slot_w, h, n)
-            if in_water and context is not None:
-                # in front of the shore, so it floats on the water below what stands there
-                fit = h * (0.32 if e.kind == "boat" else 0.1) / size
-                size, hw = size * min(1.0, fit), hw * min(1.0, fit)
-            size, hw = size * e.scale, hw * e.scale
-            cx += rng.uniform(-0.08, 0.08) * slot_w
-            if in_water and context is not None:
-                cy = y0 + h * 0.9 - size / 2 if e.kind == "boat" else y0 + h * 0.87
-            elif grounded:
-                bottom = baseline + (h * 0.05 if in_water else 0)
-                cy = bottom - size / 2
-            else:
-                cy = y0 + h * (0.5 + rng.uniform(-0.06, 0.04))
-            box = (cx - hw, cy - size / 2, cx + hw, cy + size / 2)
-            DRAWERS[e.kind](d, box, _element_color(e, k, rng), rng)
+    taken = _taken(region, history or [context]) if context is not None else None
+    placed = _layout(region, scene, has_water, taken)
+    for e, k, cx, slot_w, afloat in placed:
+        size, hw = _item_size(e, slot_w, h, len(placed), afloat)
+        cx += rng.uniform(-0.08, 0.08) * slot_w
+        if afloat:
+            cy = y0 + h * 0.9 - size / 2 if e.kind == "boat" else y0 + h * 0.87
+        elif e.kind in GROUNDED_KINDS or (e.kind in WATER_KINDS and has_water):
+            cy = baseline + (h * 0.05 if e.kind in WATER_KINDS else 0) - size / 2
+        else:
+            cy = y0 + h * (0.5 + rng.uniform(-0.06, 0.04))
+        box = (cx - hw, cy - size / 2, cx + hw, cy + size / 2)
+        DRAWERS[e.kind](d, box, _element_color(e, k, rng), rng)
 
 
 def _mood_details(d: PILImageDraw.ImageDraw, size: tuple[int, int], scene: Scene,
@@ -835,32 +864,31 @@ def _is_band(pixel: Any) -> bool:
 def find_label_band(img: PILImage.Image) -> Box | None:
     """The box of a corner label band already in ``img`` (None if there is none).
 
-    Scans the band's bottom padding row rightwards and its left padding column upwards,
-    where no glyph is drawn, so the box is found whatever text the band holds.
+    Scans a row just above the band's bottom corners rightwards and a column just right
+    of its left corners upwards: no glyph reaches either, so the box is found whatever
+    text the band holds, to the pixel (a band redrawn over it does not grow).
     """
     w, h = img.size
     if w < 48 or h < 32:
         return None
     rgb = img.convert("RGB")
     px = max(10, round(min(w, h) / 54))
-    pad = px * 0.6
     bx, bottom = px * 0.8, h - px * 0.8
-    row = int(bottom - pad * 0.4)
-    col = int(bx + pad * 0.4)
-    start = int(bx + px * 0.6)
-    if not (_is_band(rgb.getpixel((start, row))) and _is_band(rgb.getpixel((col, row)))):
+    inset = math.ceil(px * 0.4) + 1  # past the rounded corner
+    row = math.ceil(bottom) - 1 - inset
+    col = math.floor(bx) + inset
+    if not (_is_band(rgb.getpixel((col, row))) and _is_band(rgb.getpixel((col + px, row)))):
         return None
     # the widest band: a full line plus padding, drawn at most at this size
-    max_right = min(w - 1, int(bx + w * 0.72 + 2 * pad + px))
-    right = start
+    max_right = min(w - 1, int(bx + w * 0.72 + 2 * px))
+    right = col
     while right + 1 <= max_right and _is_band(rgb.getpixel((right + 1, row))):
         right += 1
-    max_h = px * 1.25 * 2 + 2 * pad + px  # two lines and a margin
+    max_h = px * 1.25 * 2 + 2 * px  # two lines and their padding
     top = row
     while top - 1 >= max(0, int(bottom - max_h)) and _is_band(rgb.getpixel((col, top - 1))):
         top -= 1
-    # one pixel (and the rounded corners) of slack on every side
-    return (bx - 1, top - px * 0.5, right + px * 0.5, bottom + 1)
+    return (bx, float(top), float(right + 1), bottom)
 
 
 # --------------------------------------------------------------------------- public
@@ -984,13 +1012,26 @@ def render_edit(base: PILImage.Image, prompt: str, seed: int, *,
         region: Box = (float(bx0), float(by0), float(bx1), float(by1))
     else:
         region = (0.0, 0.0, float(w), float(h))
-    d = ImageDraw.Draw(layer, "RGBA")
     ctx = parse_prompt(context) if context else None
+    # the simulator's revised prompts chain the turns: "first; then: second; then: ..."
+    turns = [parse_prompt(t) for t in context.split("; then: ")] if context else None
+    # "make it night": the whole picture takes the mood's light (a masked edit only its area)
+    relit = mask is None and scene.mood in MOOD_SKIES and (ctx is None or ctx.mood != scene.mood)
+    if relit:
+        tint = _gradient((w, h), *MOOD_SKIES[scene.mood]).convert(mode)  # type: ignore[misc]
+        if mode == "RGBA":
+            tint.putalpha(layer.getchannel("A"))
+        layer = Image.blend(layer, tint, 0.4)
+    d = ImageDraw.Draw(layer, "RGBA")
+    if relit or mask is not None:
+        _mood_details(d, (w, h), scene, rng)
     if scene.elements:
-        _draw_elements(d, region, scene, rng, context=ctx if mask is None else None)
-    elif not scene.styles or mask is not None:
+        if mask is None:
+            _draw_elements(d, region, scene, rng, context=ctx, history=turns)
+        else:
+            _draw_elements(d, region, scene, rng)
+    elif not (scene.styles or relit) or mask is not None:
         _abstract(d, region, prompt, scene.palette, rng)
-    _mood_details(d, (w, h), scene, rng) if mask is not None else None
     for k, other in enumerate(extra or []):
         thumb = other.convert("RGBA")
         side = int(min(region[2] - region[0], region[3] - region[1]) * 0.3)
