@@ -1011,3 +1011,14 @@ def test_a_mood_only_edit_relights_the_picture_instead_of_adding_shapes(
              if before.getpixel((x, y))[0] > 150 and before.getpixel((x, y))[1] < 60]
     assert len(house) > 100
     assert all(after.getpixel(p)[0] > after.getpixel(p)[1] + 40 for p in house)
+
+
+def test_a_parrot_on_its_own_is_a_big_red_bird() -> None:
+    from nbimages.local.render import render
+
+    img = render("a parrot", (512, 512), 4, label=False).convert("RGB")
+    red = [(x, y) for x in range(0, 512, 2) for y in range(0, 512, 2)
+           if img.getpixel((x, y))[0] > 180 and max(img.getpixel((x, y))[1:]) < 90]
+    assert len(red) > 150  # a few hundred red pixels on a 256 x 256 grid, not a speck
+    xs = [x for x, _ in red]
+    assert max(xs) - min(xs) > 512 * 0.12

@@ -238,6 +238,11 @@ def draw_bird(d: PILImageDraw.ImageDraw, box: Box, color: RGB, rng: random.Rando
            fill=_rgba(color), width=lw, joint="curve")
     d.line([(cx, cy + w * 0.15), (cx + w * 0.45, cy - w * 0.1), (cx + w, cy - w * 0.35)],
            fill=_rgba(color), width=lw, joint="curve")
+    # a body, head and beak under the wings: a parrot or a duck shows its colour
+    d.ellipse((cx - w * 0.32, cy + w * 0.02, cx + w * 0.22, cy + w * 0.3), fill=_rgba(color))
+    d.ellipse((cx + w * 0.12, cy - w * 0.06, cx + w * 0.36, cy + w * 0.18), fill=_rgba(color))
+    d.polygon([(cx + w * 0.34, cy + w * 0.02), (cx + w * 0.5, cy + w * 0.08),
+               (cx + w * 0.34, cy + w * 0.13)], fill=(240, 170, 40, 255))
 
 
 def draw_tree(d: PILImageDraw.ImageDraw, box: Box, color: RGB, rng: random.Random) -> None:
@@ -691,6 +696,8 @@ def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
         _ground_layers(d, region, ground, scene, rng)
 
     sky = [e for e in elements if e.kind in SKY_KINDS]
+    # birds on their own are the subject ("a red parrot"): big, across the middle
+    birds_only = context is None and all(e.kind == "bird" for e in elements)
     # sky objects: along the top
     slots = sum(e.count for e in sky)
     slot = 0
@@ -701,11 +708,11 @@ def _draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
                 cx = x0 + w * rng.choice((0.25, 0.75))
             size = min(w, h, w / max(slots, 1) * 1.2) * {
                 "sun": 0.24, "moon": 0.2, "cloud": 0.2, "bird": 0.09, "rainbow": 0.8,
-                "balloon": 0.3}[e.kind] * e.scale
+                "balloon": 0.3}[e.kind] * e.scale * (3.2 if birds_only else 1.0)
             if e.kind == "rainbow":
                 box = (x0 + w * 0.1, y0 + h * 0.12, x1 - w * 0.1, y0 + h * 0.12 + w * 0.8)
             else:
-                cy = y0 + h * (0.17 + rng.uniform(-0.04, 0.06))
+                cy = y0 + h * (0.17 + rng.uniform(-0.04, 0.06) + (0.2 if birds_only else 0))
                 if e.kind == "balloon":
                     cy += size * 0.35
                 aspect = {"cloud": 1.6, "balloon": 0.72}.get(e.kind, 1.0)
