@@ -1022,3 +1022,18 @@ def test_a_parrot_on_its_own_is_a_big_red_bird() -> None:
     assert len(red) > 150  # a few hundred red pixels on a 256 x 256 grid, not a speck
     xs = [x for x, _ in red]
     assert max(xs) - min(xs) > 512 * 0.12
+
+
+def test_a_cat_and_a_dog_are_two_animals_but_a_tree_said_twice_is_one() -> None:
+    from nbimages.local.render import render
+    from nbimages.local.scene import parse_prompt
+
+    animals = [e for e in parse_prompt("a cat and a dog on a meadow").elements if e.kind == "cat"]
+    assert [e.word for e in animals] == ["cat", "dog"] and animals[0].color != animals[1].color
+    assert [e.count for e in parse_prompt("a tree by the lake, the tree is tall").elements
+            if e.kind == "tree"] == [1]
+    img = render("a cat and a dog", (512, 256), 3, label=False).convert("RGB")
+    # one animal in each half (their dark eyes)
+    for half in ((0, 0, 256, 256), (256, 0, 512, 256)):
+        dark = img.crop(half).convert("L").point(lambda v: 255 if v < 50 else 0)
+        assert dark.getbbox() is not None, half

@@ -76,8 +76,13 @@ WORD_COLORS: dict[str, RGB] = {
     "deer": (170, 110, 60), "lion": (215, 160, 60), "tiger": (235, 125, 30),
     "wolf": (130, 130, 140), "mouse": (160, 160, 165), "pig": (245, 170, 180),
     "monkey": (130, 85, 50), "koala": (150, 150, 155), "taxi": (250, 200, 20),
-    "bus": (245, 180, 20),
+    "bus": (245, 180, 20), "dog": (165, 110, 60), "puppy": (200, 150, 90),
+    "bear": (110, 70, 40),
 }
+
+# Kinds whose different words are different things: "a cat and a dog" is two animals
+# (while "a forest ... the trees" is one forest).
+DISTINCT_KINDS = ("cat", "bird", "person", "car", "boat", "fish")
 
 # Nouns for the picture's background: a colour right before one colours the sky.
 BACKGROUND_WORDS = ("sky", "skies", "background", "backdrop")
@@ -210,7 +215,8 @@ def parse_prompt(prompt: str) -> Scene:
         if tok in GROUP_WORDS:
             count = GROUP_WORDS[tok]
         # merge repeated mentions of the same thing ("a tree ... the tree")
-        same = [e for e in scene.elements if e.kind == kind and e.color == color]
+        same = [e for e in scene.elements if e.kind == kind and e.color == color and (
+            kind not in DISTINCT_KINDS or _singular(e.word) == single)]
         if same:
             continue
         scene.elements.append(Element(kind, color or WORD_COLORS.get(single), min(count, 9), tok,
