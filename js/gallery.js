@@ -269,7 +269,7 @@ function render({ model, el }) {
   const largeImg = /** @type {HTMLImageElement} */ (h("img", { hook: "enlarged-img", class: "nbi-detail__img", alt: "" }));
   const detailPrompt = h("p", { hook: "enlarged-prompt", class: "nbi-detail__prompt" });
   const detailRevised = h("p", { class: "nbi-detail__revised" });
-  const detailMeta = h("p", { class: "nbi-detail__meta" });
+  const detailMeta = h("p", { hook: "enlarged-meta", class: "nbi-detail__meta" });
   const close = h("button", { hook: "enlarged-close", class: "nbi-btn nbi-detail__close", type: "button", title: "Close (Esc)", "aria-label": "Close" }, "×");
   const panel = h("div", { class: "nbi-detail__panel", role: "dialog", "aria-label": "Enlarged image" },
     h("div", { class: "nbi-detail__frame" }, largeImg),

@@ -63,6 +63,7 @@ DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
                    enlarged-img    its <img>: data-id, data-full = "true" once the large
                                    image (not the thumbnail) is shown
                    enlarged-prompt its prompt               enlarged-close  close button
+                   enlarged-meta   model, size, date and id
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 STUDIO = "from nbimages.widgets import Studio\nstudio = Studio()\nstudio"
 
-# Contrast ratio between an element's text colour and the first opaque background behind it.
+# Contrast ratio between an element's text colour (its alpha applied) and the first opaque background behind it.
 CONTRAST = """(el) => {
   const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
   const lum = ([r, g, b]) => { const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
@@ -22,8 +22,10 @@ CONTRAST = """(el) => {
     if (c.length >= 3 && (c.length < 4 || c[3] > 0.9)) bg = c;
   }
   bg = bg || [255, 255, 255];
-  const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(bg)];
-  return { ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), color: getComputedStyle(el).color, bg: String(bg) };
+  const [r, g, b, alpha = 1] = rgb(getComputedStyle(el).color);  // translucent text: blended with what is behind it
+  const fg = [r, g, b].map((c, i) => alpha * c + (1 - alpha) * bg[i]);
+  const [x, y] = [lum(fg), lum(bg)];
+  return { ratio: (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05), color: getComputedStyle(el).color, bg: String(bg) };
 }"""
 
 THEMED = ["prompt", "generate", "status", "followup", "refine", "caption"]
@@ -55,3 +57,41 @@ def test_studio_readable_in_dark_theme(notebook: Any, shot: Any) -> None:
             assert not low, f"text below 4.5:1 contrast in the dark theme: {low}"
         finally:
             set_theme(page, "JupyterLab Light", light=True)  # the setting is shared by later tests
+
+
+GALLERY = """
+import tempfile
+from nbimages import Client
+from nbimages.store import Store
+from nbimages.widgets import Gallery
+store = Store(tempfile.mkdtemp())
+with Client() as c:
+    for prompt in ["a red apple on a wooden table", "a blue whale in the deep ocean"]:
+        store.save(c.generate(prompt, size="1024x1024", quality="low")[0])
+gallery = Gallery(store=store)
+gallery
+"""
+
+GALLERY_THEMED = ["search", "count", "gallery-item-prompt", "gallery-item-meta", "enlarged-prompt", "enlarged-meta"]
+
+
+def test_gallery_readable_in_dark_theme(notebook: Any, shot: Any) -> None:
+    with notebook([GALLERY]) as nb:
+        page = nb.page
+        page.locator(hook("gallery-item")).first.click()
+        page.locator(hook("enlarged-img") + '[data-full="true"]').wait_for()
+        try:
+            set_theme(page, "JupyterLab Dark", light=False)
+            page.wait_for_timeout(300)
+            low = {}
+            for name in GALLERY_THEMED:
+                measured = page.locator(hook(name)).first.evaluate(CONTRAST)
+                print(f"{name}: {measured['ratio']:.2f}")
+                if measured["ratio"] < 4.5:
+                    low[name] = measured
+            shot(page.locator(hook("gallery")))
+            page.keyboard.press("Escape")
+            shot(page.locator(hook("gallery")), "_grid")
+            assert not low, f"text below 4.5:1 contrast in the dark theme: {low}"
+        finally:
+            set_theme(page, "JupyterLab Light", light=True)
