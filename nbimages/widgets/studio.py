@@ -70,7 +70,8 @@ class Studio(NbImagesWidget):
     ``Studio()`` works on the kernel's shared conversation (the one ``%%imagine`` uses);
     pass ``conversation=`` or ``client=`` for a separate one. In Python: ``generate(prompt)``,
     ``refine(prompt)``, ``cancel()``, ``checkout(turn)``, ``wait()``; ``image`` is the current
-    image and ``partials`` the partial images of the last run.
+    image, ``partials`` the partial images of the last run, ``running`` whether its worker
+    or connection is still alive.
     """
 
     _esm = static_file("studio.js")

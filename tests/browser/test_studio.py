@@ -101,7 +101,7 @@ def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
         shown = len(previews(page))
         generate_in_page(page, "a forbidden-content poster")
         expect(page.locator(hook("error", within="studio"))).to_contain_text("moderation_blocked")
-        page.wait_for_function(f"(n) => window.__nbiPreviews.length > n", arg=shown, polling=50)
+        page.wait_for_function("(n) => window.__nbiPreviews.length > n", arg=shown, polling=50)
         last = previews(page)[-1]
         assert last["kind"] == "final" and last["naturalWidth"] > 0, last
         expect(page.locator(hook("badge"))).to_be_hidden()
