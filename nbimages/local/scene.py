@@ -33,7 +33,7 @@ SHAPE_WORDS: dict[str, tuple[str, ...]] = {
     "mountain": ("mountain", "peak", "alps", "volcano", "range"),
     "hill": ("hill", "meadow", "field", "grass", "ground", "lawn", "valley", "desert",
              "beach", "dune"),
-    "water": ("wave", "sea", "ocean", "lake", "river", "water", "pond", "bay", "harbor"),
+    "water": ("wave", "sea", "ocean", "lake", "river", "water", "pond", "bay", "harbor", "harbour", "port", "marina"),
     "house": ("house", "cabin", "home", "cottage", "hut", "barn", "castle"),
     "lighthouse": ("lighthouse", "beacon"),
     "car": ("car", "truck", "van", "taxi", "bus", "jeep"),
