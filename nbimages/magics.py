@@ -229,7 +229,8 @@ class ImagineMagics(Magics):
     @argument("-c", "--continue", dest="continue_", action="store_true",
               help="refine the current image (Responses API: previous_response_id, or the image as input)")
     @argument("--edit", nargs="+", metavar="IMAGE",
-              help="edit these images (Images API): paths, variable names or 'last'")
+              help="edit these images (Images API): paths, variable names or 'last' "
+                   "(on one line, end the list with --)")
     @argument("--mask", metavar="MASK",
               help="where to edit (transparent = edit): a path, a variable (an image or a MaskPainter) or 'last'; "
                    "without --edit, the current image is edited")
@@ -255,6 +256,7 @@ class ImagineMagics(Magics):
         Partial images appear while the image is made; the final image is saved to the store
         (``NBIMAGES_HOME``) with its provenance, and a small preview is embedded. Running an
         unchanged cell again reuses the stored image at no cost; ``--fresh`` makes a new one.
+        On one line, ``--`` ends the list of images: ``%imagine --edit a.png -- add a star``.
         Defaults come from ``%config Imagine`` (model, size, quality, partial_images,
         preview_size, preview_format, store_home, timeout, status_interval, mainline_model).
         """

@@ -503,6 +503,16 @@ def test_edit_takes_paths_variables_and_last(nb: Notebook, tmp_path: Path) -> No
     assert isinstance(nb.shell.user_ns["edited"], nbimages.Image)
 
 
+def test_line_form_ends_the_image_list_with_double_dash(nb: Notebook, tmp_path: Path) -> None:
+    photo = tmp_path / "room.png"
+    photo.write_bytes(make_png((256, 256), (200, 180, 150)))
+    nb.run(f"%imagine --edit {photo} -- add a blue star\n")
+    request = nb.requests()[-1]
+    assert request.path == "/v1/images/edits"
+    assert request.form["prompt"] == "add a blue star"
+    assert _file_bytes(request, "image") == photo.read_bytes()
+
+
 def test_mask_without_edit_edits_the_current_image(nb: Notebook, tmp_path: Path) -> None:
     from _sim_fixtures import box_mask
 
