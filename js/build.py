@@ -1,13 +1,13 @@
-"""Build one self-contained ES module per widget: ``js/src/_shared.js`` + ``js/src/<widget>.js`` -> ``js/<widget>.js``.
+"""Build one self-contained ES module per widget: ``js/src/_shared.js`` + ``js/src/<widget>.js`` -> ``js/build/<widget>.js``.
 
 Why: anywidget loads ``_esm`` as a module from a blob URL, where a relative
 ``import "./_shared.js"`` cannot resolve. So each widget's module carries the shared code
-itself. The outputs are committed and shipped (the wheel maps ``js/`` to
-``nbimages/static/``), so ``pip install .`` needs no Node; the widgets' ``_esm`` stays a
-file path, which anywidget watches for hot reload.
+itself. The bundles are not committed: building a wheel writes them into
+``nbimages/static/`` (``hatch_build.py``), and in a source checkout the widgets build them
+into ``js/build/`` on first use, so ``pip install .`` needs no Node. The widgets' ``_esm``
+stays a file path, which anywidget watches for hot reload.
 
-    python js/build.py           # write the bundles
-    python js/build.py --check   # exit 1 if a bundle is out of date (CI, tests)
+    python js/build.py           # write the bundles into js/build/
     python js/build.py --watch   # rebuild on every save; with ANYWIDGET_HMR=1 views reload live
 
 No bundler is needed: the shared module is plain code without imports, and each widget
@@ -16,6 +16,7 @@ imports it in exactly one ``import {...} from "./_shared.js";`` line.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -45,20 +46,23 @@ def bundle(name: str) -> str:
     )
 
 
-def outputs() -> dict[Path, str]:
-    return {HERE / f"{name}.js": bundle(name) for name in WIDGETS}
+BUILD = HERE / "build"
 
 
-def stale() -> list[Path]:
-    return [path for path, text in outputs().items()
-            if not path.is_file() or path.read_text(encoding="utf-8") != text]
+def outputs(directory: Path = BUILD) -> dict[Path, str]:
+    return {directory / f"{name}.js": bundle(name) for name in WIDGETS}
 
 
-def build() -> list[Path]:
-    changed = stale()
-    for path, text in outputs().items():
-        if path in changed:
-            path.write_text(text, encoding="utf-8")
+def build(directory: Path = BUILD) -> list[Path]:
+    """Write the bundles that differ from what is in ``directory``; the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for path, text in outputs(directory).items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            partial = path.with_name(f".{path.name}.{os.getpid()}")
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, path)  # atomic: kernels starting together may build at once
+            changed.append(path)
     return changed
 
 
@@ -67,11 +71,6 @@ def _mtimes() -> dict[Path, float]:
 
 
 def main(argv: list[str]) -> int:
-    if "--check" in argv:
-        out_of_date = stale()
-        for path in out_of_date:
-            print(f"out of date: {path.relative_to(HERE.parent)} (run python js/build.py)", file=sys.stderr)
-        return 1 if out_of_date else 0
     for path in build():
         print(f"wrote {path.relative_to(HERE.parent)}")
     if "--watch" in argv:

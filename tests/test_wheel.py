@@ -127,7 +127,9 @@ def test_wheel_holds_the_package_and_nothing_else(installed: Installed) -> None:
     static = [n for n in names if n.startswith("nbimages/static/")]
     # Only the front end's runtime files: no sources, package.json or node_modules.
     assert static and all(re.fullmatch(r"nbimages/static/[\w.-]+\.(js|css)", n) for n in static), static
-    assert {"nbimages/static/studio.js", "nbimages/static/widgets.css"} <= set(static)
+    # The bundles hatch_build.py makes from js/src, and the stylesheet.
+    assert set(static) == {f"nbimages/static/{name}" for name in
+                           ("studio.js", "mask_painter.js", "gallery.js", "widgets.css")}
     assert f"Version: {_version()}" in metadata
     assert "Requires-Python: >=3.10" in metadata
     assert re.search(r"^Description-Content-Type: text/markdown$", metadata, re.M)
@@ -139,9 +141,10 @@ def test_sdist_holds_the_sources_tests_and_tutorials(installed: Installed) -> No
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     for required in ("pyproject.toml", "README.md", "PKG-INFO", "Makefile", "nbimages/py.typed",
                      "nbimages/prices.json", "tests/conftest.py", "tests/test_wheel.py",
-                     "tools/install-chromium.sh"):
+                     "tools/install-chromium.sh", "hatch_build.py", "js/build.py", "js/src/_shared.js",
+                     "js/src/studio.js", "js/widgets.css"):
         assert required in names, required
-    assert any(n.startswith("js/") and n.endswith(".js") for n in names)
+    assert not [n for n in names if n.startswith("js/build/")]  # bundles are made, not shipped as sources
     tutorials = {f"notebooks/{p.name}" for p in (REPO / "notebooks").glob("*.ipynb") if ".executed." not in p.name}
     assert tutorials and tutorials <= names
     junk = [n for n in names if "__pycache__" in n or n.endswith(".pyc") or ".executed." in n

@@ -3,12 +3,13 @@ mask) and `Gallery` (browse stored images).
 
 Imported lazily: ``import nbimages`` does not load anywidget or ipywidgets.
 
-Front end: one self-contained ES module per widget, ``js/<widget>.js``, built by
-``python js/build.py`` from ``js/src/_shared.js`` + ``js/src/<widget>.js`` (anywidget loads
-``_esm`` from a blob URL, where a relative import cannot resolve). The bundles are committed
-and shipped in the wheel as ``nbimages/static/``; ``_esm`` is their path, so
+Front end: one self-contained ES module per widget, bundled by ``js/build.py`` from
+``js/src/_shared.js`` + ``js/src/<widget>.js`` (anywidget loads ``_esm`` from a blob URL,
+where a relative import cannot resolve). Building a wheel writes the bundles into
+``nbimages/static/`` (``hatch_build.py``); in a source checkout the widgets rebuild them
+into ``js/build/`` (not committed) when imported. ``_esm`` is their path, so
 ``ANYWIDGET_HMR=1`` (with ``watchfiles`` installed) and ``python js/build.py --watch``
-reload views live in a source checkout. A test fails when a bundle is older than its sources. ``js/widgets.css``
+reload views live. ``js/widgets.css``
 styles all three with JupyterLab's theme variables.
 
 Kernel <-> view: the view sends ``{"action": name, ...}`` custom messages (plus binary

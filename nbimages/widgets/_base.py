@@ -22,15 +22,32 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def static_file(name: str) -> Path:
-    """A file of the widgets' front end: inside the installed wheel, else in the repository's js/.
+    """A file of the widgets' front end: inside the installed wheel, else in the source checkout.
 
-    Each widget's ES module is self-contained (built by js/build.py), because anywidget
-    loads ``_esm`` from a blob URL where relative imports cannot resolve.
+    Each widget's ES module is self-contained, because anywidget loads ``_esm`` from a blob
+    URL where relative imports cannot resolve: a wheel ships the bundles js/build.py makes,
+    and a source checkout (re)builds them into js/build/ from js/src.
     """
-    for candidate in (_PACKAGE / "static" / name, _PACKAGE.parent / "js" / name):
-        if candidate.is_file():
-            return candidate
+    installed = _PACKAGE / "static" / name
+    if installed.is_file():
+        return installed
+    js = _PACKAGE.parent / "js"
+    if (js / name).is_file():  # the stylesheet
+        return js / name
+    if (js / "build.py").is_file() and (js / "src" / name).is_file():
+        _build_bundles(js)  # writes only bundles whose text changed: a few small files read
+        return js / "build" / name
     raise FileNotFoundError(f"nbimages widget asset {name!r} is missing; reinstall nbimages")
+
+
+def _build_bundles(js: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_nbimages_js_build", js / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build()
 
 
 def one_line(exc: BaseException) -> str:
