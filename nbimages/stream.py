@@ -176,6 +176,7 @@ class AsyncStream(_StreamState):
     async def close(self) -> None:
         """Cancel, like `Stream.close`."""
         self._cancel()
+        _wake_reader(self._response)
         await self._response.aclose()
 
     async def __aenter__(self) -> AsyncStream:
