@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from bench._common import clean_env
+from bench._common import clean_env, stop_process
 
 
 @dataclass
@@ -115,15 +115,7 @@ def sse_server(width: int, height: int, pause: float, variants: int = 1, partial
             raise RuntimeError(f"bench._sse_server did not start: {line!r} {err}")
         yield f"http://127.0.0.1:{int(line)}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe:
-                pipe.close()
+        stop_process(proc)
 
 
 def marks(url: str) -> list[list[float]]:
