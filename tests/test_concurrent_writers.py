@@ -21,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from _store_reader import counts_while_running
+
 from nbimages.store import Store, read_provenance
 
 IMAGES_PER_WORKER = 10
@@ -127,15 +129,7 @@ def _run_workers(tmp_path: Path, home: Path, server_url: str) -> tuple[list[dict
             time.sleep(0.01)
         start.touch()
         # A gallery keeps browsing while the kernels write.
-        reader = Store(home)
-        seen: list[int] = []
-        while any(proc.poll() is None for proc in procs):
-            if reader.db_path.exists():
-                try:
-                    seen.append(reader.count())
-                except sqlite3.OperationalError as exc:  # the first kernel may still be creating the schema
-                    assert "no such table" in str(exc)
-            time.sleep(0.01)
+        seen = counts_while_running(home, procs)
         results = []
         for proc in procs:
             out, err = proc.communicate(timeout=120)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _store_reader import counts_while_running
 from PIL import Image as PIL
 
 from nbimages.image import Image
@@ -94,16 +95,7 @@ def test_several_processes_save_into_one_store_at_once(tmp_path: Path) -> None:
     start.touch()
 
     # A reader (the gallery, say) keeps browsing while the writers write.
-    reader = Store(home)
-    seen: list[int] = []
-    while any(proc.poll() is None for proc in procs):
-        if reader.db_path.exists():
-            try:
-                seen.append(reader.count())
-                reader.list(limit=5)
-            except sqlite3.OperationalError as exc:  # the schema may not exist yet on the first read
-                assert "no such table" in str(exc)
-        time.sleep(0.005)
+    seen = counts_while_running(home, procs, interval=0.005)
 
     saved: list[dict[str, Any]] = []
     for proc in procs:
