@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import sqlite3
 import sys
@@ -41,6 +40,7 @@ from typing import Any
 
 from . import _png_text
 from . import __version__
+from ._secrets import is_secret_key, redact
 from .errors import InvalidInputError
 from .image import Image, Usage
 
@@ -122,28 +122,6 @@ def default_home() -> Path:
     return Path(base).expanduser() / "nbimages"
 
 
-# -- keeping secrets out -----------------------------------------------------------------
-_SECRET_KEY = re.compile(
-    r"api[-_ ]?key|authori[sz]ation|^auth$|secret|passw|cookie|bearer|header|credential|"
-    r"^(?:access|refresh|session|id)?[-_]?token$",
-    re.IGNORECASE,
-)
-_SECRET_VALUE = re.compile(r"\b(?:sk|rk|sess)-[A-Za-z0-9_\-]{16,}|\bBearer\s+\S+", re.IGNORECASE)
-REDACTED = "[redacted]"
-
-
-def _is_secret_key(key: Any) -> bool:
-    return bool(_SECRET_KEY.search(str(key)))
-
-
-def _redact(text: str) -> str:
-    text = _SECRET_VALUE.sub(REDACTED, text)
-    env_key = os.environ.get("OPENAI_API_KEY") or ""
-    if len(env_key) >= 8 and env_key in text:
-        text = text.replace(env_key, REDACTED)
-    return text
-
-
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -151,7 +129,7 @@ def _digest(data: bytes) -> str:
 def _clean(value: Any) -> Any:
     """JSON-safe, secret-free, bounded copy of request parameters for the provenance."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items() if not _is_secret_key(k)}
+        return {str(k): _clean(v) for k, v in value.items() if not is_secret_key(k)}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_clean(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
@@ -160,18 +138,18 @@ def _clean(value: Any) -> Any:
         # Data URLs and other huge values (input images, masks) are kept as a digest.
         if value.startswith("data:") or len(value) > MAX_PARAM_CHARS:
             return {"sha256": _digest(value.encode("utf-8")), "chars": len(value)}
-        return _redact(value)
+        return redact(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"sha256": _digest(bytes(value)), "bytes": len(value)}
     if isinstance(value, Image):
         return {"sha256": _digest(value.data), "bytes": len(value.data), "format": value.format}
     if isinstance(value, Path):
         return str(value)
-    return _redact(str(value))[:MAX_PARAM_CHARS]
+    return redact(str(value))[:MAX_PARAM_CHARS]
 
 
 def _clean_text(value: str | None) -> str | None:
-    return None if value is None else _redact(value)
+    return None if value is None else redact(value)
 
 
 # -- cache keys ----------------------------------------------------------------------------
@@ -181,7 +159,7 @@ def _canonical(value: Any) -> Any:
         return {
             str(k): _canonical(v)
             for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
-            if v is not None and not _is_secret_key(k)
+            if v is not None and not is_secret_key(k)
         }
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
