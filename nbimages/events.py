@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from ._secrets import redact_json
 from .errors import StreamError, error_class
 from .image import Image, Usage
 from .streaming import SSEFrame
@@ -200,6 +201,7 @@ class EventDecoder:
             raise self.broken("the server sent a malformed event (not JSON)", code="malformed_event") from None
         if not isinstance(data, dict):
             return []
+        data = redact_json(data)
         kind = data.get("type") or frame.event
         handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
         return handler(self, data) if handler else []

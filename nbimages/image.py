@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-__all__ = ["Image", "Usage", "sniff"]
+__all__ = ["Image", "Usage", "decode_problem", "sniff"]
+
+# Larger than any image model makes or any photo worth sending (an 8K frame is 33 MP), far
+# smaller than what a decompression bomb would take: 20000x20000 would need 1.6 GB decoded.
+MAX_PIXELS = 40_000_000
+MAX_DECODED_SIDE = 16_384
 
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 
@@ -101,6 +106,45 @@ def _webp_size(data: bytes) -> tuple[int | None, int | None]:
         bits = int.from_bytes(data[21:25], "little")
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     return None, None
+
+
+def decode_problem(data: bytes, *, max_pixels: int = MAX_PIXELS) -> str | None:
+    """Why ``data`` is not a usable image (None when it decodes and is within the limits).
+
+    The size is read from the header first, so a decompression bomb is refused before
+    anything is decompressed; then the pixels are decoded once, all of them.
+    """
+    fmt, width, height = sniff(data)
+    if fmt is None:
+        return "not PNG, JPEG, WebP or GIF image data"
+    if width is not None and height is not None:
+        size_problem = _size_problem(width, height, max_pixels)
+        if size_problem:
+            return size_problem
+    from io import BytesIO
+
+    from PIL import Image as PIL
+
+    try:
+        with PIL.open(BytesIO(data)) as pil:
+            size_problem = _size_problem(pil.width, pil.height, max_pixels)
+            if size_problem:
+                return size_problem
+            pil.load()
+    except PIL.DecompressionBombError:
+        return f"more than {max_pixels:,} pixels"
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # what Pillow raises for broken data
+        reason = str(exc).split(" <_io.", 1)[0].strip() or type(exc).__name__  # no object reprs
+        return f"the {fmt.upper()} data does not decode ({reason[:120]})"
+    return None
+
+
+def _size_problem(width: int, height: int, max_pixels: int) -> str | None:
+    if width <= 0 or height <= 0:
+        return f"an empty image ({width}x{height})"
+    if max(width, height) > MAX_DECODED_SIDE or width * height > max_pixels:
+        return f"{width}x{height} is larger than {max_pixels:,} pixels or {MAX_DECODED_SIDE} pixels a side"
+    return None
 
 
 @dataclass(frozen=True, eq=False)
