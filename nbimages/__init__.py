@@ -56,6 +56,7 @@ _LAZY = {
     "NotFoundError": "errors",
     "RateLimitError": "errors",
     "ServerError": "errors",
+    "StoreError": "errors",
     "StreamError": "errors",
 }
 
@@ -105,6 +106,7 @@ if TYPE_CHECKING:
         NotFoundError,
         RateLimitError,
         ServerError,
+        StoreError,
         StreamError,
     )
     from .events import (

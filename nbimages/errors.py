@@ -13,8 +13,11 @@
     │   ├── ConflictError                     409
     │   ├── RateLimitError                    429
     │   └── ServerError                       5xx
-    └── StreamError                           a stream broke after it started; carries the
-                                              partial and completed images received so far
+    ├── StreamError                           a stream broke after it started (or sent an
+    │                                         image that does not decode); carries the
+    │                                         partial and completed images received so far
+    └── StoreError (also OSError)             the store could not be written or read (the
+                                              image stays in memory, in the conversation)
 
 httpx exceptions are translated into these in one place: ``client._translate_transport_error``.
 Messages never contain the API key or any request header.
@@ -41,6 +44,7 @@ __all__ = [
     "NotFoundError",
     "RateLimitError",
     "ServerError",
+    "StoreError",
     "StreamError",
 ]
 
@@ -158,6 +162,14 @@ class StreamError(NbImagesError):
     @property
     def last_partial(self) -> Image | None:
         return self.partials[-1] if self.partials else None
+
+
+class StoreError(NbImagesError, OSError):
+    """The store could not be written or read: a read-only or full disk, a damaged file
+    (also an `OSError`).
+
+    Nothing received is lost because of it: the image stays in memory and in the conversation.
+    """
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

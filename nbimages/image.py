@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-__all__ = ["Image", "Usage", "decode_problem", "sniff"]
+__all__ = ["DECODE_ERRORS", "Image", "Usage", "decode_error_text", "decode_problem", "header_problem", "sniff"]
 
 # Larger than any image model makes or any photo worth sending (an 8K frame is 33 MP), far
 # smaller than what a decompression bomb would take: 20000x20000 would need 1.6 GB decoded.
@@ -108,35 +108,53 @@ def _webp_size(data: bytes) -> tuple[int | None, int | None]:
     return None, None
 
 
+def header_problem(data: bytes, *, max_pixels: int = MAX_PIXELS) -> str | None:
+    """Why the header of ``data`` rules it out as an image (not an image, empty, too large).
+
+    Nothing is decoded: cheap enough for every partial image of a stream.
+    """
+    fmt, width, height = sniff(data)
+    if fmt is None:
+        return "not PNG, JPEG, WebP or GIF image data"
+    if width is not None and height is not None:
+        return _size_problem(width, height, max_pixels)
+    return None
+
+
 def decode_problem(data: bytes, *, max_pixels: int = MAX_PIXELS) -> str | None:
     """Why ``data`` is not a usable image (None when it decodes and is within the limits).
 
     The size is read from the header first, so a decompression bomb is refused before
     anything is decompressed; then the pixels are decoded once, all of them.
     """
-    fmt, width, height = sniff(data)
-    if fmt is None:
-        return "not PNG, JPEG, WebP or GIF image data"
-    if width is not None and height is not None:
-        size_problem = _size_problem(width, height, max_pixels)
-        if size_problem:
-            return size_problem
+    problem = header_problem(data, max_pixels=max_pixels)
+    if problem:
+        return problem
     from io import BytesIO
 
     from PIL import Image as PIL
 
     try:
         with PIL.open(BytesIO(data)) as pil:
-            size_problem = _size_problem(pil.width, pil.height, max_pixels)
-            if size_problem:
-                return size_problem
+            problem = _size_problem(pil.width, pil.height, max_pixels)
+            if problem:
+                return problem
             pil.load()
     except PIL.DecompressionBombError:
         return f"more than {max_pixels:,} pixels"
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # what Pillow raises for broken data
-        reason = str(exc).split(" <_io.", 1)[0].strip() or type(exc).__name__  # no object reprs
-        return f"the {fmt.upper()} data does not decode ({reason[:120]})"
+    except DECODE_ERRORS as exc:
+        return f"the {sniff(data)[0] or 'image'} data does not decode ({decode_error_text(exc)})"
     return None
+
+
+# What Pillow raises for broken data.
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
+
+
+def decode_error_text(exc: BaseException) -> str:
+    """Pillow's reason, without the reprs of in-memory files it likes to add."""
+    reason = str(exc).split(" <_io.", 1)[0].strip() or type(exc).__name__
+    return reason[:120]
 
 
 def _size_problem(width: int, height: int, max_pixels: int) -> str | None:

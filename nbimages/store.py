@@ -41,8 +41,8 @@ from typing import Any
 from . import _png_text
 from . import __version__
 from ._secrets import is_secret_key, redact
-from .errors import InvalidInputError
-from .image import Image, Usage
+from .errors import InvalidInputError, StoreError
+from .image import DECODE_ERRORS, Image, Usage, decode_error_text, decode_problem, header_problem
 
 __all__ = ["StoredImage", "Store", "default_home", "default_store", "read_provenance"]
 
@@ -350,9 +350,13 @@ class StoredImage:
     source: str | None = None
 
     def load(self) -> Image:
-        """The stored bytes as an `Image`, with its provenance."""
+        """The stored bytes as an `Image`, with its provenance (`StoreError` if the file is gone)."""
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"the file of stored image {self.id} cannot be read: {_os_reason(exc)}") from exc
         return Image(
-            self.path.read_bytes(),
+            data,
             prompt=self.prompt,
             revised_prompt=self.revised_prompt,
             model=self.model,
@@ -414,16 +418,86 @@ class Store:
 
     # -- database ---------------------------------------------------------------------
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self, *, read_only_ok: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection to the index with its schema ready; every failure is a `StoreError`.
+
+        A damaged index is set aside and rebuilt from the image files. With ``read_only_ok``
+        (readers), a store that cannot be written is read as it is.
+        """
+        conn = self._connect(read_only_ok)
+        try:
+            yield conn
+        except sqlite3.DatabaseError as exc:
+            if _is_damaged(exc):
+                conn.close()
+                self._rebuild_damaged_index(exc)
+                raise StoreError(f"the index of the store at {self.home} was damaged; it was rebuilt "
+                                 "from the image files: try again") from exc
+            raise StoreError(f"the index of the store at {self.home} failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _connect(self, read_only_ok: bool) -> sqlite3.Connection:
+        try:
+            return self._open()
+        except sqlite3.DatabaseError as exc:
+            if _is_damaged(exc):
+                self._rebuild_damaged_index(exc)
+                return self._open()
+            if read_only_ok:
+                return self._open_read_only(exc)
+            raise StoreError(f"the index of the store at {self.home} cannot be used: {exc}") from exc
+        except OSError as exc:
+            if read_only_ok:
+                return self._open_read_only(exc)
+            raise StoreError(f"the store at {self.home} cannot be used: {_os_reason(exc)}") from exc
+
+    def _open(self) -> sqlite3.Connection:
         self.home.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA user_version").fetchone()  # reads the header: a damaged file fails here
             if not self._schema_ready:
                 self._ensure_schema(conn)
-            yield conn
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self, why: BaseException) -> sqlite3.Connection:
+        """The index of a store that cannot be written (a read-only disk or folder), read as it is.
+
+        ``immutable`` because SQLite cannot make its lock files there; nobody can write it either.
+        """
+        if not self.db_path.is_file():  # nothing was ever indexed here: an empty store
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            return conn
+        try:
+            conn = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"the index of the store at {self.home} cannot be read: {exc} (after: {why})") from exc
+        return conn
+
+    def _rebuild_damaged_index(self, exc: BaseException) -> None:
+        """Set the damaged index aside (never delete it) and index the image files again."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.db_path.with_name(f"{self.db_path.name}.damaged-{stamp}-{secrets.token_hex(2)}")
+        with self._lock:
+            try:
+                os.replace(self.db_path, aside)
+            except FileNotFoundError:
+                pass  # another process set it aside first
+            for suffix in ("-wal", "-shm"):
+                with suppress(OSError):
+                    os.replace(f"{self.db_path}{suffix}", f"{aside}{suffix}")
+            self._schema_ready = False
+        added = self.reindex()
+        warnings.warn(f"nbimages: the index of the store was damaged ({exc}); it was set aside as {aside.name} "
+                      f"and rebuilt from the image files ({added} found)", RuntimeWarning, stacklevel=4)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -477,7 +551,7 @@ class Store:
         )
 
     def _select(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[StoredImage]:
-        with self._db() as conn:
+        with self._db(read_only_ok=True) as conn:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM images WHERE {where} {tail}", args).fetchall()
         return [self._record(row) for row in rows]
 
@@ -485,22 +559,47 @@ class Store:
     def save(self, image: Image, *, cache_key: str | None = None, kind: str = "final") -> Image:
         """Write ``image`` (atomically) with its provenance, index it, and return it with its path.
 
-        Saving the same `Image` again returns what the first save returned.
+        Saving the same `Image` again returns what the first save returned. The file is
+        written before the index is touched: an index that cannot be read or written never
+        stops an image from reaching the disk. A file that cannot be written raises
+        `StoreError` (the caller still holds the image).
         """
         if not isinstance(image, Image):
             raise InvalidInputError("image", image, "an nbimages.Image")
         if kind not in KINDS:
             raise InvalidInputError("kind", kind, "'final' or 'partial'")
-        with self._lock:
-            known = self._saved.get(image)
-        if known is None:
-            known = self._already_stored(image, kind)
+        known = self._earlier_save(image, kind)
         if known is not None:
             if cache_key is not None:
-                self._attach_cache_key(known, cache_key)
+                with suppress(StoreError):  # only the cache misses out
+                    self._attach_cache_key(known, cache_key)
             self._remember(image, known)
             return known
+        try:
+            saved, prov = self._write_file(image, kind)
+        except OSError as exc:
+            raise StoreError(f"could not save the image to the store at {self.home}: {_os_reason(exc)}") from exc
+        try:
+            self._index(saved, prov, kind, cache_key, _fingerprint(image, kind))
+        except StoreError as exc:
+            # The file is safe on disk; `reindex()` adds it to the index later.
+            warnings.warn(f"nbimages: image saved to {saved.path} but not indexed ({exc})", RuntimeWarning,
+                          stacklevel=2)
+        self._remember(image, saved)
+        return saved
 
+    def _earlier_save(self, image: Image, kind: str) -> Image | None:
+        with self._lock:
+            known = self._saved.get(image)
+        if known is not None:
+            return known
+        try:
+            return self._already_stored(image, kind)
+        except (StoreError, OSError):
+            return None  # an unreadable index: this image is written as new
+
+    def _write_file(self, image: Image, kind: str) -> tuple[Image, dict[str, Any]]:
+        """The image (and a sidecar where its format has no text chunks) in its day's folder."""
         created = image.created if image.created is not None else time.time()
         day_dir = self.images_dir / time.strftime("%Y-%m-%d", time.localtime(created))
         day_dir.mkdir(parents=True, exist_ok=True)
@@ -527,15 +626,7 @@ class Store:
                 with suppress(OSError):
                     sidecar.unlink()
             raise
-
-        saved = image.with_meta(path=path, data=data, created=created)
-        try:
-            self._index(saved, prov, kind, cache_key, _fingerprint(image, kind))
-        except sqlite3.Error as exc:
-            # The file is safe on disk; `reindex()` adds it to the index later.
-            warnings.warn(f"nbimages: image saved to {path} but not indexed ({exc})", RuntimeWarning, stacklevel=2)
-        self._remember(image, saved)
-        return saved
+        return image.with_meta(path=path, data=data, created=created), prov
 
     def _remember(self, image: Image, saved: Image) -> None:
         with self._lock:
@@ -563,7 +654,8 @@ class Store:
         return None
 
     def _index(self, saved: Image, prov: dict[str, Any], kind: str, cache_key: str | None,
-               fingerprint: str | None) -> None:
+               fingerprint: str | None, *, or_ignore: bool = False) -> bool:
+        """Add one saved file to the index; with ``or_ignore``, a row already there is kept."""
         assert saved.path is not None
         row = (
             prov["id"],
@@ -586,8 +678,10 @@ class Store:
             prov["source"],
             fingerprint,
         )
+        verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
         with self._write() as conn:
-            conn.execute(f"INSERT INTO images ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row)
+            cursor = conn.execute(f"{verb} INTO images ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row)
+            return cursor.rowcount > 0
 
     def _attach_cache_key(self, saved: Image, cache_key: str) -> None:
         if saved.path is None:
@@ -609,27 +703,31 @@ class Store:
             relative = path.relative_to(self.home).as_posix()
             if path.name.startswith(".") or path.suffix == ".json" or relative in known or not path.is_file():
                 continue
-            prov = read_provenance(path)
-            image = Image(path.read_bytes(), path=path)
-            created = _timestamp(prov.get("created")) or path.stat().st_mtime
-            kind = prov.get("kind") if prov.get("kind") in KINDS else "final"
-            usage = prov.get("usage") if isinstance(prov.get("usage"), dict) else None
-            record = {
-                "id": str(prov.get("id") or secrets.token_hex(6)),
-                "prompt": prov.get("prompt"),
-                "revised_prompt": prov.get("revised_prompt"),
-                "model": prov.get("model"),
-                "params": _clean(prov.get("params") or {}),
-                "response_id": prov.get("response_id"),
-                "call_id": prov.get("call_id"),
-                "parent": prov.get("parent"),
-                "source": prov.get("source"),
-                "usage": usage,
-            }
-            with suppress(sqlite3.IntegrityError):
-                self._index(image.with_meta(created=created), record, kind, None, None)
-                added += 1
+            try:
+                added += self._index_file(path)
+            except OSError:
+                continue  # unreadable: left for a later reindex
         return added
+
+    def _index_file(self, path: Path) -> bool:
+        prov = read_provenance(path)
+        image = Image(path.read_bytes(), path=path)
+        created = _timestamp(prov.get("created")) or path.stat().st_mtime
+        kind = prov.get("kind") if prov.get("kind") in KINDS else "final"
+        usage = prov.get("usage") if isinstance(prov.get("usage"), dict) else None
+        record = {
+            "id": str(prov.get("id") or secrets.token_hex(6)),
+            "prompt": prov.get("prompt"),
+            "revised_prompt": prov.get("revised_prompt"),
+            "model": prov.get("model"),
+            "params": _clean(prov.get("params") or {}),
+            "response_id": prov.get("response_id"),
+            "call_id": prov.get("call_id"),
+            "parent": prov.get("parent"),
+            "source": prov.get("source"),
+            "usage": usage,
+        }
+        return self._index(image.with_meta(created=created), record, kind, None, None, or_ignore=True)
 
     # -- cache ------------------------------------------------------------------------
     @staticmethod
@@ -642,9 +740,18 @@ class Store:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def lookup_all(self, cache_key: str) -> list[Image]:
-        """Every final image saved with ``cache_key`` whose file still exists, oldest first."""
+        """Every final image saved with ``cache_key`` whose file is still there and still
+        decodes, oldest first (a missing or damaged file is never replayed)."""
         records = self._select("cache_key = ? AND kind = 'final'", (cache_key,), "ORDER BY created, rowid")
-        return [record.load() for record in records if record.path.is_file()]
+        found = []
+        for record in records:
+            try:
+                image = record.load()
+            except StoreError:
+                continue
+            if decode_problem(image.data) is None:
+                found.append(image)
+        return found
 
     def lookup(self, cache_key: str) -> Image | None:
         """The most recent final image saved with ``cache_key`` (None if none, or its file is gone)."""
@@ -693,7 +800,7 @@ class Store:
         """Per model: paid ``requests`` and ``images``, ``cached`` images (reused, not paid),
         tokens, and ``estimated_cost_usd`` (None when no paid request of the model has a
         known price; ``unpriced_requests`` counts those left out of the sum)."""
-        with self._db() as conn:
+        with self._db(read_only_ok=True) as conn:
             rows = conn.execute(
                 """SELECT model,
                           SUM(1 - cached),
@@ -753,7 +860,7 @@ class Store:
 
     def count(self, search: str | None = None, kind: str | None = "final") -> int:
         where, args = self._filter(search, kind)
-        with self._db() as conn:
+        with self._db(read_only_ok=True) as conn:
             (total,) = conn.execute(f"SELECT COUNT(*) FROM images WHERE {where}", args).fetchone()
         return int(total)
 
@@ -765,7 +872,10 @@ class Store:
         return found[0]
 
     def thumbnail(self, image_id: str, max_side: int = 256) -> bytes:
-        """A downscaled copy (PNG when the image has transparency, else JPEG), cached on disk."""
+        """A downscaled copy (PNG when the image has transparency, else JPEG), cached on disk.
+
+        `KeyError` for an unknown id; `StoreError` when the file is missing or damaged.
+        """
         if not isinstance(max_side, int) or max_side < 1:
             raise InvalidInputError("max_side", max_side, "a positive integer")
         record = self.get(image_id)
@@ -773,24 +883,35 @@ class Store:
             cached = self.thumbs_dir / f"{record.id}-{max_side}.{extension}"
             if cached.is_file():
                 return cached.read_bytes()
+        data, extension = _downscale(record.load(), max_side)
+        with suppress(OSError):  # a read-only store still shows its thumbnails, uncached
+            self.thumbs_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.thumbs_dir / f"{record.id}-{max_side}.{extension}", data)
+        return data
 
-        from io import BytesIO
 
-        from PIL import Image as PIL
+def _downscale(image: Image, max_side: int) -> tuple[bytes, str]:
+    """A thumbnail's bytes and extension; `StoreError` for a file that is not a usable image."""
+    from io import BytesIO
 
-        with PIL.open(record.path) as source:
+    from PIL import Image as PIL
+
+    problem = header_problem(image.data)  # before decoding: a bomb is never decompressed
+    if problem:
+        raise StoreError(f"the stored image {image.path} is damaged: {problem}")
+    try:
+        with PIL.open(BytesIO(image.data)) as source:
             source.thumbnail((max_side, max_side))
             has_alpha = source.mode in ("RGBA", "LA", "PA") or "transparency" in source.info
             picture = source.convert("RGBA" if has_alpha else "RGB")
-        buffer = BytesIO()
-        if has_alpha:
-            picture.save(buffer, format="PNG", optimize=True)
-        else:
-            picture.save(buffer, format="JPEG", quality=85)
-        data = buffer.getvalue()
-        self.thumbs_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.thumbs_dir / f"{record.id}-{max_side}.{'png' if has_alpha else 'jpg'}", data)
-        return data
+    except (*DECODE_ERRORS, PIL.DecompressionBombError) as exc:
+        raise StoreError(f"the stored image {image.path} is damaged: {decode_error_text(exc)}") from exc
+    buffer = BytesIO()
+    if has_alpha:
+        picture.save(buffer, format="PNG", optimize=True)
+    else:
+        picture.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue(), "png" if has_alpha else "jpg"
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -813,6 +934,20 @@ def _use_wal(conn: sqlite3.Connection) -> None:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+_DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
+
+
+def _is_damaged(exc: BaseException) -> bool:
+    """SQLite's words for a file that is not (or no longer) a usable database."""
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) \
+        and any(words in str(exc) for words in _DAMAGED_MESSAGES)
+
+
+def _os_reason(exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 def _fingerprint(image: Image, kind: str) -> str | None:

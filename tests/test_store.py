@@ -19,7 +19,7 @@ import pytest
 from PIL import Image as PIL
 
 from nbimages import _png_text, prices
-from nbimages.errors import InvalidInputError
+from nbimages.errors import InvalidInputError, StoreError
 from nbimages.image import Image, Usage
 from nbimages.store import Store, StoredImage, default_home, default_store, read_provenance
 
@@ -477,7 +477,7 @@ def test_thumbnails_are_small_cached_and_keep_transparency(store: Store, png: Ca
     # Served from the cache: works even once the original is gone.
     opaque.path.unlink()  # type: ignore[union-attr]
     assert store.thumbnail(opaque_id, 128) == thumb
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(StoreError, match="cannot be read: No such file"):
         store.thumbnail(opaque_id, 64)
     assert clear.path.is_file()  # type: ignore[union-attr]
     with pytest.raises(InvalidInputError):
