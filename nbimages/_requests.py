@@ -96,9 +96,9 @@ def _file_part(name: str, image: Image, index: int = 0) -> tuple[str, tuple[str,
 
 def build_generate(prompt: str, *, model: str | None, stream: bool, options: dict[str, Any]) -> Call:
     prompt = validate_prompt(prompt)
-    opts = validate_generation_options(options)
     model = config.image_model() if model is None else model
     _validate_model(model)
+    opts = validate_generation_options(options, model=model)
     body = {"prompt": prompt, "model": model, **opts}
     if stream:
         body["stream"] = True
@@ -120,9 +120,9 @@ def build_edit(
         for i, src in enumerate(sources)
     ]
     mask_image = validate_mask(mask, images[0]) if mask is not None else None
-    opts = validate_generation_options(options)
     model = config.image_model() if model is None else model
     _validate_model(model)
+    opts = validate_generation_options(options, model=model)
     name = "image" if len(images) == 1 else "image[]"
     files = [_file_part(name, img, i) for i, img in enumerate(images)]
     if mask_image is not None:
@@ -142,11 +142,12 @@ def build_edit(
 
 def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) -> Call:
     source = to_image(image, "image", formats=frozenset({"png"}), max_bytes=config.MAX_MASK_BYTES)
-    opts = validate_generation_options(options)
+    if model is not None:
+        _validate_model(model)
+    opts = validate_generation_options(options, model=model or config.VARIATIONS_MODEL)
     # The legacy endpoint answers with URLs unless told otherwise.
     data = {"response_format": "b64_json", **{k: _form_value(v) for k, v in opts.items()}}
     if model is not None:
-        _validate_model(model)
         data["model"] = model
     meta = {"model": model, "params": {**opts, "endpoint": "images/variations"}}
     return Call(

@@ -54,11 +54,17 @@ def _int_in(param: str, value: Any, low: int, high: int) -> int:
     return value
 
 
-def validate_size(size: Any, param: str = "size") -> str:
+def validate_size(size: Any, param: str = "size", *, model: str | None = None) -> str:
+    """A size the API takes: generic checks for any model, then ``model``'s own limits."""
     if not isinstance(size, str):
         raise InvalidInputError(param, size, "'auto' or a 'WIDTHxHEIGHT' string such as '1024x1024'")
-    if size == "auto" or size in config.LEGACY_SIZES:
+    limits = config.size_limits(model)
+    if limits is not None and limits.sizes is not None:
+        if size not in limits.sizes:
+            raise InvalidInputError(param, size, f"one of {_listed(limits.sizes)} for {model}")
         return size
+    if size == "auto" or size in config.LEGACY_SIZES:
+        return size  # the SDK keeps the legacy sizes as suggestions for every GPT image model
     match = _SIZE.match(size)
     if not match:
         raise InvalidInputError(param, size, "'auto' or a 'WIDTHxHEIGHT' string such as '1024x1024'")
@@ -69,7 +75,26 @@ def validate_size(size: Any, param: str = "size") -> str:
         raise InvalidInputError(param, size, f"sides of at most {config.MAX_SIDE} pixels")
     if max(width, height) > 3 * min(width, height):
         raise InvalidInputError(param, size, "an aspect ratio between 1:3 and 3:1")
+    _check_pixel_count(param, size, width * height, model, limits or config.SizeLimits())
     return size
+
+
+def _check_pixel_count(param: str, size: str, pixels: int, model: str | None, limits: config.SizeLimits) -> None:
+    which = f"for {model}" if model else "for any image model"
+    if pixels > limits.max_pixels:
+        raise InvalidInputError(
+            param, size, f"at most {limits.max_pixels:,} pixels in total {which} ({size} has {pixels:,}), "
+            f"such as '3840x2160' or '2880x2880' (sides divisible by 16, up to {config.MAX_SIDE}, 3:1 at most)"
+        )
+    if pixels < limits.min_pixels:
+        raise InvalidInputError(
+            param, size, f"at least {limits.min_pixels:,} pixels in total {which} ({size} has {pixels:,}), "
+            "such as '1024x640' or '1024x1024'"
+        )
+
+
+def _listed(sizes: frozenset[str]) -> str:
+    return ", ".join(repr(s) for s in sorted(sizes, key=lambda s: (s != "auto", s)))
 
 
 def validate_detail(detail: Any, param: str = "detail") -> str:
@@ -121,9 +146,10 @@ def _check_known(param: str, value: str) -> None:
         raise InvalidInputError(param, value, f"one of {choices} (did you mean {meant!r}?)")
 
 
-def validate_generation_options(options: dict[str, Any]) -> dict[str, Any]:
+def validate_generation_options(options: dict[str, Any], *, model: str | None = None) -> dict[str, Any]:
     """Check the image options shared by generations, edits and the image tool.
 
+    ``model`` is the image model when it is not among the options (the size depends on it).
     Returns the options without the ``None`` values.
     """
     opts = {k: v for k, v in options.items() if v is not None}
@@ -134,7 +160,7 @@ def validate_generation_options(options: dict[str, Any]) -> dict[str, Any]:
     if "output_compression" in opts:
         _int_in("output_compression", opts["output_compression"], 0, 100)
     if "size" in opts:
-        validate_size(opts["size"])
+        validate_size(opts["size"], model=opts.get("model", model))
     for key in ("model", "quality", "background", "output_format", "moderation", "input_fidelity"):
         _open_string(key, opts.get(key))
         if key in KNOWN_VALUES and key in opts:

@@ -187,6 +187,68 @@ def test_generation_options_drop_none_values() -> None:
     assert validate_generation_options({"n": None, "size": "auto", "quality": None}) == {"size": "auto"}
 
 
+# -- sizes per model -------------------------------------------------------------------------
+@pytest.mark.parametrize(("model", "size"), [
+    ("gpt-image-1.5", "2880x2880"),  # exactly 3840x2160's pixels
+    ("gpt-image-1.5", "3840x2160"),
+    ("gpt-image-2", "1024x640"),  # exactly the minimum
+    ("gpt-image-2.5-flare", "2048x1152"),
+    ("gpt-image-1", "auto"), ("gpt-image-1", "1536x1024"),
+    ("gpt-image-1-mini-2025-10-06", "1024x1536"),  # a dated snapshot shares its model's row
+    ("dall-e-2", "256x256"), ("dall-e-3", "1792x1024"),
+    ("my-local-model", "512x768"),  # unknown models: the generic checks only
+    (None, "16x48"),
+])
+def test_sizes_each_model_takes(model: str | None, size: str) -> None:
+    assert validate_size(size, model=model) == size
+    assert validate_generation_options({"size": size, "model": model}) == {"size": size, **({"model": model} if model else {})}
+
+
+@pytest.mark.parametrize(("model", "size", "limit"), [
+    ("gpt-image-1.5", "3840x3840", "at most 8,294,400 pixels"),
+    ("gpt-image-1.5", "2896x2896", "at most 8,294,400 pixels"),  # one step of 16 over 2880x2880
+    ("gpt-image-2.6-sunburst", "3200x3200", "at most 8,294,400 pixels"),
+    ("my-local-model", "3840x3840", "at most 8,294,400 pixels"),
+    (None, "3840x2880", "at most 8,294,400 pixels"),
+    ("gpt-image-2", "512x768", "at least 655,360 pixels"),
+    ("gpt-image-1", "2048x1152", "one of 'auto', '1024x1024', '1024x1536', '1536x1024'"),
+    ("gpt-image-1-mini", "512x512", "one of 'auto', '1024x1024'"),
+    ("dall-e-2", "1536x1024", "one of '1024x1024', '256x256', '512x512'"),
+    ("dall-e-3", "auto", "one of '1024x1024', '1024x1792', '1792x1024'"),
+])
+def test_sizes_a_model_refuses_name_the_size_the_model_and_the_limit(model: str | None, size: str,
+                                                                     limit: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        validate_size(size, model=model)
+    message = str(info.value)
+    assert info.value.param == "size" and message.startswith(f"size='{size}' is not valid")
+    assert limit in message and (model or "any image model") in message, message
+
+
+def test_a_model_number_is_not_a_prefix_of_a_longer_one() -> None:
+    assert config.size_limits("gpt-image-1") is config.size_limits("gpt-image-1-mini")
+    assert config.size_limits("gpt-image-1.5") is not config.size_limits("gpt-image-1")
+    assert config.size_limits("gpt-image-10") is None and config.size_limits(None) is None
+    assert validate_size("2048x1152", model="gpt-image-10") == "2048x1152"
+
+
+def test_the_size_is_checked_against_the_model_of_each_call(mock_client: Any, png: Callable[..., bytes]) -> None:
+    """The model passed to generate/edit, the tool's model, and the default image model."""
+    counter = Counter()
+    client = mock_client(counter)
+    calls = [
+        lambda: client.generate("x", size="2048x1152", model="gpt-image-1"),
+        lambda: client.edit("x", png(), size="2048x1152", model="gpt-image-1-mini"),
+        lambda: client.respond("x", tools=[{"type": "image_generation", "model": "dall-e-3", "size": "auto"}]),
+        lambda: client.generate("x", size="3840x3840"),  # the default model
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInputError) as info:
+            call()
+        assert info.value.param == "size"
+    assert counter.calls == 0
+
+
 # -- to_image -------------------------------------------------------------------------------
 def test_from_path_str_pathlike_and_home(png: Callable[..., bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "a.png"
