@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from contextlib import contextmanager
+from argparse import ArgumentTypeError
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Iterator
 
 from IPython.core.error import UsageError
@@ -26,6 +27,7 @@ from .errors import (
     APIError,
     ConfigurationError,
     InvalidInputError,
+    StoreError,
     StreamError,
 )
 
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Imagine", "ImagineMagics", "load_ipython_extension", "magics_for", "unload_ipython_extension"]
 
-KNOWN_ERRORS = (InvalidInputError, APIError, StreamError, APIConnectionError, ConfigurationError)
+KNOWN_ERRORS = (InvalidInputError, APIError, StreamError, APIConnectionError, ConfigurationError, StoreError)
 
 
 class Imagine(Configurable):
@@ -87,11 +89,117 @@ def _unquote(token: str) -> str:
     return token
 
 
+# A line holds at most one prompt (or question) and a few options.
+_MAX_LINE_CHARS = config.MAX_PROMPT_CHARS + 4_000
+_MAX_MESSAGE_CHARS = 300
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    """``text`` fit for a one-line message: control characters and lone surrogates escaped, shortened."""
+    text = _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+    if len(text) > _MAX_MESSAGE_CHARS:
+        text = text[:_MAX_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
 def _parse(magic: Any, line: str) -> Any:
-    """Options and words in any order (``%describe last --detail high what is it?``)."""
+    """Options and words in any order (``%describe last --detail high what is it?``).
+
+    Whatever is wrong with the line becomes a one-line `UsageError` naming the magic.
+    """
     from IPython.utils.process import arg_split
 
-    return magic.parser.parse_intermixed_args(arg_split(line))
+    name = "%" + magic.parser.prog
+    if len(line) > _MAX_LINE_CHARS:
+        raise UsageError(f"{name}: the line is {len(line):,} characters long, but a prompt or question holds at "
+                         f"most {config.MAX_PROMPT_CHARS:,}: shorten it")
+    try:
+        words = arg_split(line)
+    except ValueError:  # shlex: "No closing quotation"
+        raise UsageError(f"{name}: a quote (' or \") opens a text that never closes: add the closing quote, "
+                         f"or put the whole text in the other kind of quotes") from None
+    try:
+        return magic.parser.parse_intermixed_args(words)
+    except UsageError as exc:  # what argparse reports; it may quote the user's text
+        raise UsageError(f"{name}: {_printable(str(exc))} (the options: {name}?)") from None
+
+
+# -- what `-o NAME` may bind -----------------------------------------------------------------
+OUTPUT_NAME_RULE = ("a name of your own: not a Python keyword, a builtin (print, list, id...), a __dunder__ name, "
+                    "one of IPython's (In, Out, _, __, _1, _i1, exit, get_ipython...) or a name that holds a "
+                    "module (np, plt...)")
+_IPYTHON_NAMES = frozenset({"In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "_ih", "_oh", "_dh", "_sh",
+                            "exit", "quit", "get_ipython"})
+_IPYTHON_NUMBERED = re.compile(r"_i?\d+")  # _3 is the output of cell 3, _i3 its input
+
+
+def _output_name_problem(name: str, shell: Any) -> str | None:
+    """Why binding ``name`` would break later cells, or None when it is safe."""
+    import builtins
+    import keyword
+    from types import ModuleType
+
+    if not name.isidentifier():
+        return "it is not a Python variable name"
+    if name in _IPYTHON_NAMES or _IPYTHON_NUMBERED.fullmatch(name) or name in shell.user_ns_hidden:
+        return "IPython keeps its own history and helpers under that name"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "it is a Python keyword"
+    if name.startswith("__") and name.endswith("__"):
+        return "names with double underscores on both sides belong to Python"
+    if hasattr(builtins, name):
+        return f"it would hide Python's builtin {name}"
+    value = shell.user_ns.get(name)
+    if isinstance(value, ModuleType):
+        return f"it holds the module {value.__name__}, which later cells would lose"
+    return None
+
+
+def _output_name(token: str | None, shell: Any, noun: str) -> str | None:
+    """The variable named by ``-o`` (quotes dropped), or `UsageError` saying why not and what would do."""
+    if token is None:
+        return None
+    name = _unquote(token)
+    problem = _output_name_problem(name, shell)
+    if problem is None:
+        return name
+    candidates = [f"{name.lower()}_{noun}"] if name.isidentifier() and name[0].isalpha() else []
+    candidates += [noun, f"my_{noun}"]
+    example = next((c for c in candidates if _output_name_problem(c, shell) is None), f"my_{noun}_1")
+    raise UsageError(f"-o '{_printable(name)}' is refused: {problem}; use a name of your own, such as -o {example}")
+
+
+def _undo_steps(text: str) -> int:
+    """The N of ``%imagine_undo N``: a whole number of turns, at least 1."""
+    try:
+        steps = int(text)
+    except ValueError:  # also the digit limit of int() for absurdly long numbers
+        steps = 0
+    if steps < 1:
+        raise ArgumentTypeError(f"expected a whole number of turns to go back, such as 2, not {text!r}")
+    return steps
+
+
+# -- text that cannot be sent ------------------------------------------------------------------
+# NUL and lone surrogates (U+D800-U+DFFF) have no place in a prompt, and a lone surrogate
+# cannot even be encoded as UTF-8: refused before any request is built.
+_UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
+_PARAM_OF_DEST = {"edit": "image", "source": "image"}
+
+
+def _option_texts(args: Any, *words: str) -> dict[str, Any]:
+    """The parsed options by the parameter name users see, without the free-text ``words``."""
+    return {_PARAM_OF_DEST.get(dest, dest): value for dest, value in vars(args).items() if dest not in words}
+
+
+def _refuse_unsendable(texts: dict[str, Any]) -> None:
+    """`InvalidInputError` naming the first parameter whose text holds NUL or a lone surrogate."""
+    for param, value in texts.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and _UNSENDABLE.search(text):
+                raise InvalidInputError(param, text, "text without NUL characters or lone surrogates "
+                                                     "(U+D800 to U+DFFF), which cannot be sent")
 
 
 def _digest(image: Image) -> str:
@@ -235,7 +343,7 @@ class ImagineMagics(Magics):
               help="where to edit (transparent = edit): a path, a variable (an image or a MaskPainter) or 'last'; "
                    "without --edit, the current image is edited")
     @argument("--new", action="store_true", help="start a new conversation")
-    @argument("-o", "--output", metavar="NAME", help="store the resulting Image in this variable")
+    @argument("-o", "--output", metavar="NAME", help="store the resulting Image in this variable, " + OUTPUT_NAME_RULE)
     @argument("--fresh", action="store_true", help="always make a new image (do not reuse a stored one)")
     @argument("prompt", nargs="*", help="the prompt of %%imagine (the line magic); %%%%imagine reads the cell")
     @line_cell_magic
@@ -273,9 +381,9 @@ class ImagineMagics(Magics):
             raise UsageError("--continue refines the current image: it cannot be combined with --edit or --new")
         if args.continue_ and args.n not in (None, 1):
             raise UsageError("--continue makes one image at a time: drop -n")
-        if args.output is not None and not args.output.isidentifier():
-            raise UsageError(f"-o takes a variable name, not {args.output!r}")
+        args.output = _output_name(args.output, self.shell, "image")
         with self._errors_shown():
+            _refuse_unsendable({"prompt": prompt, **_option_texts(args, "prompt")})
             _ImagineRun(self, args, prompt).run()
 
     def _show(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
@@ -288,7 +396,7 @@ class ImagineMagics(Magics):
     @argument("--detail", choices=config.DETAIL_LEVELS, default="auto",
               help="how closely the model looks: low (cheap), high, auto")
     @argument("-m", "--model", help="vision model (default: %%config Imagine.mainline_model)")
-    @argument("-o", "--output", metavar="NAME", help="store the answer text in this variable")
+    @argument("-o", "--output", metavar="NAME", help="store the answer text in this variable, " + OUTPUT_NAME_RULE)
     @argument("source", help="a path, a URL, a variable (PIL image, array, figure, bytes, Image) or 'last'")
     @argument("question", nargs="*", help="what to ask (default: describe the image)")
     @line_magic
@@ -302,12 +410,12 @@ class ImagineMagics(Magics):
             %describe last --detail high
         """
         args = _parse(self.describe, line)
-        if args.output is not None and not args.output.isidentifier():
-            raise UsageError(f"-o takes a variable name, not {args.output!r}")
+        args.output = _output_name(args.output, self.shell, "answer")
         question = " ".join(args.question).strip() or "Describe this image."
         if len(args.question) == 1:
             question = _unquote(question)
         with self._errors_shown():
+            _refuse_unsendable({"question": question, **_option_texts(args, "question")})
             self._describe(args, question)
 
     def _describe(self, args: Any, question: str) -> None:
@@ -350,11 +458,15 @@ class ImagineMagics(Magics):
             raise
         response = stream.result
         text = (response.output_text if response is not None else "") or stream.text
-        self.store.record_usage(model=model, usage=response.usage if response else None, endpoint="responses",
-                                images=0, response_id=response.id if response else None)
-        live.done(text, footer=" · ".join(p for p in (model, backend, f"{live.elapsed:.1f} s") if p))
         if args.output:
             self.shell.user_ns[args.output] = text
+        footer = " · ".join(p for p in (model, backend, f"{live.elapsed:.1f} s") if p)
+        try:
+            self.store.record_usage(model=model, usage=response.usage if response else None, endpoint="responses",
+                                    images=0, response_id=response.id if response else None)
+        except StoreError as exc:
+            footer += f" · not recorded in the usage ledger: {exc}"
+        live.done(text, footer=footer)
 
     @contextmanager
     def _errors_shown(self) -> Iterator[None]:
@@ -381,13 +493,12 @@ class ImagineMagics(Magics):
             self._show(*history_bundle(turns, conv.head, format=self.settings.preview_format))
 
     @magic_arguments()
-    @argument("steps", nargs="?", type=int, default=1, help="how many turns to go back (default 1)")
+    @argument("steps", nargs="?", type=_undo_steps, default=1, metavar="N",
+              help="how many turns to go back (default 1); going back past the first turn stops there")
     @line_magic
     def imagine_undo(self, line: str) -> None:
         """Step back to the previous turn and show the image that is now current."""
         args = _parse(self.imagine_undo, line)
-        if args.steps < 1:
-            raise UsageError("%imagine_undo takes a positive number of steps")
         with self._errors_shown():
             self._undo(args.steps)
 
@@ -399,7 +510,7 @@ class ImagineMagics(Magics):
             self._show({"text/plain": "Nothing to undo.",
                         "text/html": '<div style="opacity:.72">Nothing to undo.</div>'}, {"nbimages": {"kind": "undo"}})
             return
-        for _ in range(steps):
+        for _ in range(min(steps, len(conv.turns))):  # never more steps than turns back to the start
             conv.undo()
         image = conv.image
         if conv.head is None or image is None:
@@ -467,9 +578,9 @@ class _ImagineRun:
         request = self._request(conv, images, mask)
         store = conv.store
         key = store.cache_key(request) if store is not None else None
-        if key is not None and not args.fresh:
+        if store is not None and key is not None and not args.fresh:
             wanted = self.options["n"] or 1
-            found = store.lookup_all(key)[-wanted:] if store is not None else []
+            found = _stored_results(store, key)[-wanted:]
             if len(found) == wanted:
                 self._reuse(found, request)
                 return
@@ -509,15 +620,16 @@ class _ImagineRun:
         conv.add(self.prompt, first, api=api, response_id=first.response_id if api == "responses" else None,
                  cached=True, images=tuple(found))
         params = first.params or {}
-        magics.store.record_usage(model=first.model or self.model, usage=None, endpoint=request["endpoint"],
-                                  images=len(found), quality=params.get("quality"), size=params.get("size"),
-                                  response_id=first.response_id, cached=True)
+        with suppress(StoreError):  # a reuse costs nothing: a ledger that cannot be written loses nothing
+            magics.store.record_usage(model=first.model or self.model, usage=None, endpoint=request["endpoint"],
+                                      images=len(found), quality=params.get("quality"), size=params.get("size"),
+                                      response_id=first.response_id, cached=True)
         magics._show(*image_bundle(found, options=magics.preview_options, cached=True,
                                    backend=_backend_label(magics.client), prompt=self.prompt))
         self._output(found)
 
     def _stream(self, images: list[Image], mask: Image | None, key: str | None) -> None:
-        from .display import LiveImage
+        from .display import LiveImage, not_saved_line
         from .events import ImageCompleted, ImageGenerationProgress, PartialImage
 
         magics = self.magics
@@ -572,13 +684,23 @@ class _ImagineRun:
             live.stop()  # also when something unexpected propagates: no refresh outlives the cell
         turn = turn_stream.turn
         assert turn is not None
-        live.final(turn.images, text=turn.text)
-        self._output(list(turn.images))
+        self._output(list(turn.images))  # bound first: the display cannot lose it
+        not_saved = not_saved_line(turn.save_error, self.args.output) if turn.save_error else ""
+        live.final(turn.images, text=turn.text, not_saved=not_saved)
 
     def _output(self, images: list[Image]) -> None:
         name = self.args.output
         if name:
             self.magics.shell.user_ns[name] = images[0] if len(images) == 1 else images
+
+
+def _stored_results(store: Store, key: str) -> list[Image]:
+    """Images stored for this request, to reuse; none when the store cannot be read (then the
+    image is made again, and shown even if it cannot be saved)."""
+    try:
+        return store.lookup_all(key)
+    except StoreError:
+        return []
 
 
 # -- the extension ---------------------------------------------------------------------------
@@ -593,17 +715,53 @@ def magics_for(shell: Any) -> ImagineMagics:
 _QUESTION_LINE = re.compile(r"^(\s*)%(describe|imagine)(\s+\S.*\?)\s*$")
 
 
+def _statement_starts(lines: list[str]) -> dict[int, bool]:
+    """The lines where a statement begins, by the tokens IPython itself reads to find magics (a
+    line inside a string literal, a comment or open brackets begins none), each with whether
+    its statement ends on that same line."""
+    import tokenize
+
+    from IPython.core.inputtransformer2 import make_tokens_by_line
+
+    try:
+        tokens_by_line = make_tokens_by_line(lines)
+    except (SyntaxError, ValueError):  # e.g. a dedent to no outer level: IPython reports it on the cell
+        return {}
+    starts = {}
+    for tokens in tokens_by_line:
+        first = next((t for t in tokens if t.type not in (tokenize.INDENT, tokenize.DEDENT)), None)
+        if first is not None:
+            row = first.start[0]
+            last = tokens[-1]
+            starts[row - 1] = last.type in (tokenize.NEWLINE, tokenize.NL) and last.start[0] == row
+    return starts
+
+
+def _direct_call(line: str) -> str:
+    m = _QUESTION_LINE.match(line)
+    assert m is not None
+    return f"{m.group(1)}get_ipython().run_line_magic({m.group(2)!r}, {m.group(3).strip()!r})\n"
+
+
 def _keep_question_marks(lines: list[str]) -> list[str]:
     """IPython reads a line ending in ``?`` as a help request (``obj?``), so
-    ``%describe photo.png what is this?`` would never reach the magic: call it directly."""
+    ``%describe photo.png what is this?`` would never reach the magic: call it directly.
+
+    Only a line that begins a statement is a magic; the same text inside a string literal, a
+    comment or brackets is left exactly as written.
+    """
     if lines and lines[0].lstrip().startswith("%%"):
         return lines  # a cell magic's body is its own business
-    out = []
-    for line in lines:
-        m = _QUESTION_LINE.match(line)
-        if m:
-            line = f"{m.group(1)}get_ipython().run_line_magic({m.group(2)!r}, {m.group(3).strip()!r})\n"
-        out.append(line)
+    asking = [i for i, line in enumerate(lines) if _QUESTION_LINE.match(line)]
+    if not asking:
+        return lines  # most cells: no tokenizing at all
+    out = list(lines)
+    starts = _statement_starts(out)
+    for i in asking:  # top down, as IPython transforms magics
+        if i in starts:
+            out[i] = _direct_call(out[i])
+            if not starts[i]:  # its text opened a string or a bracket that hid the lines below
+                starts = _statement_starts(out)
     return out
 
 
