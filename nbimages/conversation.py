@@ -6,9 +6,11 @@ head; `undo` moves the head to its parent; `checkout` moves it anywhere; `branch
 new conversation from any turn. A turn is committed only when its stream completes, so a
 broken or cancelled stream never corrupts history (its partial images travel on the error).
 
-Every completed image goes through the ``sink`` (the store, by default) before it is handed
-to anyone: a crash after that point loses nothing that was paid for. This module is plain
-Python; it never imports IPython.
+Every completed image is checked (it decodes, within the size limits) and goes through the
+``sink`` (the store, by default) before it is handed to anyone: a crash after that point
+loses nothing that was paid for. A store that cannot be written never costs the image: it
+stays in memory and in the conversation, and the turn says why it was not saved
+(``save_error``). This module is plain Python; it never imports IPython.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ._requests import image_tool
-from .errors import InvalidInputError, StreamError
+from .errors import InvalidInputError, StoreError, StreamError
 from .events import Event, ImageCompleted, Response, ResponseCompleted
+from .image import decode_problem
 
 if TYPE_CHECKING:
     from .client import Client
@@ -47,6 +50,7 @@ class Turn:
     parent: Turn | None = field(default=None, repr=False)
     cached: bool = False
     images: tuple[Image, ...] = ()  # all images of the turn when n > 1; ``image`` is the first
+    save_error: StoreError | None = field(default=None, repr=False)  # why its images are only in memory
     id: int = field(default_factory=lambda: next(_ids))
     created: float = field(default_factory=time.time)
 
@@ -143,11 +147,11 @@ class Conversation:
 
     def add(self, prompt: str, image: Image | None, *, api: str = "images", response_id: str | None = None,
             text: str = "", usage: Usage | None = None, cached: bool = False,
-            images: tuple[Image, ...] = ()) -> Turn:
+            images: tuple[Image, ...] = (), save_error: StoreError | None = None) -> Turn:
         """Commit a finished turn as a child of the head (also for results reused from the store)."""
         with self._lock:
             images = images or ((image,) if image is not None else ())
-            turn = Turn(prompt, image, api, response_id, text, usage, self.head, cached, images)
+            turn = Turn(prompt, image, api, response_id, text, usage, self.head, cached, images, save_error)
             self.all_turns.append(turn)
             self.head = turn
             return turn
@@ -258,6 +262,7 @@ class ConversationStream:
         self._cache_key = cache_key
         self.images: list[Image] = []
         self.turn: Turn | None = None
+        self.save_error: StoreError | None = None  # the first failure of the store during this turn
         self._kept: list[Image] | None = None
 
     @property
@@ -288,7 +293,7 @@ class ConversationStream:
         try:
             for event in self._stream:
                 if isinstance(event, ImageCompleted):
-                    stored = self.conversation._sink(event.image, self._cache_key)
+                    stored = self._accept(event.image)
                     self.images.append(stored)
                     event = ImageCompleted(stored, event.usage, event.item_id)
                 elif isinstance(event, ResponseCompleted):
@@ -312,31 +317,59 @@ class ConversationStream:
         assert self.turn is not None
         return self.turn
 
+    def _accept(self, image: Image) -> Image:
+        """A completed image, checked and then stored; one that does not decode is refused
+        before anything keeps it, and ends the turn with a `StreamError`."""
+        problem = decode_problem(image.data)
+        if problem is not None:
+            if self._stream is not None:
+                self._stream.close()
+            partials = self._stream.partials if self._stream is not None else []
+            raise StreamError(f"the server sent a completed image that is not usable: {problem}",
+                              partials=partials, images=self.images, code="invalid_image",
+                              response_id=image.response_id)
+        return self._save(image, self._cache_key)
+
+    def _save(self, image: Image, cache_key: str | None, kind: str = "final") -> Image:
+        """The stored image, or the image itself (kept in memory) when the store failed."""
+        try:
+            return self.conversation._sink(image, cache_key, kind)
+        except StoreError as exc:
+            self.save_error = self.save_error or exc
+            return image
+
     def _keep_partials(self, error: StreamError) -> None:
-        conv = self.conversation
-        error.partials[:] = [conv._sink(p, None, kind="partial") for p in error.partials]
+        error.partials[:] = [self._save(p, None, kind="partial") for p in error.partials]
         self._kept = error.partials
         for i, image in enumerate(error.images):
             kept = next((k for k in self.images if k is image or k.data == image.data), None)
-            error.images[i] = kept if kept is not None else conv._sink(image, self._cache_key)
+            error.images[i] = kept if kept is not None else self._save(image, self._cache_key)
 
     def complete_from(self, result: Any) -> Turn:
-        """Finish an unstreamed call: store its images, then commit the turn."""
+        """Finish an unstreamed call: check and store its images, then commit the turn."""
+        images = result.images if isinstance(result, Response) else result
+        try:
+            for image in images:
+                self.images.append(self._accept(image))
+        except StreamError as exc:
+            self._keep_partials(exc)
+            raise
         if isinstance(result, Response):
-            self.images = [self.conversation._sink(img, self._cache_key) for img in result.images]
             self._commit(result.id, result.output_text, result.usage)
         else:
-            self.images = [self.conversation._sink(img, self._cache_key) for img in result]
             self._commit(None, "", self.images[0].usage if self.images else None)
         assert self.turn is not None
         return self.turn
 
     def _commit(self, response_id: str | None, text: str, usage: Usage | None) -> None:
         conv = self.conversation
-        conv._record_usage(self.api, usage, self.images, response_id)
+        try:
+            conv._record_usage(self.api, usage, self.images, response_id)
+        except StoreError as exc:
+            self.save_error = self.save_error or exc
         image = self.images[0] if self.images else None
         self.turn = conv.add(self.prompt, image, api=self.api, response_id=response_id, text=text, usage=usage,
-                             images=tuple(self.images))
+                             images=tuple(self.images), save_error=self.save_error)
 
 
 _current: Conversation | None = None

@@ -46,6 +46,7 @@ Bundle = tuple[dict[str, Any], dict[str, Any]]
 
 _MUTED = "opacity:.72;font-size:.88em"
 _ERROR = "color:#c62828;border-left:3px solid #c62828;padding:2px 8px;margin:2px 0"
+_WARNING = "color:#b26a00;border-left:3px solid #b26a00;padding:2px 8px;margin:2px 0"
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,34 @@ def _box(image: Image, max_side: int) -> tuple[int, int]:
     width, height = image.width or max_side, image.height or max_side
     scale = min(1.0, max_side / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _shown_or_problem(image: Image, make: Any) -> tuple[Image | None, str]:
+    """``make(image)`` (a preview), or why the image cannot be shown: an output never breaks
+    on an image that does not decode (a damaged file, a bad server reply)."""
+    from .image import DECODE_ERRORS, decode_error_text, header_problem
+
+    problem = header_problem(image.data)
+    if problem:
+        return None, problem
+    try:
+        return make(image), ""
+    except DECODE_ERRORS as exc:
+        return None, f"it does not decode ({decode_error_text(exc)})"
+    except Exception as exc:  # Pillow's DecompressionBombError and the like
+        return None, decode_error_text(exc)
+
+
+def _picture(image: Image, side: int, alt: str, make: Any, *, faded: bool = False) -> str:
+    """The preview's ``<img>``, or a box of the same size saying why the image cannot be shown."""
+    shown, problem = _shown_or_problem(image, make)
+    box = _box(image, side)
+    if shown is not None:
+        return _img_tag(shown, box, alt, faded=faded)
+    width, height = (box if max(box) <= side else (side, side))
+    return (f'<div style="width:{width}px;max-width:100%;height:{min(height, side)}px;display:flex;'
+            f'align-items:center;justify-content:center;border:1px dashed rgba(128,128,128,.6);'
+            f'border-radius:4px;{_MUTED};text-align:center">this image cannot be shown: {escape(problem)}</div>')
 
 
 def _img_tag(shown: Image, box: tuple[int, int], alt: str, *, faded: bool = False) -> str:
@@ -218,7 +247,7 @@ def error_bundle(exc: BaseException, partial: Image | None = None,
         side = options.max_side if len(shown) == 1 else max(128, options.max_side // 2)
         quality = options.quality if images else options.partial_quality
         pictures = "".join(
-            _img_tag(preview(img, side, options.format, quality), _box(img, side), label, faded=not images)
+            _picture(img, side, label, lambda i: preview(i, side, options.format, quality), faded=not images)
             for img in shown)
         html = f'<div class="nbimages">{pictures}{html}</div>'
         text += "".join(f"\n{label} saved to {img.path}" for img in shown if img.path is not None)
@@ -325,16 +354,18 @@ class LiveImage(_Output):
         o = self.options
         # Shrunk even though the final image replaces it: Jupyter autosaves during long generations,
         # and a remote front end waits for every byte (a 2 MB partial is a 2.8 MB message).
-        self._shown = (_partial_preview(image, o), _box(image, o.max_side))
+        shown, problem = _shown_or_problem(image, lambda i: _partial_preview(i, o))
+        if shown is not None:
+            self._shown = (shown, _box(image, o.max_side))
         total = max(self.partials_expected, index + 1)
-        self._publish_status(f"partial {index + 1} of {total}", {"kind": "partial", "index": index,
-                                                               "prompt": self.prompt})
+        state = f"partial {index + 1} of {total}" + (f" (cannot be shown: {problem})" if problem else "")
+        self._publish_status(state, {"kind": "partial", "index": index, "prompt": self.prompt})
 
-    def final(self, images: Sequence[Image], *, cached: bool = False, text: str = "") -> None:
+    def final(self, images: Sequence[Image], *, cached: bool = False, text: str = "", not_saved: str = "") -> None:
         """Replace the live area with the final image(s) and the caption."""
         self.stop()
         self.publish(*image_bundle(images, options=self.options, cached=cached, elapsed=None if cached else self.elapsed,
-                                   backend=self.backend, text=text, prompt=self.prompt))
+                                   backend=self.backend, text=text, prompt=self.prompt, not_saved=not_saved))
 
     def error(self, exc: BaseException, partial: Image | None = None, images: Sequence[Image] = ()) -> None:
         self.stop()
@@ -347,10 +378,18 @@ class LiveImage(_Output):
         self.stop()
 
 
+def not_saved_line(error: BaseException, output: str | None = None) -> str:
+    """Why an image is only in memory, and how to keep it."""
+    kept = f"kept in memory as {output}" if output else "kept in memory (in the conversation: %imagine_history)"
+    how = f"{output}.save('image.png')" if output else "nbimages.current_conversation().image.save('image.png')"
+    return f"not saved to the store: {' '.join(str(error).split())} — the image is {kept}; {how} writes it elsewhere"
+
+
 def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOptions(), cached: bool = False,
                  elapsed: float | None = None, backend: str | None = None, text: str = "",
-                 prompt: str | None = None, note: str = "") -> Bundle:
-    """Final images with a caption: revised prompt, size, model, where the full image is."""
+                 prompt: str | None = None, note: str = "", not_saved: str = "") -> Bundle:
+    """Final images with a caption: revised prompt, size, model, where the full image is
+    (or ``not_saved``: why it is only in memory)."""
     if not images:
         body = escape(text) if text else "no image came back"
         return ({"text/html": f'<div style="{_MUTED}">{body}</div>', "text/plain": text or "no image came back"},
@@ -358,10 +397,10 @@ def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOp
     first = images[0]
     prompt = prompt or first.prompt or ""
     pictures = []
+    side = options.max_side if len(images) == 1 else max(128, options.max_side // 2)
     for img in images:
-        shown = preview(img, options.max_side, options.format, options.quality)
-        box = _box(img, options.max_side if len(images) == 1 else max(128, options.max_side // 2))
-        picture = _img_tag(shown, box, img.revised_prompt or prompt)
+        picture = _picture(img, side, img.revised_prompt or prompt,
+                           lambda i: preview(i, options.max_side, options.format, options.quality))
         pictures.append(f"<figure style=\"margin:0\">{picture}"
                         f"<figcaption style=\"{_MUTED}\">{file_link(img.path)}</figcaption></figure>"
                         if len(images) > 1 else picture)
@@ -389,6 +428,9 @@ def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOp
     if note:
         lines_html.append(f'<div style="{_MUTED}">{escape(note)}</div>')
         lines_text.append(note)
+    if not_saved:
+        lines_html.append(f'<div style="{_WARNING}">{escape(not_saved)}</div>')
+        lines_text.append(not_saved)
     gallery = "".join(pictures) if len(pictures) == 1 else (
         f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(pictures)}</div>')
     html = f'<div class="nbimages">{gallery}{"".join(lines_html)}</div>'
@@ -471,8 +513,7 @@ class LiveMarkdown(_Output):
 
 
 def thumbnail_html(image: Image, max_side: int = 160, format: str = "webp", alt: str = "") -> str:
-    shown = preview(image, max_side, format, 75)
-    return _img_tag(shown, _box(image, max_side), alt)
+    return _picture(image, max_side, alt, lambda i: preview(i, max_side, format, 75))
 
 
 # -- history and usage ------------------------------------------------------------------

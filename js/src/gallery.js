@@ -3,7 +3,8 @@ import { act, errorLine, h, listen, QUIET_KEYS, UrlBag, watch } from "./_shared.
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {{ id: string, prompt: string, revised_prompt: string, model: string, created: number,
- *   width: number, height: number, kind: string, size: string }} Item */
+ *   width: number, height: number, kind: string, size: string, problem?: string }} Item
+ * ``problem``: why the image cannot be shown ("file missing", "file damaged"), else empty. */
 
 /** @param {Item} item */
 function dims(item) {
@@ -87,12 +88,16 @@ function render({ model, el }) {
         "aria-pressed": String(item.id === selected()),
         dataset: { id: item.id, selected: String(item.id === selected()) },
         onclick: () => {
-          enlarged = true;
-          showDetail(item);
-          act(model, "select", { id: item.id });
+          if (!item.problem) {
+            enlarged = true;
+            showDetail(item);
+          }
+          act(model, "select", { id: item.id }); // for a missing file: the error line says where it was
         },
       },
-      h("span", { class: "nbi-card__frame" }, url ? h("img", { src: url, alt: "", loading: "lazy" }) : null),
+      h("span", { class: "nbi-card__frame" }, item.problem
+        ? h("span", { hook: "gallery-item-problem", class: "nbi-card__problem", text: item.problem })
+        : url ? h("img", { src: url, alt: "", loading: "lazy" }) : null),
       h("span", { hook: "gallery-item-prompt", class: "nbi-card__prompt", text: item.prompt || "(no prompt)" }),
       h("span", { hook: "gallery-item-meta", class: "nbi-card__meta" },
         item.model ? h("span", { class: "nbi-card__model", text: item.model }) : null,

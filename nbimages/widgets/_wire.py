@@ -64,15 +64,60 @@ def preview_bytes(
     image: Image, *, max_side: int = PREVIEW_MAX_SIDE, passthrough_bytes: int = PASSTHROUGH_MAX_BYTES,
     passthrough_side: int = PASSTHROUGH_MAX_SIDE,
 ) -> tuple[bytes, str]:
-    """(bytes, mime) to show ``image`` in a browser: as received when small enough, else a WebP."""
-    if _fits(image, passthrough_bytes, passthrough_side):
+    """(bytes, mime) to show ``image`` in a browser: as received when small enough, else a WebP;
+    a grey card saying why when the image does not decode (a view never breaks on one)."""
+    from ..image import header_problem
+
+    problem = header_problem(image.data)
+    if problem is None and _fits(image, passthrough_bytes, passthrough_side):
         return image.data, image.mime_type
-    return _encode(image, max_side)
+    if problem is None:
+        try:
+            return _encode(image, max_side)
+        except _undecodable() as exc:
+            problem = str(exc).split(" <_io.", 1)[0] or type(exc).__name__
+    return _unshowable_card(problem), "image/png"
 
 
 def encode_thumbnail(image: Image, max_side: int = THUMBNAIL_SIDE) -> bytes:
-    """A small WebP (keeps transparency) for synced state and history strips."""
-    return _encode(image, max_side, "webp", quality=80)[0]
+    """A small WebP (keeps transparency) for synced state and history strips; empty when the
+    image does not decode (the view shows an empty frame)."""
+    from ..image import header_problem
+
+    if header_problem(image.data):
+        return b""
+    try:
+        return _encode(image, max_side, "webp", quality=80)[0]
+    except _undecodable():
+        return b""
+
+
+def _undecodable() -> tuple[type[BaseException], ...]:
+    """What decoding a broken image raises (Pillow is imported only when an image is decoded)."""
+    from PIL.Image import DecompressionBombError
+
+    from ..image import DECODE_ERRORS
+
+    return (*DECODE_ERRORS, DecompressionBombError)
+
+
+def _unshowable_card(problem: str, side: int = 256) -> bytes:
+    from PIL import Image as PIL, ImageDraw
+
+    card = PIL.new("RGB", (side, side), (214, 214, 214))
+    draw = ImageDraw.Draw(card)
+    words = f"cannot be shown: {problem}".split()
+    lines, line = [], ""
+    for word in words:
+        if len(line) + len(word) > 34 and line:
+            lines.append(line)
+            line = ""
+        line = f"{line} {word}".strip()
+    lines.append(line)
+    draw.multiline_text((10, 10), "\n".join(lines[:12]), fill=(70, 70, 70))
+    buffer = BytesIO()
+    card.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def send_image(widget: Sender, slot: str, data: bytes, mime: str, **meta: Any) -> int:

@@ -7,12 +7,13 @@ image as binary messages, so saved widget state stays small however many images 
 from __future__ import annotations
 
 import math
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from ..errors import InvalidInputError
-from ..image import sniff
+from ..errors import InvalidInputError, StoreError
+from ..image import decode_problem, sniff
 from ._base import NbImagesWidget, static_file
 from ._wire import MIME, preview_bytes, send_image, send_thumbnails
 
@@ -70,6 +71,7 @@ class Gallery(NbImagesWidget):
 
     @property
     def selected_image(self) -> Image | None:
+        """The selected image's bytes (`StoreError` if its file went missing since)."""
         record = self.selected
         return record.load() if record is not None else None
 
@@ -79,20 +81,30 @@ class Gallery(NbImagesWidget):
         self._send_thumbs()
 
     def select(self, image_id: str | None) -> None:
-        """Select an image by id (None to clear) and show it enlarged."""
+        """Select an image by id (None to clear) and show it enlarged.
+
+        `KeyError` for an id the store does not know, and for an image whose file is missing
+        or damaged (its card says so); the selection is then left as it was.
+        """
         if not image_id:
             self.selected_id = ""
             return
         record = self.store.get(str(image_id))  # KeyError for an unknown id
+        try:
+            image = _usable(record)
+        except StoreError as exc:
+            self._mark_problem(record.id, _problem_label(exc))
+            raise KeyError(f"{image_id}: {exc}") from exc
         self.selected_id = record.id
-        self._send_large(record)
+        self._send_large(record.id, image)
 
     # -- actions from the view ---------------------------------------------------------
     def _action_hello(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self._send_thumbs()
         record = self.selected
         if record is not None and content.get("enlarged"):
-            self._send_large(record)
+            with suppress(StoreError):  # gone since it was selected: its card says so
+                self._send_large(record.id, _usable(record))
 
     def _action_select(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         image_id = content.get("id")
@@ -100,7 +112,9 @@ class Gallery(NbImagesWidget):
             raise InvalidInputError("id", image_id, "a stored image id")
         try:
             self.select(image_id)
-        except KeyError:
+        except KeyError as exc:
+            if isinstance(exc.__cause__, StoreError):
+                raise exc.__cause__ from None  # the file is missing or damaged: say which and why
             raise InvalidInputError("id", image_id, "an image still in the store (Refresh the gallery)") from None
 
     def _action_refresh(self, content: dict[str, Any], buffers: list[bytes]) -> None:
@@ -129,20 +143,32 @@ class Gallery(NbImagesWidget):
         self.error = ""
 
     def _send_thumbs(self) -> None:
+        problems: dict[str, str] = {}
+
         def thumbs() -> Any:
             for item in self.items:
                 try:
                     data = self.store.thumbnail(item["id"], max_side=THUMB_SIDE)
-                except (KeyError, OSError):
-                    continue  # deleted or unreadable since the listing; the view shows a placeholder
+                except KeyError:
+                    problems[item["id"]] = "no longer in the store"
+                    continue
+                except StoreError as exc:
+                    problems[item["id"]] = _problem_label(exc)
+                    continue
                 yield item["id"], data, MIME.get(sniff(data)[0] or "", "image/png")
 
         send_thumbnails(self, "thumbs", thumbs())
+        for image_id, problem in problems.items():
+            self._mark_problem(image_id, problem)
 
-    def _send_large(self, record: StoredImage) -> None:
-        image = record.load()
+    def _mark_problem(self, image_id: str, problem: str) -> None:
+        """Say on the card why an image cannot be shown (its file is missing or damaged)."""
+        if any(item["id"] == image_id and item.get("problem") != problem for item in self.items):
+            self.items = [{**item, "problem": problem} if item["id"] == image_id else item for item in self.items]
+
+    def _send_large(self, image_id: str, image: Image) -> None:
         data, mime = preview_bytes(image, max_side=LARGE_MAX_SIDE)
-        send_image(self, "large", data, mime, id=record.id, width=image.width, height=image.height)
+        send_image(self, "large", data, mime, id=image_id, width=image.width, height=image.height)
 
     def _static_png(self) -> bytes | None:
         """A contact sheet of the first images of the page, for frontends without widgets."""
@@ -170,6 +196,20 @@ class Gallery(NbImagesWidget):
         return f"<nbimages Gallery: {self.total} stored image(s), page {self.page + 1} of {self.pages}>"
 
 
+def _usable(record: StoredImage) -> Image:
+    """The stored image, checked: `StoreError` when its file is missing or does not decode."""
+    image = record.load()
+    problem = decode_problem(image.data)
+    if problem is not None:
+        raise StoreError(f"the stored image {record.id} is damaged: {problem} ({record.path})")
+    return image
+
+
+def _problem_label(exc: StoreError) -> str:
+    text = str(exc)
+    return "file missing" if "No such file" in text else "file damaged" if "damaged" in text else "file unreadable"
+
+
 def _summary(record: StoredImage) -> dict[str, Any]:
     return {
         "id": record.id,
@@ -181,4 +221,5 @@ def _summary(record: StoredImage) -> dict[str, Any]:
         "height": record.height or 0,
         "kind": record.kind,
         "size": (record.params or {}).get("size") or "",
+        "problem": "" if record.path.is_file() else "file missing",
     }
