@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._secrets import redact, redact_json
 from .errors import APIConnectionError, APIError, APITimeoutError, error_class
 
 if TYPE_CHECKING:
     import httpx
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+MAX_ERROR_TEXT = 500
+MAX_SECRET_SPAN = 1000  # longer than any key: one starting before a cut is redacted whole
 NEVER_RETRY_CODES = frozenset({"insufficient_quota", "moderation_blocked", "content_policy_violation", "billing_hard_limit_reached"})
 
 
@@ -71,18 +75,21 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def api_error(response: httpx.Response) -> APIError:
-    """An `APIError` subclass from an error response whose body was read."""
+    """An `APIError` subclass from an error response whose body was read.
+
+    Everything taken from the server is redacted here: a server may echo the key it was sent.
+    """
     message, code, kind, param, body = f"HTTP {response.status_code}", None, None, None, None
     try:
-        body = response.json()
+        body = redact_json(response.json())
     except ValueError:
-        text = response.text.strip()
+        text = server_text(response.text, MAX_ERROR_TEXT).strip()
         if text:
-            message = text[:500]
+            message = text
     if isinstance(body, dict):
         err = body.get("error") if isinstance(body.get("error"), dict) else body
-        message = err.get("message") or message
-        code, kind, param = err.get("code"), err.get("type"), err.get("param")
+        message = _text_or_none(err.get("message")) or message
+        code, kind, param = (_text_or_none(err.get(name)) for name in ("code", "type", "param"))
     cls = error_class(response.status_code, code)
     return cls(
         message,
@@ -90,18 +97,34 @@ def api_error(response: httpx.Response) -> APIError:
         code=code,
         type=kind,
         param=param,
-        request_id=response.headers.get("x-request-id"),
+        request_id=_text_or_none(response.headers.get("x-request-id")),
         body=body,
     )
 
 
+def server_text(text: str, limit: int) -> str:
+    """The first ``limit`` characters of raw server text, redacted before it is cut (a key
+    cut in two would no longer be recognised)."""
+    return redact(text[: limit + MAX_SECRET_SPAN])[:limit]
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return redact(value if isinstance(value, str) else json.dumps(value, default=str))
+
+
 def connection_error(exc: Exception) -> APIConnectionError:
-    """Translate an httpx transport error (the one place where that happens)."""
+    """Translate an httpx transport error (the one place where that happens).
+
+    httpx's text may hold the request's URL, with any credentials in it: redacted.
+    """
     import httpx
 
+    reason = redact(str(exc)) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"the request timed out ({type(exc).__name__}); raise timeout= for slow, high-quality images")
     if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol)):
-        return APIConnectionError(f"could not reach the server: {exc or type(exc).__name__}")
+        return APIConnectionError(f"could not reach the server: {reason}")
     # The server was reached, then the connection broke (dropped, cut mid-body, reset).
-    return APIConnectionError(f"the connection to the server broke: {exc or type(exc).__name__}")
+    return APIConnectionError(f"the connection to the server broke: {reason}")

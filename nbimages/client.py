@@ -21,8 +21,9 @@ from ._requests import (
     build_upload,
     build_variations,
 )
-from ._retry import RetryPolicy, api_error, connection_error
-from .errors import APIError
+from ._retry import RetryPolicy, api_error, connection_error, server_text
+from ._secrets import redact, redact_http_logs, redact_json, remember_secret, remember_url_secrets
+from .errors import APIError, ConfigurationError
 from .events import EventDecoder
 from .stream import AsyncStream, Stream
 
@@ -88,6 +89,8 @@ class _ClientBase:
         if base_url is None and http_client is not None and str(http_client.base_url):
             base_url = str(http_client.base_url)
         self._backend = config.resolve_backend(api_key, base_url, backend)
+        _remember_credentials(self._backend)
+        self._endpoint, self._endpoint_params = _split_query(self._backend.base_url)
         self.retry = RetryPolicy(max_retries=max_retries)
         headers = {"User-Agent": f"nbimages/{__version__}"}
         if self._backend.api_key:
@@ -126,21 +129,29 @@ class _ClientBase:
 
     @property
     def base_url(self) -> str:
-        return self._backend.base_url
+        """Where requests go, fit to show: credentials in the URL are masked."""
+        return self._backend.display_url
 
     def __repr__(self) -> str:
         return f"<nbimages.{type(self).__name__} backend={self.backend} base_url={self.base_url}>"
 
     def _request(self, call: Call) -> Any:
-        return self._http.build_request(
-            call.method,
-            self._backend.base_url + call.path,
-            json=call.json,
-            data=call.data,
-            files=call.files,
-            headers=self._headers,
-            timeout=self._timeout,
-        )
+        import httpx
+
+        try:
+            return self._http.build_request(
+                call.method,
+                self._endpoint + call.path,
+                params=self._endpoint_params,
+                json=call.json,
+                data=call.data,
+                files=call.files,
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.InvalidURL as exc:
+            error = ConfigurationError(f"the base URL {self.base_url} is not valid: {redact(str(exc))}")
+        raise error  # outside the handler: httpx's exception (holding the real URL) is not its context
 
     # -- the API (written once; `_run` sends) ----------------------------------------
     def generate(
@@ -249,20 +260,56 @@ def _reply(call: Call, response: httpx.Response) -> Any:
     """The result of an unstreamed call whose body was read.
 
     A successful status with a body that is not JSON, or that holds an ``error`` object,
-    is an error too: parsing it would silently return nothing.
+    is an error too: parsing it would silently return nothing. The body is redacted before
+    anything reads it (a server may echo the key it was sent).
     """
-    try:
-        body = response.json()
-    except ValueError:
+    body = _json_body(response)
+    if body is _NOT_JSON:
         raise APIError(
-            f"the server sent a malformed reply (not JSON): {response.text[:120]!r}",
+            f"the server sent a malformed reply (not JSON): {server_text(response.text, 120)!r}",
             status=response.status_code,
             code="malformed_response",
-            request_id=response.headers.get("x-request-id"),
-        ) from None
+            request_id=_request_id(response),
+        )
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         raise api_error(response)
-    return call.parse(body, call.meta)
+    return call.parse(redact_json(body), call.meta)
+
+
+_NOT_JSON = object()
+
+
+def _json_body(response: httpx.Response) -> Any:
+    """The decoded body, or `_NOT_JSON` (the decoder's error, which quotes the body, is dropped)."""
+    try:
+        return response.json()
+    except ValueError:
+        return _NOT_JSON
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    value = response.headers.get("x-request-id")
+    return redact(value) if value else None
+
+
+def _remember_credentials(backend: config.Backend) -> None:
+    """Whatever a server might echo back is redacted from then on: the key (also one given as
+    ``api_key=``, not in the environment) and credentials in the base URL. The organization and
+    project ids are not secrets (OpenAI's own error messages quote them), so they stay shown."""
+    remember_secret(backend.api_key)
+    remember_url_secrets(backend.base_url)
+    redact_http_logs()
+
+
+def _split_query(url: str) -> tuple[str, dict[str, str] | None]:
+    """A base URL without its query string (``?api-version=...``), and that query's parameters,
+    which every request carries: the paths of the calls go before them."""
+    from urllib.parse import parse_qsl
+
+    base, question, query = url.partition("?")
+    if not question:
+        return url, None
+    return base.rstrip("/"), dict(parse_qsl(query, keep_blank_values=True))
 
 
 def _timeout(timeout: float | httpx.Timeout | None) -> Any:
@@ -315,12 +362,15 @@ class Client(_ClientBase):
         response = self._send(call)
         if call.stream:
             return Stream(response, EventDecoder(call.meta), call.stream_result)
+        error: Exception | None = None
         try:
             response.read()
         except httpx.TransportError as exc:
-            raise connection_error(exc) from None
+            error = connection_error(exc)
         finally:
             response.close()
+        if error is not None:
+            raise error  # outside the handler: httpx's exception (holding the request) is not its context
         return _reply(call, response)
 
     def close(self) -> None:
@@ -378,12 +428,15 @@ class AsyncClient(_ClientBase):
         response = await self._send(call)
         if call.stream:
             return AsyncStream(response, EventDecoder(call.meta), call.stream_result)
+        error: Exception | None = None
         try:
             await response.aread()
         except httpx.TransportError as exc:
-            raise connection_error(exc) from None
+            error = connection_error(exc)
         finally:
             await response.aclose()
+        if error is not None:
+            raise error
         return _reply(call, response)
 
     async def aclose(self) -> None:

@@ -92,9 +92,16 @@ class Backend:
     base_url: str
     api_key: str | None
 
-    def __repr__(self) -> str:  # never show the key
+    @property
+    def display_url(self) -> str:
+        """``base_url`` fit to show: a password or key in it is masked (requests use ``base_url``)."""
+        from ._secrets import display_url
+
+        return display_url(self.base_url)
+
+    def __repr__(self) -> str:  # never show the key, nor credentials in the URL
         key = "set" if self.api_key else "none"
-        return f"Backend(kind={self.kind!r}, base_url={self.base_url!r}, api_key={key})"
+        return f"Backend(kind={self.kind!r}, base_url={self.display_url!r}, api_key={key})"
 
 
 def resolve_backend(api_key: str | None = None, base_url: str | None = None, backend: str | None = None) -> Backend:
