@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import config
+from ._payload import image_field, list_field, text_field
 from .errors import InvalidInputError
 from .events import EventDecoder, Response, parse_response
 from .image import Image, Usage
@@ -45,11 +46,11 @@ def _images_from_reply(body: dict[str, Any], meta: dict[str, Any]) -> list[Image
 
     usage = Usage.from_dict(body.get("usage"))
     images = []
-    for entry in body.get("data") or []:
+    for entry in list_field(body, "data"):
         base = image_meta_from({**body, "revised_prompt": entry.get("revised_prompt")}, meta)
         if entry.get("b64_json"):
-            images.append(Image.from_b64(entry["b64_json"], usage=usage, **base))
-        elif entry.get("url"):
+            images.append(image_field(entry, "b64_json", usage=usage, **base))
+        elif text_field(entry, "url"):
             url = entry["url"]
             if url.startswith("data:"):
                 images.append(to_image(url, "url").with_meta(usage=usage, **base))
@@ -77,7 +78,9 @@ def _text_of(body: dict[str, Any], meta: dict[str, Any]) -> str:
 
 
 def _file_id(body: dict[str, Any], meta: dict[str, Any]) -> str:
-    return str(body["id"])
+    file_id = text_field(body, "id", required=True)
+    assert file_id is not None
+    return file_id
 
 
 # -- builders ---------------------------------------------------------------------

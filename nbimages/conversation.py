@@ -341,9 +341,14 @@ class ConversationStream:
     def _keep_partials(self, error: StreamError) -> None:
         error.partials[:] = [self._save(p, None, kind="partial") for p in error.partials]
         self._kept = error.partials
-        for i, image in enumerate(error.images):
+        completed = []
+        for image in error.images:
             kept = next((k for k in self.images if k is image or k.data == image.data), None)
-            error.images[i] = kept if kept is not None else self._save(image, self._cache_key)
+            if kept is None and decode_problem(image.data) is None:
+                kept = self._save(image, self._cache_key)
+            if kept is not None:  # an image that does not decode is not kept
+                completed.append(kept)
+        error.images[:] = completed
 
     def complete_from(self, result: Any) -> Turn:
         """Finish an unstreamed call: check and store its images, then commit the turn."""

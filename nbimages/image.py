@@ -37,14 +37,15 @@ class Usage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
-        if not data:
+        """Usage from a reply; None when absent or not an object (it is only informational)."""
+        if not data or not isinstance(data, dict):
             return None
         return cls(
-            input_tokens=int(data.get("input_tokens") or 0),
-            output_tokens=int(data.get("output_tokens") or 0),
-            total_tokens=int(data.get("total_tokens") or 0),
-            input_tokens_details=dict(data.get("input_tokens_details") or {}),
-            output_tokens_details=dict(data.get("output_tokens_details") or {}),
+            input_tokens=_count(data.get("input_tokens")),
+            output_tokens=_count(data.get("output_tokens")),
+            total_tokens=_count(data.get("total_tokens")),
+            input_tokens_details=_counts(data.get("input_tokens_details")),
+            output_tokens_details=_counts(data.get("output_tokens_details")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +56,15 @@ class Usage:
             "input_tokens_details": dict(self.input_tokens_details),
             "output_tokens_details": dict(self.output_tokens_details),
         }
+
+
+def _count(value: Any) -> int:
+    """A token count as sent; anything that is not a count reads as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _counts(value: Any) -> dict[str, int]:
+    return {str(k): _count(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def sniff(data: bytes) -> tuple[str | None, int | None, int | None]:

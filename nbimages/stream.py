@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
 from ._retry import connection_error
 from .events import Event, EventDecoder
-from .streaming import SSEDecoder
+from .streaming import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
     import httpx
@@ -38,7 +38,13 @@ class _StreamState:
 
     def _events(self, chunk: bytes) -> list[Event]:
         events: list[Event] = []
-        for frame in self._sse.feed(chunk):
+        try:
+            frames = self._sse.feed(chunk)
+        except EventTooLarge as exc:
+            for frame in exc.frames:  # what completed before the oversized event is kept
+                self._decoder.feed(frame)
+            raise self._decoder.broken(f"the server sent {exc}", code="event_too_large") from None
+        for frame in frames:
             events += self._decoder.feed(frame)
         return events
 

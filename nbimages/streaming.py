@@ -2,13 +2,25 @@
 
 Handles multi-megabyte ``data:`` lines without rescanning them, ``event:`` / ``id:`` /
 ``retry:`` fields, comments, LF, CRLF and lone CR line endings, and a final ``[DONE]``.
+One event may hold at most ``max_event_bytes`` (a final image of the largest size is a
+fraction of it); a server sending more gets `EventTooLarge`, not the kernel's memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "SSEFrame"]
+__all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEDecoder", "SSEFrame"]
+
+MAX_EVENT_BYTES = 48 * 2**20
+
+
+class EventTooLarge(ValueError):
+    """One event grew past the decoder's limit; ``frames`` were completed before it."""
+
+    def __init__(self, message: str, frames: list[SSEFrame]) -> None:
+        super().__init__(message)
+        self.frames = frames
 
 
 @dataclass(frozen=True)
@@ -24,11 +36,13 @@ class SSEFrame:
 class SSEDecoder:
     """Feed it chunks as they arrive; it returns the frames completed by each chunk."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self.max_event_bytes = max_event_bytes
         self._buffer = bytearray()
         self._scanned = 0  # bytes of the buffer known to hold no line ending
         self._event: str | None = None
         self._data: list[bytes] = []
+        self._data_bytes = 0
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         buffer = self._buffer
@@ -63,6 +77,8 @@ class SSEDecoder:
         if start:
             del buffer[:start]
         self._scanned = pos - start
+        if len(buffer) + self._data_bytes > self.max_event_bytes:
+            raise EventTooLarge(f"an event larger than {self.max_event_bytes // 2**20} MB", frames)
         return frames
 
     def flush(self) -> list[SSEFrame]:
@@ -91,17 +107,18 @@ class SSEDecoder:
             value = value[1:]
         if name == b"data":
             self._data.append(value)
+            self._data_bytes += len(value)
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
         # "id" and "retry" carry nothing this protocol uses.
         return None
 
     def _dispatch(self) -> SSEFrame | None:
-        if not self._data:
-            self._event = None
-            return None
         data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
-        frame = SSEFrame(self._event, data)
+        event = self._event
         self._event = None
         self._data = []
-        return frame
+        self._data_bytes = 0
+        if not data.strip():  # no data, or empty `data:` lines: nothing to dispatch (as the SSE spec says)
+            return None
+        return SSEFrame(event, data)
