@@ -53,3 +53,85 @@ def test_unloading_removes_the_transformer(ipshell: Any) -> None:
     assert _keep_question_marks not in ipshell.input_transformers_cleanup
     ipshell.run_line_magic("load_ext", "nbimages")
     assert ipshell.input_transformers_cleanup.count(_keep_question_marks) == 1
+
+
+# -- only a line that begins a statement is a magic ------------------------------------------
+def _lines(cell: str) -> list[str]:
+    return cell.splitlines(keepends=True)
+
+
+@pytest.mark.parametrize("cell", [
+    'x = "%describe a.png what?"\n',
+    "# %describe a.png what?\n",
+    's = """\n%describe a.png what?\n"""\n',
+    "s = r'''\n  %imagine a fox, why not?\n'''\n",
+    'def f():\n    """\n    %describe a.png what?\n    """\n',
+    "f(\n%describe a.png what?\n)\n",
+    "items = [\n    1,\n    %describe a.png what?\n]\n",
+    "x = 1 + \\\n%describe a.png what?\n",
+    's = """never closed\n%describe a.png what?\n',
+])
+def test_describe_text_inside_strings_comments_or_brackets_is_left_as_written(cell: str) -> None:
+    from nbimages.magics import _keep_question_marks
+
+    assert _keep_question_marks(_lines(cell)) == _lines(cell)
+
+
+@pytest.mark.parametrize("cell", [
+    's = """\n%describe pic what colour is it?\n"""\n',
+    "s = '''%describe pic what?\n  %imagine a fox?\n'''\n",
+    's = ("%describe pic "\n     "what?")\n',
+])
+def test_a_string_that_quotes_a_magic_keeps_its_text_in_a_real_shell(ipshell: Any, png: Any, cell: str) -> None:
+    from IPython.utils.capture import capture_output
+
+    ipshell.user_ns["pic"] = png((16, 16), (0, 0, 255))
+    expected: dict[str, Any] = {}
+    exec(cell, {}, expected)  # what plain Python makes of it
+    with capture_output() as captured:
+        result = ipshell.run_cell(cell)
+    assert result.error_in_exec is None and result.error_before_exec is None
+    assert ipshell.user_ns["s"] == expected["s"]
+    assert captured.outputs == [] and "asking" not in captured.stdout  # the magic never ran
+
+
+def test_a_magic_inside_a_block_after_a_docstring_that_quotes_one_is_rewritten() -> None:
+    from nbimages.magics import _keep_question_marks
+
+    cell = 'def ask():\n    """\n    %describe a.png what?\n    """\n    %describe pic what is it?\n'
+    out = _keep_question_marks(_lines(cell))
+    assert out[:4] == _lines(cell)[:4]
+    assert out[4] == "    get_ipython().run_line_magic('describe', 'pic what is it?')\n"
+
+
+def test_a_magic_whose_text_opens_a_string_does_not_hide_the_next_magic() -> None:
+    from nbimages.magics import _keep_question_marks
+
+    cell = '%describe a.png is """this""" a """quote?\n%describe b.png and this?\n'
+    assert _keep_question_marks(_lines(cell)) == [
+        "get_ipython().run_line_magic('describe', 'a.png is \"\"\"this\"\"\" a \"\"\"quote?')\n",
+        "get_ipython().run_line_magic('describe', 'b.png and this?')\n",
+    ]
+
+
+@pytest.mark.parametrize("cell", [
+    "if x:\n        y = 1\n    %describe a.png what?\n",  # a dedent to no outer level
+    "%describe a\x00.png what?\n",
+    "%describe a\ud800.png what?\n",
+    "x = '\x00'\n%describe a.png what?\n",
+    "%describe a.png what?\r\n%imagine a fox, why?\r\n",
+    "%describe " + "? " * 50_000 + "x\n",
+    "x = 1\n" * 5_000 + "%describe a.png what?\n",
+    "%describe a.png (what?\n%describe b.png [and?\n",
+])
+def test_the_transformer_never_raises_on_hostile_cells(cell: str) -> None:
+    import time
+
+    from nbimages.magics import _keep_question_marks
+
+    started = time.perf_counter()
+    out = _keep_question_marks(_lines(cell))
+    assert time.perf_counter() - started < 1
+    assert len(out) == len(_lines(cell)) and all(isinstance(line, str) for line in out)
+    for before, after in zip(_lines(cell), out):
+        assert after == before or after.lstrip().startswith("get_ipython().run_line_magic(")
