@@ -245,7 +245,8 @@ def _occurrences(text: str, secret: str) -> list[int]:
 
 # -- logs of the HTTP stack ------------------------------------------------------------------------
 class RedactingFilter(logging.Filter):
-    """Redacts a log record's text: httpx logs each request's URL, credentials included."""
+    """Redacts a log record's text: httpx logs each request's URL (credentials included),
+    httpcore each response's headers (a server may echo the key in one)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -255,7 +256,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-HTTP_LOGGERS = ("httpx", "httpcore")
+# A logger's filters see only its own records, not its children's: every logger by name.
+HTTP_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
+                "httpcore.socks")
 _log_filter = RedactingFilter()
 
 

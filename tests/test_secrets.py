@@ -21,17 +21,22 @@ import shutil
 import sqlite3
 import struct
 import sys
+import threading
 import time
 import traceback
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from _images import make_png
 
 import nbimages
+from nbimages._secrets import REDACTED
 from nbimages.errors import NbImagesError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -443,3 +448,471 @@ def test_tutorials_never_show_or_store_the_key(
     assert scan.hits == [], "\n".join(scan.hits[:20])
     assert seen.with_key > 0 and sum(per_notebook.values()) == seen.with_key, per_notebook
     assert seen.without == 0, seen
+
+
+# -- a server that echoes the credential it was sent -----------------------------------------------
+# A real server on 127.0.0.1 that quotes, in everything it sends back, the credential the request
+# carried (the bearer key; ``user:password`` of Basic auth; an ``api-key`` query parameter): in a
+# 401's message, param and ``x-request-id``, a stream's ``error`` event, a ``revised_prompt``, an
+# answer's text. The prompt picks the reply: "unauthorized" -> 401, "broken" -> an ``error`` event
+# after a partial image, "split" -> an answer streamed a few characters at a time.
+ECHO_PNG = make_png((64, 64), (200, 120, 40))
+ECHO_PNG_B64 = base64.b64encode(ECHO_PNG).decode()
+ECHO_USAGE = {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
+SPLIT_PIECE_CHARS = 5
+SPLIT_PIECE_SECONDS = 0.06  # longer than LiveMarkdown's min_interval: every piece is shown on its own
+
+
+@dataclass
+class EchoLog:
+    """What the echo server received: one credential per request (kept here, never printed)."""
+
+    credentials: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    server: _EchoHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 -- the scan reads stderr: silent
+        pass
+
+    def do_GET(self) -> None:
+        self._credential()
+        self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+    def do_POST(self) -> None:
+        credential = self._credential()
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        request = json.loads(raw) if raw.startswith(b"{") else {}
+        asked = json.dumps([request.get("prompt"), request.get("input")])
+        path = urlsplit(self.path).path
+        if "unauthorized" in asked:
+            self._json(401, {"error": {"message": f"Incorrect API key provided: {credential}.",
+                                       "type": "invalid_request_error", "param": f"key {credential}",
+                                       "code": "invalid_api_key"}},
+                       {"x-request-id": f"req_{credential}"})
+        elif path.endswith("/responses"):
+            self._response(request, credential, split="split" in asked)
+        elif path.endswith("/images/generations") and request.get("stream"):
+            self._image_stream(credential, broken="broken" in asked)
+        elif path.endswith("/images/generations"):
+            self._json(200, {"created": 1760000000, "usage": ECHO_USAGE, "data": [
+                {"b64_json": ECHO_PNG_B64, "revised_prompt": f"a fox, as asked by {credential}"}]})
+        else:
+            self._json(404, {"error": {"message": f"no {path} for {credential}", "type": "invalid_request_error"}})
+
+    def _credential(self) -> str:
+        scheme, _, value = (self.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() == "basic":
+            credential = base64.b64decode(value).decode()
+        else:
+            credential = value or dict(parse_qsl(urlsplit(self.path).query)).get("api-key", "")
+        self.server.log.credentials.append(credential)
+        self.server.log.paths.append(self.path)
+        return credential
+
+    def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in {"content-type": "application/json", "content-length": str(len(data)),
+                            **(headers or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _events(self, events: Iterator[dict[str, Any]], pause: float = 0.0) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("x-request-id", "req_stream")
+        self.end_headers()  # HTTP/1.0: the stream ends when the connection closes
+        for event in events:
+            self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+            self.wfile.flush()
+            if pause:
+                time.sleep(pause)
+
+    def _image_stream(self, credential: str, broken: bool) -> None:
+        partial = {"type": "image_generation.partial_image", "b64_json": ECHO_PNG_B64, "partial_image_index": 0}
+        if broken:
+            error = {"type": "error", "error": {"code": "server_error", "message": f"it failed for {credential}"}}
+            self._events(iter([partial, error]))
+            return
+        completed = {"type": "image_generation.completed", "b64_json": ECHO_PNG_B64, "usage": ECHO_USAGE,
+                     "revised_prompt": f"a fox, as asked by {credential}"}
+        self._events(iter([partial, completed]))
+
+    def _response(self, request: dict[str, Any], credential: str, split: bool) -> None:
+        answer = f"A fox. Your key is {credential} and that is all."
+        message = {"type": "message", "id": "msg_echo", "role": "assistant",
+                   "content": [{"type": "output_text", "text": answer}]}
+        body = {"id": "resp_echo", "object": "response", "status": "completed", "model": "echo",
+                "output": [message], "usage": ECHO_USAGE}
+        if not request.get("stream"):
+            self._json(200, body)
+            return
+        size = SPLIT_PIECE_CHARS if split else len(answer)
+        pieces = [answer[i:i + size] for i in range(0, len(answer), size)]
+
+        def events() -> Iterator[dict[str, Any]]:
+            yield {"type": "response.created", "response": {**body, "status": "in_progress", "output": []}}
+            for piece in pieces:
+                yield {"type": "response.output_text.delta", "item_id": "msg_echo", "output_index": 0, "delta": piece}
+            yield {"type": "response.output_text.done", "item_id": "msg_echo", "text": answer}
+            yield {"type": "response.completed", "response": body}
+
+        self._events(events(), SPLIT_PIECE_SECONDS if split else 0.0)
+
+
+class _EchoHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _EchoHandler)
+        self.log = EchoLog()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def url_with(self, userinfo: str = "", query: str = "") -> str:
+        host = f"{userinfo}@" if userinfo else ""
+        return f"http://{host}127.0.0.1:{self.server_address[1]}/v1" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def echo_server() -> Iterator[_EchoHTTPServer]:
+    server = _EchoHTTPServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def sinks(caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder,
+          capfd: pytest.CaptureFixture[str]) -> Iterator[Sinks]:
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "nbimages"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield Sinks(caplog, recwarn, capfd)
+
+
+@dataclass
+class Sinks:
+    """Where text goes besides return values: log records, warnings, the process's stdout and stderr."""
+
+    caplog: pytest.LogCaptureFixture
+    recwarn: pytest.WarningsRecorder
+    capfd: pytest.CaptureFixture[str]
+
+    def texts(self) -> list[tuple[str, str]]:
+        out, err = self.capfd.readouterr()
+        records = "\n".join(f"{r.name} {r.levelname} {r.getMessage()} {r.args!r}" for r in self.caplog.records)
+        warned = "\n".join(f"{w.category.__name__}: {w.message}" for w in self.recwarn.list)
+        return [("stdout", out), ("stderr", err), ("log records", records), ("warnings", warned)]
+
+
+def _everything_about(exc: BaseException) -> str:
+    """An exception as every sink could show it: str, repr, args, attributes, traceback, and the
+    same for the exceptions chained to it."""
+    parts = [str(exc), repr(exc), repr(exc.args), repr(vars(exc)), "".join(traceback.format_exception(exc))]
+    for chained in (exc.__context__, exc.__cause__):
+        if chained is not None:
+            parts.append(_everything_about(chained))
+    return "\n".join(parts)
+
+
+def _raised(call: Any) -> BaseException:
+    try:
+        result = call()
+        if isinstance(result, nbimages.Stream):
+            list(result)
+    except NbImagesError as exc:
+        return exc
+    raise AssertionError("expected an error")
+
+
+async def _araised(call: Any) -> BaseException:
+    try:
+        result = await call()
+        if isinstance(result, nbimages.AsyncStream):
+            async for _ in result:
+                pass
+    except NbImagesError as exc:
+        return exc
+    raise AssertionError("expected an error")
+
+
+def _assert_clean(secret: Secret, texts: list[tuple[str, str]], home: Path | None = None) -> Scan:
+    scan = Scan(secret)
+    for where, text in texts:
+        scan.text(where, text)
+    if home is not None:
+        scan.tree(home)
+    assert scan.hits == [], "\n".join(scan.hits[:20])
+    return scan
+
+
+def _client_echoes(client: nbimages.Client) -> list[tuple[str, str]]:
+    """Every kind of server text the echo server sends, through the blocking client."""
+    unauthorized = _raised(lambda: client.generate("unauthorized fox"))
+    assert isinstance(unauthorized, nbimages.AuthenticationError)
+    assert unauthorized.request_id and unauthorized.request_id.startswith("req_")  # the header arrived
+    broken = _raised(lambda: client.generate("broken fox", stream=True, partial_images=1))
+    assert isinstance(broken, nbimages.StreamError) and broken.partials
+    images = client.generate("a fox")
+    streamed = list(client.generate("a fox", stream=True, partial_images=1))
+    answer = client.describe(ECHO_PNG, "what is it?")
+    stream = client.describe(ECHO_PNG, "what is it?", stream=True)
+    deltas = [e.delta for e in stream if isinstance(e, nbimages.TextDelta)]
+    response = client.respond("tell me")
+    shown = [images[0].revised_prompt, answer, response.output_text]
+    assert all(text and REDACTED in text for text in shown), shown  # the echo arrived, redacted
+    return [
+        ("401", _everything_about(unauthorized)), ("stream error event", _everything_about(broken)),
+        ("revised prompts", repr([images, images[0].revised_prompt, streamed])),
+        ("image bundles", json.dumps([images[0]._repr_mimebundle_()], default=repr)),
+        ("answer", answer), ("streamed answer", repr([deltas, stream.text, stream.result])),
+        ("response", repr(response) + repr(response.raw)), ("client", repr(client) + client.base_url),
+    ]
+
+
+async def _async_client_echoes(client: nbimages.AsyncClient) -> list[tuple[str, str]]:
+    unauthorized = await _araised(lambda: client.generate("unauthorized fox"))
+    broken = await _araised(lambda: client.generate("broken fox", stream=True, partial_images=1))
+    assert isinstance(unauthorized, nbimages.AuthenticationError) and isinstance(broken, nbimages.StreamError)
+    images = await client.generate("a fox")
+    answer = await client.describe(ECHO_PNG, "what is it?")
+    assert REDACTED in (images[0].revised_prompt or "") and REDACTED in answer
+    return [("async 401", _everything_about(unauthorized)), ("async stream error", _everything_about(broken)),
+            ("async results", repr([images, images[0].revised_prompt, answer, client]))]
+
+
+@pytest.mark.parametrize("given", ["argument", "environment"])
+def test_a_key_the_server_echoes_is_never_shown_by_the_clients(
+    echo_server: _EchoHTTPServer, secret: Secret, given: str, sinks: Sinks, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """(a) a 401 quoting the key in its message, param and x-request-id, (b) a stream's error
+    event, (c) revised prompts, (d) answers, through `Client` and `AsyncClient`."""
+    if given == "environment":
+        monkeypatch.setenv("OPENAI_API_KEY", secret.key)
+        options: dict[str, Any] = {}
+    else:
+        options = {"api_key": secret.key}
+    with nbimages.Client(base_url=echo_server.url, max_retries=0, **options) as client:
+        texts = _client_echoes(client)
+
+    async def run_async() -> list[tuple[str, str]]:
+        async with nbimages.AsyncClient(base_url=echo_server.url, max_retries=0, **options) as aclient:
+            return await _async_client_echoes(aclient)
+
+    texts += asyncio.run(run_async())
+    _assert_clean(secret, texts + sinks.texts())
+    assert echo_server.log.credentials.count(secret.key) == len(echo_server.log.credentials) == 11
+
+
+def test_a_key_the_server_echoes_is_never_shown_by_the_magics(
+    echo_server: _EchoHTTPServer, secret: Secret, hermetic_env: Path, ipshell: Any, sinks: Sinks,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``%%imagine`` and ``%describe`` in a real shell: every output (text, HTML, metadata), the store."""
+    from IPython.utils.capture import capture_output
+
+    monkeypatch.setenv("OPENAI_API_KEY", secret.key)
+    monkeypatch.setenv("OPENAI_BASE_URL", echo_server.url)
+    with capture_output() as captured:
+        for cell in ("%%imagine --partial-images 1\na fox", "%describe last what is it?",
+                     "%%imagine --partial-images 1 --fresh\nbroken fox", "%%imagine --fresh\nunauthorized fox",
+                     "%imagine_history --all"):
+            ipshell.run_cell(cell)
+    outputs = json.dumps([[o.data, o.metadata] for o in captured.outputs], default=repr)
+    assert "AuthenticationError" in outputs and "StreamError" in outputs  # both errors were shown
+    assert REDACTED in outputs  # and the echoes arrived: the revised prompt, the answer
+    _assert_clean(secret, [("magic outputs", outputs), ("magic stdout/stderr", captured.stdout + captured.stderr),
+                           *sinks.texts()], hermetic_env)
+    assert any(p.suffix == ".sqlite" for p in hermetic_env.rglob("*"))  # the index was written, and scanned
+    assert echo_server.log.credentials and set(echo_server.log.credentials) == {secret.key}
+
+
+def test_a_key_the_server_echoes_is_never_shown_by_the_studio(
+    echo_server: _EchoHTTPServer, secret: Secret, hermetic_env: Path, comm_log: list[Any], sinks: Sinks,
+) -> None:
+    """The Studio's synced state (its ``error`` trait among it) and every message it sends."""
+    from nbimages.widgets import Studio
+
+    client = nbimages.Client(api_key=secret.key, base_url=echo_server.url, max_retries=0)
+    studio = Studio(client=client)
+    shown = []
+    for prompt in ("a fox", "unauthorized fox", "broken fox"):
+        studio.generate(prompt)
+        studio.wait(30)
+        shown.append(studio.error)
+    client.close()
+    assert shown[0] == "" and "AuthenticationError" in shown[1] and "StreamError" in shown[2], shown
+    state = studio.get_state()
+    texts = [("Studio state", json.dumps(state, default=lambda v: f"<{len(v)} bytes>")),
+             ("Studio errors", "\n".join(shown)), ("Studio repr", repr(studio))]
+    texts += [(f"comm {kind}", json.dumps(data, default=lambda v: f"<{len(v)} bytes>")) for kind, data, _ in comm_log]
+    _assert_clean(secret, texts + sinks.texts(), hermetic_env)
+    assert set(echo_server.log.credentials) == {secret.key}
+
+
+@pytest.fixture
+def password() -> Secret:
+    suffix = secrets.token_hex(16)
+    return Secret("s3cretpassw0rd" + suffix, suffix)
+
+
+def test_a_password_in_the_base_url_is_never_shown(
+    echo_server: _EchoHTTPServer, password: Secret, hermetic_env: Path, ipshell: Any, sinks: Sinks,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """(e) ``http://user:PASSWORD@host/v1``: status lines, reprs, errors, echoes, the store, logs."""
+    from IPython.utils.capture import capture_output
+
+    url = echo_server.url_with(userinfo=f"user:{password.key}")
+    with nbimages.Client(base_url=url, max_retries=0) as client:
+        assert client.base_url == echo_server.url_with(userinfo="user:***")
+        texts = _client_echoes(client)
+        texts.append(("backend", repr(client._backend)))
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    with capture_output() as captured:
+        for cell in ("%%imagine --partial-images 1\na fox", "%describe last what is it?",
+                     "%%imagine --fresh\nunauthorized fox"):
+            ipshell.run_cell(cell)
+    outputs = json.dumps([[o.data, o.metadata] for o in captured.outputs], default=repr)
+    assert "user:***@127.0.0.1" in outputs  # the status line names the server, without its password
+    texts += [("magic outputs", outputs), ("magic stdout/stderr", captured.stdout + captured.stderr)]
+    _assert_clean(password, texts + sinks.texts(), hermetic_env)
+    assert set(echo_server.log.credentials) == {f"user:{password.key}"}  # every request carried it
+
+
+def test_a_key_in_the_base_url_query_is_never_shown(
+    echo_server: _EchoHTTPServer, secret: Secret, sinks: Sinks,
+) -> None:
+    """An Azure-style ``?api-key=...``: masked where the URL is shown, and still sent with every request."""
+    url = echo_server.url_with(query=f"api-version=2025-04-01&api-key={secret.key}")
+    with nbimages.Client(base_url=url, max_retries=0) as client:
+        assert client.base_url == echo_server.url_with(query="api-version=2025-04-01&api-key=***")
+        texts = _client_echoes(client)
+        texts.append(("backend", repr(client._backend)))
+    _assert_clean(secret, texts + sinks.texts())
+    assert set(echo_server.log.credentials) == {secret.key}
+    assert all(urlsplit(p).path.startswith("/v1/") and "api-version=2025-04-01" in p for p in echo_server.log.paths)
+
+
+@pytest.mark.xfail(strict=True, reason="events.py redacts each text delta alone: a key split across deltas "
+                                       "reaches TextDelta events, Stream.text and the live answer")
+def test_a_key_split_across_text_deltas_is_never_shown(
+    echo_server: _EchoHTTPServer, secret: Secret, hermetic_env: Path, ipshell: Any, sinks: Sinks,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model streams an echoed key a few characters at a time: no piece of it may be shown."""
+    from IPython.utils.capture import capture_output
+
+    monkeypatch.setenv("OPENAI_API_KEY", secret.key)
+    monkeypatch.setenv("OPENAI_BASE_URL", echo_server.url)
+    with nbimages.Client() as client:
+        stream = client.describe(ECHO_PNG, "split it", stream=True)
+        deltas = [e.delta for e in stream if isinstance(e, nbimages.TextDelta)]
+        texts = [("deltas", "".join(deltas)), ("stream text", stream.text)]
+    with capture_output() as captured:
+        ipshell.run_cell("%%imagine --partial-images 0\na fox")
+        ipshell.run_cell("%describe last split it")
+    outputs = json.dumps([[o.data, o.metadata] for o in captured.outputs], default=repr)
+    texts += [("magic outputs", outputs), ("magic stdout", captured.stdout)]
+    _assert_clean(secret, texts + sinks.texts(), hermetic_env)
+
+
+# -- the redaction itself ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://user:pa55word-x@127.0.0.1:8000/v1", "http://user:***@127.0.0.1:8000/v1"),
+    ("https://t0ken-as-user@proxy.example/v1", "https://***@proxy.example/v1"),
+    ("https://r.openai.azure.com/openai?api-version=2025-04-01&api-key=abc123",
+     "https://r.openai.azure.com/openai?api-version=2025-04-01&api-key=***"),
+    ("https://h.example/v1?sig=abc&se=2030&Signature=x%2By", "https://h.example/v1?sig=***&se=2030&Signature=***"),
+    ("http://user:pa55word@host:abc/v1", "http://***@host:abc/v1"),  # unparsable: no user info at all
+    ("https://api.openai.com/v1", "https://api.openai.com/v1"),
+])
+def test_display_url_masks_credentials(url: str, shown: str) -> None:
+    from nbimages._secrets import display_url
+
+    assert display_url(url) == shown
+
+
+def test_url_credentials_are_remembered_as_written_and_decoded() -> None:
+    from nbimages._secrets import redact, remember_url_secrets
+
+    token = secrets.token_hex(8)
+    remember_url_secrets(f"https://user:pw%2F{token}@host/v1?api-key=k%2B{token}")
+    text = f"pw%2F{token} pw/{token} k%2B{token} k+{token}"
+    assert redact(text) == " ".join([REDACTED] * 4)
+
+
+def test_text_redactor_never_lets_a_split_secret_through() -> None:
+    """Whatever the cut points, what `TextRedactor` lets out holds no piece of a secret."""
+    import random
+
+    from nbimages._secrets import TextRedactor, redact, remember_secret
+
+    known = "pa55-" + secrets.token_hex(12) + "!x"  # characters outside a key's: a run boundary inside
+    remember_secret(known)
+    key = "sk-echo-" + secrets.token_hex(20)
+    text = (f"Here is {known}, then {key}. Bearer abc.{secrets.token_hex(6)} and "
+            f"http://bob:{secrets.token_hex(6)}@x.example/a?api-key={secrets.token_hex(6)} — done.")
+    needles = [known[2:-2], key[3:], text.split("Bearer ")[1].split(" ")[0],
+               text.split("bob:")[1].split("@")[0], text.split("api-key=")[1].split(" ")[0]]
+    rng = random.Random(7)
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 40)))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+        redactor = TextRedactor()
+        shown = "".join(redactor.feed(p) for p in pieces) + redactor.flush()
+        assert not [n for n in needles if n in shown], (pieces, shown)
+        assert shown == redact(text)
+
+
+def test_text_redactor_holds_back_only_what_may_grow_into_a_secret() -> None:
+    from nbimages._secrets import TextRedactor
+
+    redactor = TextRedactor()
+    assert redactor.feed("The fox is red. ") == "The fox is red. "
+    assert redactor.feed("It jum") == "It "  # an unfinished word might be the start of a key
+    assert redactor.feed("ps.\n") == "jumps.\n"
+    assert redactor.flush() == ""
+
+
+def test_an_error_body_that_is_not_json_is_redacted_before_it_is_cut(secret: Secret) -> None:
+    import httpx
+
+    from nbimages._retry import MAX_ERROR_TEXT, api_error
+    from nbimages._secrets import remember_secret
+
+    remember_secret(secret.key)
+    body = "x" * (MAX_ERROR_TEXT - 10) + secret.key  # the cut falls inside the key
+    error = api_error(httpx.Response(502, text=body, headers={"x-request-id": secret.key}))
+    _assert_clean(secret, [("error", _everything_about(error))])
+    assert error.request_id == REDACTED
+
+
+def test_transport_errors_show_no_url_credentials(password: Secret) -> None:
+    import httpx
+
+    from nbimages._retry import connection_error
+
+    url = f"http://user:{password.key}@proxy.example/v1"
+    for exc in (httpx.ConnectError(f"cannot connect to {url}"), httpx.ReadError(f"reset by {url}")):
+        _assert_clean(password, [("error", _everything_about(connection_error(exc)))])
+
+
+def test_an_invalid_base_url_is_reported_without_its_password(password: Secret) -> None:
+    from nbimages.errors import ConfigurationError
+
+    with nbimages.Client(base_url=f"http://user:{password.key}@[::1/v1", max_retries=0) as client:
+        error = _raised(lambda: client.generate("a fox"))
+    assert isinstance(error, ConfigurationError)
+    _assert_clean(password, [("error", _everything_about(error)), ("client", repr(client))])
