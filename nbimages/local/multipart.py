@@ -60,11 +60,21 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     return main.strip().lower(), params
 
 
+# RFC 2046 section 5.1.1: 1 to 70 of these characters, the last one not a space.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+MAX_PARTS = 1000
+MAX_PART_HEADER = 16 * 1024  # bytes of header lines in one part
+
+
 def boundary_from(content_type: str) -> str:
     kind, params = parse_header_params(content_type)
     if kind != "multipart/form-data" or not params.get("boundary"):
         raise MultipartError("expected multipart/form-data with a boundary")
-    return params["boundary"]
+    boundary = params["boundary"]
+    if not _BOUNDARY.fullmatch(boundary):
+        raise MultipartError("the boundary must be 1 to 70 letters, digits or "
+                             "'()+_,-./:=? (RFC 2046)")
+    return boundary
 
 
 def parse(body: bytes, content_type: str) -> Form:
@@ -76,9 +86,13 @@ def parse(body: bytes, content_type: str) -> Form:
     if start < 0:
         raise MultipartError("multipart boundary not found in body")
     pos = start + len(delim)
+    parts = 0
     while True:
         if body[pos:pos + 2] == b"--":
             break  # closing delimiter
+        parts += 1
+        if parts > MAX_PARTS:
+            raise MultipartError(f"more than {MAX_PARTS} parts")
         # skip transport padding and the CRLF after the delimiter
         eol = body.find(b"\r\n", pos)
         if eol < 0:
@@ -95,6 +109,8 @@ def parse(body: bytes, content_type: str) -> Form:
                 head, data = b"", part[2:]
             else:
                 raise MultipartError("multipart part without a header block")
+        if len(head) > MAX_PART_HEADER:
+            raise MultipartError(f"a part's headers are longer than {MAX_PART_HEADER} bytes")
         headers: dict[str, str] = {}
         for line in head.split(b"\r\n"):
             if not line.strip():

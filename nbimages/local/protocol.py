@@ -93,6 +93,49 @@ class APIError(Exception):
                           "code": self.code, **self.extra}}
 
 
+MAX_JSON_DEPTH = 64  # arrays and objects inside each other; real requests stay far below
+
+
+def parse_json_body(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON value of a request body, or an `APIError` (400) saying what is wrong with it.
+
+    The body must be UTF-8 and nest at most ``max_depth`` arrays and objects: Python's
+    parser recurses, so a deep enough document would otherwise end in a RecursionError.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIError(400, f"The request body is not valid UTF-8 (at byte {exc.start}).",
+                       code="invalid_utf8") from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise _too_deep(max_depth) from None
+    except ValueError as exc:
+        raise APIError(400, f"We could not parse the JSON body of your request: {exc}.",
+                       code="invalid_json") from None
+    if _nests_deeper_than(value, max_depth):
+        raise _too_deep(max_depth)
+    return value
+
+
+def _too_deep(max_depth: int) -> APIError:
+    return APIError(400, f"The JSON body nests arrays and objects more than {max_depth} "
+                    "levels deep.", code="json_too_deep")
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    pending = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children
+                       if isinstance(child, (dict, list)))
+    return False
+
+
 def new_id(prefix: str, nbytes: int = 12) -> str:
     return f"{prefix}{secrets.token_hex(nbytes)}"
 
