@@ -79,6 +79,11 @@ def api_error(response: httpx.Response) -> APIError:
 
     Everything taken from the server is redacted here: a server may echo the key it was sent.
     """
+    unexpected = not_the_api(response)
+    if unexpected is not None:
+        return error_class(response.status_code, None)(
+            unexpected, status=response.status_code, code="not_the_api",
+            request_id=_text_or_none(response.headers.get("x-request-id")))
     message, code, kind, param, body = f"HTTP {response.status_code}", None, None, None, None
     try:
         body = redact_json(response.json())
@@ -100,6 +105,23 @@ def api_error(response: httpx.Response) -> APIError:
         request_id=_text_or_none(response.headers.get("x-request-id")),
         body=body,
     )
+
+
+def not_the_api(response: httpx.Response) -> str | None:
+    """Why a reply cannot be the API's (a redirect, an HTML page), or None.
+
+    Said as such, so that a login page or a proxy is not reported as a broken stream.
+    """
+    status = response.status_code
+    check_url = "check OPENAI_BASE_URL (OpenAI's is https://api.openai.com/v1)"
+    if 300 <= status < 400:
+        location = response.headers.get("location")
+        where = f" to {server_text(location, 200)}" if location else ""
+        return (f"the server answered {status}, a redirect{where}, instead of the API; nbimages does not "
+                f"follow redirects (they could take the key elsewhere): {check_url}")
+    if response.headers.get("content-type", "").lower().startswith("text/html"):
+        return f"the server answered with an HTML page (status {status}), not the API: {check_url}"
+    return None
 
 
 def server_text(text: str, limit: int) -> str:

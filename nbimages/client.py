@@ -21,8 +21,9 @@ from ._requests import (
     build_upload,
     build_variations,
 )
-from ._retry import RetryPolicy, api_error, connection_error, server_text
+from ._retry import RetryPolicy, api_error, connection_error, not_the_api, server_text
 from ._secrets import redact, redact_http_logs, redact_json, remember_secret, remember_url_secrets
+from ._payload import MalformedPayload
 from .errors import APIError, ConfigurationError
 from .events import EventDecoder
 from .stream import AsyncStream, Stream
@@ -273,7 +274,17 @@ def _reply(call: Call, response: httpx.Response) -> Any:
         )
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         raise api_error(response)
-    return call.parse(redact_json(body), call.meta)
+    if not isinstance(body, dict):
+        raise _malformed(response, f"a JSON {type(body).__name__} instead of an object")
+    try:
+        return call.parse(redact_json(body), call.meta)
+    except MalformedPayload as exc:
+        raise _malformed(response, str(exc)) from None
+
+
+def _malformed(response: httpx.Response, what: str) -> APIError:
+    return APIError(f"the server sent a malformed reply: {what}", status=response.status_code,
+                    code="malformed_response", request_id=_request_id(response))
 
 
 _NOT_JSON = object()
@@ -343,7 +354,7 @@ class Client(_ClientBase):
             except httpx.TransportError as exc:
                 error: Exception = connection_error(exc)
             else:
-                if response.status_code < 400:
+                if response.status_code < 400 and not_the_api(response) is None:
                     return response
                 try:
                     response.read()
@@ -409,7 +420,7 @@ class AsyncClient(_ClientBase):
             except httpx.TransportError as exc:
                 error: Exception = connection_error(exc)
             else:
-                if response.status_code < 400:
+                if response.status_code < 400 and not_the_api(response) is None:
                     return response
                 try:
                     await response.aread()

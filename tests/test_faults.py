@@ -34,7 +34,7 @@ from nbimages.errors import (
 )
 from nbimages.store import Store
 
-from _images import make_png
+from _images import header_only_png, make_png, truncated_png
 
 NbErrors = nbimages.NbImagesError
 APIS = ("generate", "edit", "respond")
@@ -48,6 +48,17 @@ SOURCE = make_png((64, 64), (200, 30, 30))
 AFTER_FIRST_PARTIAL = {"generate": 1, "edit": 1, "respond": 6}
 LAST_IMAGE_EVENT = {"generate": "image_generation.completed", "edit": "image_edit.completed",
                     "respond": "response.output_item.done"}
+PARTIAL_EVENT = {"generate": "image_generation.partial_image", "edit": "image_edit.partial_image",
+                 "respond": "response.image_generation_call.partial_image"}
+# Where each API puts an image's base64, per event type (and in an unstreamed reply): a tamper
+# fault's "$image" stands for it.
+IMAGE_FIELD = {"image_generation.partial_image": "b64_json", "image_edit.partial_image": "b64_json",
+               "response.image_generation_call.partial_image": "partial_image_b64",
+               "image_generation.completed": "b64_json", "image_edit.completed": "b64_json",
+               "response.output_item.done": "item.result"}
+UNSTREAMED_IMAGE_FIELD = {"generate": "data.0.b64_json", "edit": "data.0.b64_json", "respond": "output.0.result"}
+NOT_AN_IMAGE = "aGVsbG8gd29ybGQ="  # "hello world", valid base64
+HTML_PAGE = "<!doctype html><html><head><title>Sign in</title></head><body>Sign in to continue</body></html>"
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class Case:
     refused: bool = False  # connect to a closed port
     streamed_per_api: dict[str, Ok | Fails] = field(default_factory=dict)  # api -> streamed outcome
 
-    def fault_for(self, api: str) -> dict[str, Any] | None:
+    def fault_for(self, api: str, streamed: bool = True) -> dict[str, Any] | None:
         fault = self.fault
         if fault is None:
             return None
@@ -90,6 +101,11 @@ class Case:
             fault["at_event"] = AFTER_FIRST_PARTIAL[api]
         if fault.get("after_type") == "last_image":
             fault["after_type"] = LAST_IMAGE_EVENT[api]
+        if fault.get("at_type") in ("first_partial", "last_image"):
+            fault["at_type"] = (PARTIAL_EVENT if fault["at_type"] == "first_partial" else LAST_IMAGE_EVENT)[api]
+        if "$image" in fault.get("set", {}):
+            where = IMAGE_FIELD[fault["at_type"]] if streamed else UNSTREAMED_IMAGE_FIELD[api]
+            fault["set"] = {where: fault["set"]["$image"]}
         return fault
 
     def expected(self, api: str, streamed: bool) -> Ok | Fails | None:
@@ -142,6 +158,27 @@ CASES = [
          Fails(AuthenticationError, 1, code="invalid_api_key"), {"kind": "status", "status": 401}),
     Case("400-moderation-blocked", Fails(ContentPolicyError, 1, code="moderation_blocked"),
          Fails(ContentPolicyError, 1, code="moderation_blocked"), prompt="a forbidden-content picture"),
+    # A server that sends the wrong thing: said as such, never a KeyError or a frozen stream.
+    Case("partial-not-base64", Fails(StreamError, 1, partials=0, code="malformed_event", says="not valid base64"),
+         None, {"kind": "tamper", "at_type": "first_partial", "set": {"$image": "%%% not base64 %%%"}}),
+    Case("partial-image-missing", Fails(StreamError, 1, partials=0, code="malformed_event", says="missing"),
+         None, {"kind": "tamper", "at_type": "first_partial", "set": {"$image": None}}),
+    Case("final-not-an-image", Fails(StreamError, 1, partials=2, code="malformed_event", says="not PNG"),
+         Fails(APIError, 1, code="malformed_response", says="not PNG"),
+         {"kind": "tamper", "at_type": "last_image", "set": {"$image": NOT_AN_IMAGE}}),
+    Case("final-image-a-number", Fails(StreamError, 1, partials=2, code="malformed_event", says="a number"),
+         Fails(APIError, 1, code="malformed_response", says="a number"),
+         {"kind": "tamper", "at_type": "last_image", "set": {"$image": 12345}}),
+    Case("optional-fields-mistyped", Ok(1), Ok(1),
+         {"kind": "tamper", "set": {"partial_image_index": "one", "usage": "lots", "revised_prompt": 7,
+                                    "output_index": [], "size": {"w": 1}}}),
+    Case("redirect", Fails(APIError, 1, code="not_the_api", says="a redirect to https://login.example.com/"),
+         Fails(APIError, 1, code="not_the_api", says="a redirect to https://login.example.com/"),
+         {"kind": "reply", "status": 302, "headers": {"location": "https://login.example.com/"}}),
+    Case("html-page", Fails(APIError, 1, code="not_the_api", says="an HTML page"),
+         Fails(APIError, 1, code="not_the_api", says="an HTML page"),
+         {"kind": "reply", "status": 200, "headers": {"content-type": "text/html; charset=utf-8"},
+          "body": HTML_PAGE}),
 ]
 
 
@@ -252,10 +289,10 @@ def timeout_for(case: Case) -> float:
     return READ_TIMEOUT if case.fault and case.fault["kind"] == "stall" else 30.0
 
 
-def arm(case: Case, api: str, server: Any) -> str:
+def arm(case: Case, api: str, server: Any, streamed: bool = True) -> str:
     """Queue the case's fault on the server; the base URL the client must use."""
     server.simulator.faults.clear()
-    fault = case.fault_for(api)
+    fault = case.fault_for(api, streamed)
     if fault is not None:
         server.simulator.faults.add(**fault)
     return closed_port_url() if case.refused else server.url
@@ -270,7 +307,7 @@ def served(case: Case, server: Any, before: int) -> int | None:
 def test_fault_matrix(case: Case, api: str, streamed: bool, sim_server: Any) -> None:
     expected = case.expected(api, streamed)
     assert expected is not None
-    counted = Counted(arm(case, api, sim_server), read_timeout=timeout_for(case))
+    counted = Counted(arm(case, api, sim_server, streamed), read_timeout=timeout_for(case))
     before = len(sim_server.simulator.requests)
     started = time.perf_counter()
     try:
@@ -301,7 +338,7 @@ def test_fault_matrix_through_a_conversation(case: Case, api: str, streamed: boo
     """The same streamed faults through a Conversation: nothing completed is ever missing from the store."""
     expected = case.expected(api, streamed)
     assert expected is not None
-    counted = Counted(arm(case, api, sim_server), read_timeout=timeout_for(case))
+    counted = Counted(arm(case, api, sim_server, streamed), read_timeout=timeout_for(case))
     store = Store(tmp_path / "home")
     conv = Conversation(counted.client, store=store)
     try:
@@ -333,7 +370,8 @@ def test_fault_matrix_through_a_conversation(case: Case, api: str, streamed: boo
 
 
 ASYNC_CASES = ("429-retry-after-ms", "503-exhausted", "drop-before-headers", "cut-after-1-partial",
-               "cut-after-final-image", "malformed-event", "stall-before-headers", "stall-mid-stream", "refused")
+               "cut-after-final-image", "malformed-event", "stall-before-headers", "stall-mid-stream", "refused",
+               "final-not-an-image", "redirect")
 
 
 @pytest.mark.parametrize(("case", "api", "streamed"),
@@ -342,7 +380,7 @@ def test_fault_matrix_async(case: Case, api: str, streamed: bool, sim_server: An
     """AsyncClient has its own send loop: the same outcomes."""
     expected = case.expected(api, streamed)
     assert expected is not None
-    base_url = arm(case, api, sim_server)
+    base_url = arm(case, api, sim_server, streamed)
 
     async def main() -> tuple[Any, int]:
         counted = Counted(base_url, read_timeout=timeout_for(case), async_=True)
@@ -373,3 +411,123 @@ def test_every_fault_kind_is_in_the_matrix() -> None:
 
     used = {case.fault["kind"] for case in CASES if case.fault}
     assert used == set(KINDS)
+
+
+# -- results that are not images, and streams without bounds ---------------------------------------
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(("picture", "code", "says"), [
+    (truncated_png(), "invalid_image", "does not decode"),  # a plausible header: only decoding finds it
+    (header_only_png(20000, 20000), "malformed_event", "20000x20000 is larger"),
+    (header_only_png(0, 0), "malformed_event", "an empty image (0x0)"),
+], ids=["truncated", "bomb-20000x20000", "0x0"])
+def test_a_final_image_that_is_not_usable_is_never_kept(api: str, picture: bytes, code: str, says: str,
+                                                         sim_server: Any, tmp_path: Path) -> None:
+    """Checked before it is committed: a StreamError that keeps the partials; no final image in the
+    store, no turn, so re-running, %imagine_history and --continue never meet it."""
+    fault = {"kind": "tamper", "at_type": LAST_IMAGE_EVENT[api], "set": {IMAGE_FIELD[LAST_IMAGE_EVENT[api]]: _b64(picture)}}
+    sim_server.simulator.faults.add(**fault)
+    store = Store(tmp_path / "home")
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+        conv = Conversation(client, store=store)
+        with pytest.raises(StreamError) as info:
+            run_conversation(conv, api, "a red fox in the snow")
+    error = info.value
+    assert error.code == code and says in str(error)
+    assert len(error.partials) == 2 and error.images == []
+    assert all(p.path is not None and p.path.is_file() for p in error.partials)  # kept, as partials
+    assert store.count(kind="final") == 0 and store.count(kind="partial") == 2
+    assert conv.head is None and conv.all_turns == []
+
+
+def test_an_unstreamed_result_that_does_not_decode_is_refused(sim_server: Any, tmp_path: Path) -> None:
+    sim_server.simulator.faults.add("tamper", set={"data.0.b64_json": _b64(truncated_png())})
+    store = Store(tmp_path / "home")
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+        conv = Conversation(client, store=store)
+        with pytest.raises(StreamError, match="not usable: the png data does not decode") as info:
+            conv.generate("a red fox", **IMAGE)
+        assert info.value.code == "invalid_image" and store.count(kind=None) == 0 and conv.head is None
+        turn = conv.generate("a red fox", **IMAGE)  # the next request is fine
+    assert turn.image is not None and turn.image.path is not None
+
+
+def _stream_body(*events: dict[str, Any], raw: bytes = b"") -> str:
+    import json
+
+    body = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events) + raw
+    return body.decode("latin-1")
+
+
+PARTIAL = {"type": "image_generation.partial_image", "b64_json": _b64(make_png((32, 32))), "partial_image_index": 0}
+COMPLETED = {"type": "image_generation.completed", "b64_json": _b64(make_png((32, 32), (0, 0, 255))),
+             "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}}
+
+
+def _reply_stream(server: Any, body: str) -> None:
+    server.simulator.faults.add("reply", headers={"content-type": "text/event-stream"}, body=body)
+
+
+def test_an_oversized_event_ends_the_stream_and_keeps_what_came_before(sim_server: Any) -> None:
+    from nbimages.streaming import MAX_EVENT_BYTES
+
+    import tracemalloc
+
+    huge = b"data: {\"type\": \"image_generation.completed\", \"b64_json\": \"" + b"A" * (MAX_EVENT_BYTES + 1024)
+    _reply_stream(sim_server, _stream_body(PARTIAL, raw=huge))
+    tracemalloc.start()
+    try:
+        with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+            with pytest.raises(StreamError) as info:
+                client.generate("a fox", stream=True, partial_images=1).until_done()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.code == "event_too_large" and len(info.value.partials) == 1
+    assert peak < 3 * MAX_EVENT_BYTES  # the event is refused at the limit, not read to its end
+
+
+def test_an_endless_run_of_partials_is_cut_off(sim_server: Any) -> None:
+    from nbimages.events import MAX_STREAM_PARTIALS
+
+    _reply_stream(sim_server, _stream_body(*[PARTIAL] * (MAX_STREAM_PARTIALS + 5), COMPLETED))
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+        with pytest.raises(StreamError, match=f"more than {MAX_STREAM_PARTIALS} partial images") as info:
+            client.generate("a fox", stream=True, partial_images=3).until_done()
+    assert info.value.code == "malformed_event" and len(info.value.partials) == MAX_STREAM_PARTIALS
+
+
+def test_empty_data_lines_and_events_without_a_usable_type_are_skipped(sim_server: Any) -> None:
+    """Legal SSE (an empty data: line dispatches nothing) and unknown shapes are not errors."""
+    raw_events = ("data:\n\n" "data: \n\n" ": comment\n\n" 'data: {"no_type": 1}\n\n'
+                  'data: {"type": 5}\n\n' 'data: {"type": ["a", "list"]}\n\n' 'data: [1, 2]\n\n')
+    _reply_stream(sim_server, raw_events + _stream_body(PARTIAL, COMPLETED))
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+        stream = client.generate("a fox", stream=True, partial_images=1)
+        images = stream.until_done()
+    assert len(images) == 1 and images[0].width == 32 and len(stream.partials) == 1
+
+
+@pytest.mark.parametrize(("event", "says"), [
+    ({"type": "response.output_text.delta", "delta": 42}, "'delta' is a number, not a string"),
+    ({"type": "response.output_text.delta"}, "'delta' is missing"),
+    ({"type": "response.completed", "response": "done"}, "'response' is a string, not an object"),
+    ({"type": "response.completed", "response": {"output": {"not": "a list"}}}, "'output' is an object"),
+    ({"type": "response.output_item.done", "item": [1]}, "'item' is a list, not an object"),
+    ({"type": "response.created"}, "'response' is missing"),
+])
+def test_a_malformed_responses_event_is_a_stream_error(event: dict[str, Any], says: str, sim_server: Any) -> None:
+    created = {"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}
+    delta = {"type": "response.output_text.delta", "delta": "A fox "}
+    events = (event,) if event["type"] == "response.created" else (created, delta, event)
+    _reply_stream(sim_server, _stream_body(*events))
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+        stream = client.describe(make_png(), "what is it?", stream=True)
+        with pytest.raises(StreamError, match="malformed") as info:
+            stream.until_done()
+    assert says in str(info.value) and info.value.code == "malformed_event"

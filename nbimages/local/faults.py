@@ -23,6 +23,13 @@ Kinds and parameters:
                     line endings interleaved (valid SSE); ``split=True`` also cuts the
                     bytes at odd places across chunks
 ``stall``           ``seconds`` (default 5), ``at_event`` (None: before the headers)
+``tamper``          ``at_type`` (an event type; None: every event) and ``set`` (field path ->
+                    JSON value, e.g. ``{"b64_json": "aGk="}``, ``{"item.result": 5}``;
+                    a path into lists uses indexes: ``"data.0.b64_json"``) and/or
+                    ``remove`` (field paths): events, or a non-streamed body, altered
+                    in place (a server that sends wrong types or misses fields)
+``reply``           ``status`` (default 200), ``headers``, ``body`` (text): this reply
+                    instead of the API's (a redirect, an HTML login page, a proxy's error)
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("status", "drop", "cut", "malformed", "error_event", "unknown_events", "stall")
+KINDS = ("status", "drop", "cut", "malformed", "error_event", "unknown_events", "stall", "tamper", "reply")
 
 
 @dataclass
@@ -128,3 +135,32 @@ class FaultPlan:
 
     def __repr__(self) -> str:
         return f"FaultPlan({[f.to_dict() for f in self.pending]!r})"
+
+
+def tamper(obj: dict[str, Any], fault: Fault) -> dict[str, Any]:
+    """A copy of one event or reply with the fault's ``set`` and ``remove`` paths applied."""
+    import copy
+
+    out = copy.deepcopy(obj)
+    for path, value in (fault.get("set") or {}).items():
+        parent, last = _walk(out, str(path))
+        if parent is not None:
+            parent[last] = value
+    for path in fault.get("remove") or []:
+        parent, last = _walk(out, str(path))
+        if isinstance(parent, dict):
+            parent.pop(last, None)
+        elif isinstance(parent, list) and isinstance(last, int) and last < len(parent):
+            del parent[last]
+    return out
+
+
+def _walk(obj: Any, path: str) -> tuple[Any, Any]:
+    """(container, key) of a dotted path; (None, None) where the path leads nowhere."""
+    parts: list[Any] = [int(p) if p.isdigit() else p for p in path.split(".")]
+    for part in parts[:-1]:
+        try:
+            obj = obj[part]
+        except (KeyError, IndexError, TypeError):
+            return None, None
+    return obj, parts[-1]

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import parse_qs
 
 from . import multipart
-from .faults import Fault, FaultPlan
+from .faults import Fault, FaultPlan, tamper
 from .protocol import (CUT, PAUSE, SHORT_PAUSE, APIError, SimResponse, Sleep, StreamItem, dumps, new_id,
                        sse_event)
 
@@ -554,7 +554,7 @@ class Simulator:
             self._record(req)
             fault = self.faults.take(method, full_path)
             try:
-                if fault is not None and fault.kind in ("status", "drop"):
+                if fault is not None and fault.kind in ("status", "drop", "reply"):
                     resp = self._fault_response(fault)
                 else:
                     resp = self._route(req)
@@ -624,6 +624,9 @@ class Simulator:
             if kind == "malformed" and n == at:
                 yield f"event: {event.get('type', 'message')}\ndata: {{not json\n\n".encode()
                 continue
+            if kind == "tamper" and fault.get("at_type") in (None, event.get("type")):
+                yield sse_event(tamper(event, fault))
+                continue
             if kind == "unknown_events":
                 chunks = []
                 if n == 0:
@@ -658,6 +661,9 @@ class Simulator:
     def _fault_response(self, fault: Fault) -> SimResponse:
         if fault.kind == "drop":
             return SimResponse(0, drop=True)
+        if fault.kind == "reply":
+            headers = [(str(k).lower(), str(v)) for k, v in (fault.get("headers") or {}).items()]
+            return SimResponse(int(fault.get("status", 200)), headers, str(fault.get("body", "")).encode())
         status = int(fault.get("status", 500))
         defaults = {
             400: ("invalid_request_error", None, "Bad request (simulated)."),
@@ -708,6 +714,8 @@ class Simulator:
             resp.body = b""
         elif fault.kind == "malformed":
             resp.body = b"{not json"
+        elif fault.kind == "tamper":
+            resp.body = dumps(tamper(json.loads(resp.body), fault))
         elif fault.kind == "error_event":
             resp.body = dumps({"error": {"message": fault.get("message", "simulated error"),
                                          "type": "server_error",
