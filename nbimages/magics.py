@@ -126,9 +126,9 @@ def _parse(magic: Any, line: str) -> Any:
 
 
 # -- what `-o NAME` may bind -----------------------------------------------------------------
-OUTPUT_NAME_RULE = ("a name of your own: not a Python keyword, a builtin (print, list, id...), a __dunder__ name, "
-                    "one of IPython's (In, Out, _, __, _1, _i1, exit, get_ipython...) or a name that holds a "
-                    "module (np, plt...)")
+_OUTPUT_NAME_RULE = ("a name of your own: not a Python keyword, a builtin (print, list, id...), a __dunder__ name, "
+                     "one of IPython's (In, Out, _, __, _1, _i1, exit, get_ipython...) or a name that holds a "
+                     "module (np, plt...)")
 _IPYTHON_NAMES = frozenset({"In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "_ih", "_oh", "_dh", "_sh",
                             "exit", "quit", "get_ipython"})
 _IPYTHON_NUMBERED = re.compile(r"_i?\d+")  # _3 is the output of cell 3, _i3 its input
@@ -343,7 +343,7 @@ class ImagineMagics(Magics):
               help="where to edit (transparent = edit): a path, a variable (an image or a MaskPainter) or 'last'; "
                    "without --edit, the current image is edited")
     @argument("--new", action="store_true", help="start a new conversation")
-    @argument("-o", "--output", metavar="NAME", help="store the resulting Image in this variable, " + OUTPUT_NAME_RULE)
+    @argument("-o", "--output", metavar="NAME", help="store the resulting Image in this variable, " + _OUTPUT_NAME_RULE)
     @argument("--fresh", action="store_true", help="always make a new image (do not reuse a stored one)")
     @argument("prompt", nargs="*", help="the prompt of %%imagine (the line magic); %%%%imagine reads the cell")
     @line_cell_magic
@@ -396,7 +396,7 @@ class ImagineMagics(Magics):
     @argument("--detail", choices=config.DETAIL_LEVELS, default="auto",
               help="how closely the model looks: low (cheap), high, auto")
     @argument("-m", "--model", help="vision model (default: %%config Imagine.mainline_model)")
-    @argument("-o", "--output", metavar="NAME", help="store the answer text in this variable, " + OUTPUT_NAME_RULE)
+    @argument("-o", "--output", metavar="NAME", help="store the answer text in this variable, " + _OUTPUT_NAME_RULE)
     @argument("source", help="a path, a URL, a variable (PIL image, array, figure, bytes, Image) or 'last'")
     @argument("question", nargs="*", help="what to ask (default: describe the image)")
     @line_magic
