@@ -45,8 +45,11 @@ _SECRET_KEY = re.compile(
     r"^(?:access|refresh|session|id)?[-_]?token$",
     re.IGNORECASE,
 )
-# Query parameters that carry a credential, besides those `is_secret_key` names (Azure, signed URLs).
-_SECRET_QUERY_NAMES = frozenset({"key", "sig", "signature"})
+# Query parameters that carry a credential, besides those `is_secret_key` names (Azure's api-key,
+# Google's key). A signature is one too in a base URL; in server text it is left alone, as it is
+# what lets an image URL the server returns be downloaded.
+_KEY_QUERY_NAMES = frozenset({"key"})
+_SIGNATURE_QUERY_NAMES = frozenset({"sig", "signature"})
 _SECRET_VALUE = re.compile(r"\b(?:sk|rk|sess)-[A-Za-z0-9_\-]{16,}|\bBearer\s+\S+", re.IGNORECASE)
 # "scheme://user:password@": the password, in any text.
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@?#]*:)[^/\s@?#]+@", re.IGNORECASE)
@@ -83,7 +86,7 @@ def _url_secrets(url: str) -> list[str]:
         user, colon, password = userinfo.partition(":")
         found.append(password if colon else user)
     if parts.query:  # the values as written: they are also remembered percent-decoded
-        found += [m[3] for m in _QUERY_PARAM.finditer("?" + parts.query) if _is_secret_query(unquote(m[2]))]
+        found += [m[3] for m in _QUERY_PARAM.finditer("?" + parts.query) if _is_url_credential(unquote(m[2]))]
     return [s for s in found if s]
 
 
@@ -108,12 +111,20 @@ def is_secret_key(key: Any) -> bool:
     return bool(_SECRET_KEY.search(str(key)))
 
 
-def _is_secret_query(name: str) -> bool:
-    return name.lower() in _SECRET_QUERY_NAMES or is_secret_key(name)
+def _is_key_query(name: str) -> bool:
+    return name.lower() in _KEY_QUERY_NAMES or is_secret_key(name)
 
 
-def _mask_query_value(match: re.Match[str]) -> str:
-    return match[1] + URL_MASK if _is_secret_query(unquote(match[2])) else match[0]
+def _is_url_credential(name: str) -> bool:
+    return name.lower() in _SIGNATURE_QUERY_NAMES or _is_key_query(name)
+
+
+def _mask_key_query(match: re.Match[str]) -> str:
+    return match[1] + URL_MASK if _is_key_query(unquote(match[2])) else match[0]
+
+
+def _mask_url_credential(match: re.Match[str]) -> str:
+    return match[1] + URL_MASK if _is_url_credential(unquote(match[2])) else match[0]
 
 
 def redact(text: str) -> str:
@@ -124,7 +135,7 @@ def redact(text: str) -> str:
     if "://" in text:
         text = _URL_PASSWORD.sub(r"\1" + URL_MASK + "@", text)
     if "=" in text:
-        text = _QUERY_PARAM.sub(_mask_query_value, text)
+        text = _QUERY_PARAM.sub(_mask_key_query, text)
     for secret in _secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -162,7 +173,7 @@ def display_url(url: str) -> str:
         userinfo, _, host = netloc.rpartition("@")
         user, colon, _password = userinfo.partition(":")
         netloc = f"{user}:{URL_MASK}@{host}" if colon else f"{URL_MASK}@{host}"
-    query = _QUERY_PARAM.sub(_mask_query_value, "?" + parts.query)[1:] if parts.query else ""
+    query = _QUERY_PARAM.sub(_mask_url_credential, "?" + parts.query)[1:] if parts.query else ""
     return redact(urlunsplit(parts._replace(netloc=netloc, query=query)))
 
 

@@ -844,6 +844,16 @@ def test_display_url_masks_credentials(url: str, shown: str) -> None:
     assert display_url(url) == shown
 
 
+def test_an_image_url_the_server_returns_stays_usable() -> None:
+    """A signed download URL (DALL-E's ``url`` replies) is not a credential of the user: kept whole."""
+    from nbimages._secrets import redact
+
+    url = ("https://blob.example.net/private/img-abc.png?st=2025-01-01T00%3A00%3A00Z&se=2025-01-01T02%3A00%3A00Z"
+           "&sp=r&sv=2021-08-06&sr=b&rscd=inline&rsct=image/png&skoid=6aaadede&sig=Zm9vYmFy%2Bc2ln%3D")
+    assert redact(url) == url
+    assert redact(f"{url}&api-key=abc123") == f"{url}&api-key=***"
+
+
 def test_url_credentials_are_remembered_as_written_and_decoded() -> None:
     from nbimages._secrets import redact, remember_url_secrets
 
