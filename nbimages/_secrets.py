@@ -7,7 +7,7 @@ values shaped like API keys or bearer tokens, passwords in URLs, and every secre
 process knows (the keys clients were made with, credentials in base URLs,
 ``OPENAI_API_KEY``). `display_url` is a URL fit to show; `TextRedactor` cleans text that
 arrives in pieces, where one key may be split across two of them; `redact_http_logs` cleans
-what httpx logs (request URLs).
+what the HTTP stack logs (request URLs, response headers).
 """
 
 from __future__ import annotations
