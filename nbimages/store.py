@@ -21,6 +21,7 @@ are redacted.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -453,6 +454,8 @@ class Store:
             raise StoreError(f"the store at {self.home} cannot be used: {_os_reason(exc)}") from exc
 
     def _open(self) -> sqlite3.Connection:
+        if self.home.exists() and not self.home.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(self.home))
         self.home.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
