@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from . import multipart
 from .faults import Fault, FaultPlan, tamper
 from .protocol import (CUT, PAUSE, SHORT_PAUSE, APIError, SimResponse, Sleep, StreamItem, dumps, new_id,
-                       sse_event)
+                       parse_json_body, sse_event)
 
 DEFAULT_IMAGE_MODEL = "gpt-image-1.5"
 DEFAULT_MODEL = "gpt-5"
@@ -121,12 +121,7 @@ class _Request:
             if not self.body.strip():
                 raise APIError(400, "We could not parse the JSON body of your request: the "
                                "body is empty. (HINT: send a JSON object.)")
-            try:
-                self._json = json.loads(self.body)
-            except (ValueError, UnicodeDecodeError):
-                raise APIError(400, "We could not parse the JSON body of your request. (HINT: "
-                               "This likely means you aren't using your HTTP library "
-                               "correctly. The OpenAI API expects a JSON payload.)") from None
+            self._json = parse_json_body(self.body)  # UTF-8, bounded nesting: a 400 otherwise
         return self._json
 
     def form(self) -> multipart.Form:
