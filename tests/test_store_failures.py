@@ -300,3 +300,20 @@ def test_rerunning_a_cell_whose_stored_image_was_damaged_makes_it_again(nb: Note
     assert "reused from the store" not in outputs[-1].text
     history = nb.run("%imagine_history --all")  # the first turn's image is intact in memory
     assert len(history[-1].meta["turns"]) == 2 and len(history[-1].images()) == 2
+
+
+def test_the_studio_keeps_an_image_it_could_not_save_and_says_so(tmp_path: Path) -> None:
+    from nbimages.widgets import Studio
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    conv = stored_conversation(tmp_path / "unused", [])
+    conv.store = Store(blocker / "store")
+    studio = Studio(conversation=conv, size="1024x1024", quality="low", partial_images=1)
+    studio.generate("a paper boat")
+    turn = studio.wait(30)
+    assert turn is not None and turn.image is not None and turn.image.path is None
+    assert studio.image is turn.image and studio.image.to_pil().size == (1024, 1024)
+    assert studio.error.startswith("StoreError: could not save the image") and "Not a directory" in studio.error
+    assert "studio.image.save(" in studio.error and studio.thumbnail  # shown all the same
+    studio.close()

@@ -213,3 +213,35 @@ def test_random_chunkings_give_the_same_frames() -> None:
 def test_one_byte_at_a_time_equals_all_at_once() -> None:
     stream = sample_stream(random.Random(7))
     assert decode(split_every(stream, 1)) == decode([stream])
+
+
+# -- legal but empty, and bounded -------------------------------------------------------------
+@pytest.mark.parametrize("stream", [b"data:\n\n", b"data: \n\n", b"data:\ndata:\n\n", b"event: x\ndata:\n\n"])
+def test_empty_data_lines_dispatch_nothing(stream: bytes) -> None:
+    """As the SSE spec says: an event whose data is empty is not dispatched (and its type is reset)."""
+    assert decode([stream + b"data: {}\n\n"]) == [SSEFrame(None, b"{}")]
+
+
+def test_one_event_may_not_grow_past_the_limit_in_one_line_or_many() -> None:
+    from nbimages.streaming import EventTooLarge
+
+    for stream in (b"data: " + b"x" * 2000, b"data: " + b"x" * 500 + b"\n" * 0 + b"\ndata: " + b"y" * 600):
+        decoder = SSEDecoder(max_event_bytes=1000)
+        with pytest.raises(EventTooLarge, match="an event larger than"):
+            for chunk in split_every(b"data: {}\n\n" + stream * 2, 300):
+                decoder.feed(chunk)
+
+
+def test_frames_completed_before_an_oversized_event_are_handed_over() -> None:
+    from nbimages.streaming import EventTooLarge
+
+    decoder = SSEDecoder(max_event_bytes=100)
+    with pytest.raises(EventTooLarge) as info:
+        decoder.feed(b"data: {\"a\": 1}\n\ndata: " + b"z" * 200)
+    assert info.value.frames == [SSEFrame(None, b'{"a": 1}')]
+
+
+def test_events_just_under_the_limit_pass() -> None:
+    decoder = SSEDecoder(max_event_bytes=1000)
+    payload = b"x" * 990
+    assert decoder.feed(b"data: " + payload + b"\n\n") == [SSEFrame(None, payload)]
