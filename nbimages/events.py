@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Union
 
 from ._payload import MalformedPayload, image_field, int_field, list_field, object_field, text_field
-from ._secrets import redact_json
+from ._secrets import IMAGE_FIELDS, TextRedactor, redact_json
 from .errors import StreamError, error_class
 from .image import Image, Usage
 from .streaming import SSEFrame
@@ -117,6 +117,7 @@ _IMAGE_FIELDS = ("size", "quality", "background", "output_format")
 MAX_STREAM_PARTIALS = 64
 MAX_STREAM_IMAGES = 32
 MAX_STREAM_TEXT_CHARS = 4_000_000
+_UNREDACTED_FIELDS = IMAGE_FIELDS | {"delta"}
 
 
 def image_meta_from(obj: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
@@ -198,6 +199,7 @@ class EventDecoder:
         self.images: list[Image] = []
         self.text_parts: list[str] = []
         self.text_chars = 0
+        self._text = TextRedactor()  # a key may be streamed a few characters at a time
         self.response: Response | None = None
         self.response_id: str | None = None
         self.usage: Usage | None = None
@@ -217,7 +219,7 @@ class EventDecoder:
             raise self.broken("the server sent a malformed event (not JSON)", code="malformed_event") from None
         if not isinstance(data, dict):
             return []
-        data = redact_json(data)
+        data = redact_json(data, _UNREDACTED_FIELDS)  # deltas: by `_text`, across pieces
         kind = data.get("type") or frame.event
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
@@ -297,16 +299,23 @@ class EventDecoder:
         self.text_chars += len(delta)
         if self.text_chars > MAX_STREAM_TEXT_CHARS:
             raise MalformedPayload(f"more than {MAX_STREAM_TEXT_CHARS:,} characters of text")
-        self.text_parts.append(delta)
-        return [TextDelta(delta, text_field(data, "item_id"), int_field(data, "output_index"))]
+        return self._shown_text(self._text.feed(delta), data)
+
+    def _shown_text(self, text: str, data: dict[str, Any]) -> list[Event]:
+        """A `TextDelta` of what is safe to show so far (none while a possible secret is held back)."""
+        if not text:
+            return []
+        self.text_parts.append(text)
+        return [TextDelta(text, text_field(data, "item_id"), int_field(data, "output_index"))]
 
     def _text_done(self, kind: str, data: dict[str, Any]) -> list[Event]:
-        return [TextDone(text_field(data, "text") or "", text_field(data, "item_id"))]
+        held = self._shown_text(self._text.flush(), data)
+        return [*held, TextDone(text_field(data, "text") or "", text_field(data, "item_id"))]
 
     def _response_completed(self, kind: str, data: dict[str, Any]) -> list[Event]:
         body = object_field(data, "response", required=True)
         self.response_id = text_field(body, "id") or self.response_id
-        events: list[Event] = []
+        events: list[Event] = self._shown_text(self._text.flush(), {})
         for item in list_field(body, "output"):
             if item.get("type") == "image_generation_call" and item.get("result"):
                 events += self._complete_call(item)

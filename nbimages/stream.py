@@ -117,13 +117,19 @@ class Stream(_StreamState):
         import httpx
 
         try:
+            broke: BaseException | None = None
             try:
                 for chunk in self._response.iter_bytes():
                     yield from self._events(chunk)
             except (httpx.TransportError, httpx.StreamClosed) as exc:
-                error = self._failure(exc)
+                broke = exc
+            if broke is not None:
+                # Raised here, not in the handler: httpx's exception (which holds the request and
+                # its headers) must not travel along as the error's context.
+                error = self._failure(broke)
+                del broke
                 if error is not None:
-                    raise error from None
+                    raise error
                 return  # everything asked for had arrived: a bad ending loses nothing
             yield from self._tail()
         finally:
@@ -160,14 +166,18 @@ class AsyncStream(_StreamState):
         import httpx
 
         try:
+            broke: BaseException | None = None
             try:
                 async for chunk in self._response.aiter_bytes():
                     for event in self._events(chunk):
                         yield event
             except (httpx.TransportError, httpx.StreamClosed) as exc:
-                error = self._failure(exc)
+                broke = exc
+            if broke is not None:  # raised outside the handler, as in `Stream`
+                error = self._failure(broke)
+                del broke
                 if error is not None:
-                    raise error from None
+                    raise error
                 return
             for event in self._tail():
                 yield event

@@ -822,8 +822,10 @@ def test_respond_stream(mock_client: Any, png: Callable[..., bytes]) -> None:
     stream = mock_client(script).respond("draw", tools=[{"type": "image_generation", "partial_images": 1}], stream=True)
     assert script.json()["stream"] is True
     events = list(stream)
-    assert [type(e).__name__ for e in events] == ["ResponseCreated", "PartialImage", "ImageCompleted", "TextDelta",
-                                                  "TextDelta", "ResponseCompleted"]
+    # Text comes a word at a time: the end of a word is held until it is known not to be a key.
+    names = [type(e).__name__ for e in events]
+    assert names[:3] == ["ResponseCreated", "PartialImage", "ImageCompleted"] and names[-1] == "ResponseCompleted"
+    assert set(names[3:-1]) == {"TextDelta"}
     assert stream.response_id == "resp_9" and stream.text == "Done."
     result = stream.result
     assert isinstance(result, Response) and result.images == [events[2].image] and result.output_text == "Done."

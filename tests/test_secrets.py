@@ -805,8 +805,6 @@ def test_a_key_in_the_base_url_query_is_never_shown(
     assert all(urlsplit(p).path.startswith("/v1/") and "api-version=2025-04-01" in p for p in echo_server.log.paths)
 
 
-@pytest.mark.xfail(strict=True, reason="events.py redacts each text delta alone: a key split across deltas "
-                                       "reaches TextDelta events, Stream.text and the live answer")
 def test_a_key_split_across_text_deltas_is_never_shown(
     echo_server: _EchoHTTPServer, secret: Secret, hermetic_env: Path, ipshell: Any, sinks: Sinks,
     monkeypatch: pytest.MonkeyPatch,

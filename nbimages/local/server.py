@@ -46,6 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._secrets import redact
 from .protocol import CUT, APIError, Pause, SimResponse, Sleep, dumps, new_id, parse_json_body
 from .simulator import Simulator
 
@@ -239,8 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server._track(self, False)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        if self.server.log:
-            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))
+        if self.server.log:  # a request line may carry a key (`?api-key=`, `user:password@`)
+            sys.stderr.write("%s - %s\n" % (self.address_string(), redact(format % args)))
 
     def _client_gone(self) -> bool:
         try:
