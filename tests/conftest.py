@@ -9,9 +9,10 @@ from typing import Any, Callable
 
 import httpx
 import pytest
+from _images import make_png
+from _notebook import Notebook, RecordingPublisher
 
 import nbimages
-from _images import make_png
 
 SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "NBIMAGES_BACKEND")
 
@@ -121,3 +122,25 @@ def ipshell(hermetic_env: Path) -> Iterator[Any]:
     yield shell
     shell.run_line_magic("unload_ext", "nbimages")
     shell.reset(new_session=False)  # the shell is shared by the whole session: leave it usable
+
+
+@pytest.fixture
+def shell(ipshell: Any) -> Iterator[Any]:
+    """The shell, without ``%config Imagine`` settings or a conversation left behind by other tests."""
+    from nbimages.conversation import set_current_conversation
+
+    ipshell.config.pop("Imagine", None)
+    set_current_conversation(None)
+    yield ipshell
+    ipshell.config.pop("Imagine", None)
+
+
+@pytest.fixture
+def nb(shell: Any, sim_server: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any) -> Notebook:
+    ipshell = shell
+    monkeypatch.setenv("OPENAI_BASE_URL", sim_server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-magics-test-key")
+    pub = RecordingPublisher(shell=ipshell)
+    monkeypatch.setattr(ipshell, "display_pub", pub)
+    capfd.readouterr()
+    return Notebook(ipshell, pub, sim_server.simulator, capfd)

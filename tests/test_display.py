@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from _images import make_png
-from test_magics import RecordingPublisher
+from _notebook import RecordingPublisher
 
 import nbimages
 from nbimages import display

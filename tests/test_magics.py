@@ -1,9 +1,8 @@
 """The magics in a real IPython shell, against the simulator on a real 127.0.0.1 socket.
 
-Every display call is recorded by a `DisplayPublisher` installed in the shell (the object
-``IPython.display.display`` publishes through), with its ``display_id`` and whether it was
-an update, so the tests see exactly what a notebook front end would receive and in what
-order. Requests are counted on the simulator.
+Every display call is recorded (`_notebook.RecordingPublisher`), with its ``display_id`` and
+whether it was an update, so the tests see exactly what a notebook front end would receive
+and in what order. Requests are counted on the simulator.
 """
 
 from __future__ import annotations
@@ -13,9 +12,8 @@ import io
 import json
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from IPython.core.displaypub import DisplayPublisher
@@ -24,117 +22,7 @@ import nbimages
 from nbimages.magics import magics_for
 
 from _images import make_png
-
-_DATA_URL = re.compile(r'src="data:image/(\w+);base64,([A-Za-z0-9+/=]+)"')
-
-
-@dataclass
-class Published:
-    data: dict[str, Any]
-    metadata: dict[str, Any]
-    display_id: str | None
-    update: bool
-    at: float
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return (self.metadata or {}).get("nbimages", {})
-
-    @property
-    def kind(self) -> str | None:
-        return self.meta.get("kind")
-
-    @property
-    def text(self) -> str:
-        return str(self.data.get("text/plain", ""))
-
-    @property
-    def html(self) -> str:
-        return str(self.data.get("text/html", ""))
-
-    def images(self) -> list[Any]:
-        """The pictures embedded in the HTML, decoded with PIL."""
-        from PIL import Image as PIL
-
-        out = []
-        for _, payload in _DATA_URL.findall(self.html):
-            pil = PIL.open(io.BytesIO(base64.b64decode(payload)))
-            pil.load()
-            out.append(pil)
-        return out
-
-
-class RecordingPublisher(DisplayPublisher):
-    """Records what would go to the front end; prints nothing."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.outputs: list[Published] = []
-
-    def publish(self, data: dict[str, Any], metadata: dict[str, Any] | None = None, source: Any = None, *,
-                transient: dict[str, Any] | None = None, update: bool = False, **kwargs: Any) -> None:
-        self.outputs.append(Published(dict(data), dict(metadata or {}), (transient or {}).get("display_id"),
-                                      update, time.perf_counter()))
-
-    def clear_output(self, wait: bool = False) -> None:  # pragma: no cover - the magics never clear
-        raise AssertionError("the magics must update their output in place, not clear it")
-
-
-@dataclass
-class Notebook:
-    """A shell with nbimages loaded, the display recorder and the simulator behind it."""
-
-    shell: Any
-    pub: RecordingPublisher
-    simulator: Any
-    capfd: Any
-    seen: int = field(default=0)
-
-    def run(self, source: str) -> list[Published]:
-        """Run ``source`` as one cell; return what it displayed. No traceback may appear."""
-        result = self.shell.run_cell(source, store_history=True)
-        out, err = self.capfd.readouterr()
-        assert "Traceback" not in out + err, out + err
-        assert result.error_in_exec is None and result.error_before_exec is None, (out, err)
-        new = self.pub.outputs[self.seen:]
-        self.seen = len(self.pub.outputs)
-        return new
-
-    def imagine(self, options: str, prompt: str) -> list[Published]:
-        return self.run(f"%%imagine {options}\n{prompt}\n")
-
-    @property
-    def magics(self) -> Any:
-        return magics_for(self.shell)
-
-    @property
-    def conversation(self) -> nbimages.Conversation:
-        return self.magics.conversation
-
-    def requests(self, path: str | None = None) -> list[Any]:
-        return [r for r in self.simulator.requests if path is None or r.path.endswith(path)]
-
-
-@pytest.fixture
-def shell(ipshell: Any) -> Iterator[Any]:
-    """The shell, without ``%config Imagine`` settings or a conversation left behind by other tests."""
-    from nbimages.conversation import set_current_conversation
-
-    ipshell.config.pop("Imagine", None)
-    set_current_conversation(None)
-    yield ipshell
-    ipshell.config.pop("Imagine", None)
-
-
-@pytest.fixture
-def nb(shell: Any, sim_server: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any) -> Notebook:
-    ipshell = shell
-    monkeypatch.setenv("OPENAI_BASE_URL", sim_server.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-magics-test-key")
-    pub = RecordingPublisher(shell=ipshell)
-    monkeypatch.setattr(ipshell, "display_pub", pub)
-    capfd.readouterr()
-    return Notebook(ipshell, pub, sim_server.simulator, capfd)
+from _notebook import Notebook, Published, RecordingPublisher
 
 
 def single_area(outputs: list[Published]) -> str:

@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from nbimages.local import LocalTransport
 from nbimages.store import Store
 
 from _images import header_only_png, truncated_png
-from test_magics import Notebook, RecordingPublisher, nb, shell  # noqa: F401  (fixtures)
+from _notebook import Notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
