@@ -288,6 +288,40 @@ def _malformed(response: httpx.Response, what: str) -> APIError:
 
 
 _NOT_JSON = object()
+# An unstreamed reply holds at most ten images of the largest size; an error says what it must in
+# far less. A server sending more does not get to fill the kernel's memory.
+MAX_REPLY_BYTES = 512 * 2**20
+MAX_ERROR_BYTES = 2**20
+
+
+class _Body:
+    """The body of a reply, read chunk by chunk up to a limit (sans-IO: both clients feed it)."""
+
+    def __init__(self, limit: int, *, truncate: bool = False) -> None:
+        self.limit = limit
+        self.truncate = truncate
+        self._data = bytearray()
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; True once the limit is reached (when truncating), else an error past it."""
+        self._data += chunk
+        if len(self._data) <= self.limit:
+            return False
+        if self.truncate:
+            del self._data[self.limit:]
+            return True
+        raise APIError(f"the server's reply is larger than {self.limit // 2**20} MB; it was not read further",
+                       status=200, code="reply_too_large")
+
+    def reply(self, response: httpx.Response) -> httpx.Response:
+        """``response`` with this body, read."""
+        import httpx
+
+        # The bytes are decoded already: the new response must not decode them again.
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(self._data),
+                              request=response.request)
 
 
 def _json_body(response: httpx.Response) -> Any:
@@ -356,11 +390,16 @@ class Client(_ClientBase):
             else:
                 if response.status_code < 400 and not_the_api(response) is None:
                     return response
+                body = _Body(MAX_ERROR_BYTES, truncate=True)
                 try:
-                    response.read()
+                    for chunk in response.iter_bytes():
+                        if body.add(chunk):
+                            break
+                except httpx.TransportError:
+                    pass  # what arrived of the error says enough
                 finally:
                     response.close()
-                error, headers = api_error(response), response.headers
+                error, headers = api_error(body.reply(response)), response.headers
             delay = self.retry.after_error(attempt, error, headers)
             if delay is None:
                 raise error
@@ -374,15 +413,17 @@ class Client(_ClientBase):
         if call.stream:
             return Stream(response, EventDecoder(call.meta), call.stream_result)
         error: Exception | None = None
+        body = _Body(MAX_REPLY_BYTES)
         try:
-            response.read()
+            for chunk in response.iter_bytes():
+                body.add(chunk)
         except httpx.TransportError as exc:
             error = connection_error(exc)
         finally:
             response.close()
         if error is not None:
             raise error  # outside the handler: httpx's exception (holding the request) is not its context
-        return _reply(call, response)
+        return _reply(call, body.reply(response))
 
     def close(self) -> None:
         if self._owns_http:
@@ -422,11 +463,16 @@ class AsyncClient(_ClientBase):
             else:
                 if response.status_code < 400 and not_the_api(response) is None:
                     return response
+                body = _Body(MAX_ERROR_BYTES, truncate=True)
                 try:
-                    await response.aread()
+                    async for chunk in response.aiter_bytes():
+                        if body.add(chunk):
+                            break
+                except httpx.TransportError:
+                    pass  # what arrived of the error says enough
                 finally:
                     await response.aclose()
-                error, headers = api_error(response), response.headers
+                error, headers = api_error(body.reply(response)), response.headers
             delay = self.retry.after_error(attempt, error, headers)
             if delay is None:
                 raise error
@@ -440,15 +486,17 @@ class AsyncClient(_ClientBase):
         if call.stream:
             return AsyncStream(response, EventDecoder(call.meta), call.stream_result)
         error: Exception | None = None
+        body = _Body(MAX_REPLY_BYTES)
         try:
-            await response.aread()
+            async for chunk in response.aiter_bytes():
+                body.add(chunk)
         except httpx.TransportError as exc:
             error = connection_error(exc)
         finally:
             await response.aclose()
         if error is not None:
             raise error
-        return _reply(call, response)
+        return _reply(call, body.reply(response))
 
     async def aclose(self) -> None:
         if self._owns_http:

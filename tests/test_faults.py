@@ -531,3 +531,25 @@ def test_a_malformed_responses_event_is_a_stream_error(event: dict[str, Any], sa
         with pytest.raises(StreamError, match="malformed") as info:
             stream.until_done()
     assert says in str(info.value) and info.value.code == "malformed_event"
+
+
+def test_an_unstreamed_reply_is_read_up_to_a_limit(sim_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbimages import client as client_module
+
+    monkeypatch.setattr(client_module, "MAX_REPLY_BYTES", 2**20)  # 1 MB instead of 512 MB, to keep the test quick
+    sim_server.simulator.faults.add("reply", headers={"content-type": "application/json"},
+                                    body='{"data": [{"b64_json": "' + "A" * (3 * 2**20) + '"}]}')
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+        with pytest.raises(APIError, match="larger than 1 MB") as info:
+            client.generate("a fox", **IMAGE)
+    assert info.value.code == "reply_too_large"
+
+
+def test_a_huge_error_body_is_cut_and_still_reported(sim_server: Any) -> None:
+    sim_server.simulator.faults.add("reply", status=400, headers={"content-type": "text/plain"},
+                                    body="the gateway says no. " + "x" * (3 * 2**20))
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
+        with pytest.raises(APIError) as info:
+            client.generate("a fox", **IMAGE)
+    assert info.value.status == 400 and str(info.value).startswith("400: the gateway says no.")
+    assert len(str(info.value)) < 1000
