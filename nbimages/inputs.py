@@ -10,13 +10,15 @@ from __future__ import annotations
 import base64
 import os
 import re
+import stat
 import struct
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import config
 from .errors import InvalidInputError
-from .image import Image
+from .image import MAX_DECODED_SIDE, MAX_PIXELS, Image, decode_problem
 
 __all__ = [
     "ImageSource",
@@ -183,22 +185,55 @@ def validate_generation_options(options: dict[str, Any], *, model: str | None = 
 
 
 # -- images ----------------------------------------------------------------------
+# Images that passed every check of `to_image`: an image handed from call to call (the
+# current image of a conversation) is decoded once, not at every use.
+_CHECKED: weakref.WeakSet[Image] = weakref.WeakSet()
+
+_PIXEL_LIMITS = f"at most {MAX_PIXELS:,} pixels and {MAX_DECODED_SIDE:,} a side"
+_DECODABLE = f"an image that decodes, of {_PIXEL_LIMITS}"
+
+
 def to_image(source: ImageSource, param: str = "image", *, formats: frozenset[str] | None = None,
              max_bytes: int = config.MAX_IMAGE_BYTES) -> Image:
-    """Anything image-like to an encoded `Image` (PNG for pixels that were not encoded yet)."""
-    image = _load(source, param)
+    """Anything image-like to an encoded `Image` (PNG for pixels that were not encoded yet).
+
+    No read of outside data goes past ``max_bytes``, and the image must decode, within
+    `image.MAX_PIXELS`: a broken or oversized image is refused here, not met later by a
+    thumbnail, a vision request or a mask painter.
+    """
+    image = _load(source, param, max_bytes)
     if image.format is None:
         raise InvalidInputError(param, source, "PNG, JPEG, WebP or GIF image data (these bytes are not an image)")
     if formats is not None and image.format not in formats:
         raise InvalidInputError(param, source, "an image in " + ", ".join(sorted(formats)) + f", not {image.format}")
     if len(image.data) > max_bytes:
-        raise InvalidInputError(param, f"<{len(image.data):,} bytes>", f"at most {max_bytes // 2**20} MB")
+        raise InvalidInputError(param, f"<{len(image.data):,} bytes>", f"at most {_megabytes(max_bytes)}")
     if image.format == "png" and not _png_complete(image.data):
         raise InvalidInputError(param, source, "a complete PNG file (this one is truncated)")
+    _check_decodes(image, source, param)
     return image
 
 
-def _load(source: ImageSource, param: str) -> Image:
+def _check_decodes(image: Image, source: ImageSource, param: str) -> None:
+    if image in _CHECKED:
+        return
+    problem = decode_problem(image.data)
+    if problem:
+        raise InvalidInputError(param, source, f"{_DECODABLE} (this one: {problem})")
+    _CHECKED.add(image)
+
+
+def _check_pixels(param: str, shown: Any, width: int, height: int) -> None:
+    """Pixels not encoded yet: refuse an empty or oversized picture before encoding it."""
+    if width <= 0 or height <= 0 or width * height > MAX_PIXELS or max(width, height) > MAX_DECODED_SIDE:
+        raise InvalidInputError(param, shown, f"a non-empty image of {_PIXEL_LIMITS} (this one: {width}x{height})")
+
+
+def _megabytes(limit: int) -> str:
+    return f"{limit / 2**20:g} MB" if limit >= 2**20 else f"{limit:,} bytes"
+
+
+def _load(source: ImageSource, param: str, max_bytes: int) -> Image:
     if isinstance(source, Image):
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -206,35 +241,25 @@ def _load(source: ImageSource, param: str) -> Image:
             raise InvalidInputError(param, source, "image bytes (got an empty value)")
         return Image(bytes(source))
     if isinstance(source, (str, os.PathLike)):
-        return _from_path_or_url(source, param)
+        return _from_path_or_url(source, param, max_bytes)
     if hasattr(source, "savefig"):  # matplotlib Figure
-        from io import BytesIO
-
-        buffer = BytesIO()
-        source.savefig(buffer, format="png", bbox_inches="tight")
-        return Image(buffer.getvalue(), source="matplotlib figure")
+        return _from_figure(source, param)
     if _is_pil(source):  # before arrays: PIL images expose __array_interface__ too
-        return _from_pil(source)
+        return _from_pil(source, param)
     if hasattr(source, "__array_interface__") or type(source).__module__ == "numpy":
         return _from_array(source, param)
     if hasattr(source, "read"):
-        return _load(source.read(), param)
+        return _from_file_object(source, param, max_bytes)
     raise InvalidInputError(
         param, source, "a path, a data URL, bytes, a PIL image, a numpy array, a matplotlib figure or an nbimages.Image"
     )
 
 
-def _from_path_or_url(source: str | os.PathLike[str], param: str) -> Image:
+def _from_path_or_url(source: str | os.PathLike[str], param: str, max_bytes: int) -> Image:
     text = os.fspath(source)
     if isinstance(source, str):
         if text.startswith("data:"):
-            header, _, payload = text.partition(",")
-            if ";base64" not in header:
-                raise InvalidInputError(param, text, "a base64 data URL (data:image/png;base64,...)")
-            try:
-                return Image(base64.b64decode(payload, validate=True))
-            except ValueError:
-                raise InvalidInputError(param, text, "a data URL with valid base64") from None
+            return _from_data_url(text, param, max_bytes)
         if text.lower().startswith("file://"):
             raise InvalidInputError(param, text, "a plain local path (without 'file://') or image data")
         if _URL.match(text):
@@ -242,34 +267,115 @@ def _from_path_or_url(source: str | os.PathLike[str], param: str) -> Image:
         if not text.strip():
             raise InvalidInputError(param, text, "a path to an image file")
     path = Path(text).expanduser()
+    data = _read_file(path, text, param, max_bytes)
+    return Image(data, path=path, source=str(path))
+
+
+def _from_data_url(text: str, param: str, max_bytes: int) -> Image:
+    header, _, payload = text.partition(",")
+    if ";base64" not in header:
+        raise InvalidInputError(param, text, "a base64 data URL (data:image/png;base64,...)")
+    if len(payload) > 4 * (max_bytes // 3 + 1):  # refused before decoding: base64 is 4 characters for 3 bytes
+        raise InvalidInputError(param, f"<data URL of {len(text):,} characters>", f"at most {_megabytes(max_bytes)}")
     try:
-        stat = path.stat()
+        return Image(base64.b64decode(payload, validate=True))
+    except ValueError:
+        raise InvalidInputError(param, text, "a data URL with valid base64") from None
+
+
+def _read_file(path: Path, text: str, param: str, max_bytes: int) -> bytes:
+    """The file's bytes: a regular file only, and never more than ``max_bytes`` of it.
+
+    A FIFO, a character device (/dev/zero) or a socket reports a size of 0 and never ends, or
+    blocks ``open()`` forever: such files are refused on ``stat()``, before they are opened.
+    """
+    try:
+        info = path.stat()
     except (OSError, ValueError):  # missing, or not a possible path (too long, NUL byte...)
         raise InvalidInputError(param, text, "a path to an existing image file (no such file)") from None
-    if path.is_dir():
-        raise InvalidInputError(param, text, "a path to an image file, not a directory")
-    if stat.st_size > config.MAX_IMAGE_BYTES:
-        raise InvalidInputError(param, text, f"a file of at most {config.MAX_IMAGE_BYTES // 2**20} MB")
+    _check_regular_file(info.st_mode, text, param)
+    if info.st_size > max_bytes:
+        raise InvalidInputError(param, text, f"a file of at most {_megabytes(max_bytes)}")
     try:
-        data = path.read_bytes()
+        # Non-blocking, in case the file was swapped for a FIFO since the stat() above.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise InvalidInputError(param, text, f"a readable file ({exc.strerror or exc})") from None
+    with open(fd, "rb") as file:
+        _check_regular_file(os.fstat(fd).st_mode, text, param)
+        data = _read_at_most(file.read, max_bytes, param, text)
+    if len(data) > max_bytes:  # it grew since the stat() above
+        raise InvalidInputError(param, text, f"a file of at most {_megabytes(max_bytes)}")
     if not data:
         raise InvalidInputError(param, text, "an image file (this file is empty)")
-    return Image(data, path=path, source=str(path))
+    return data
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular_file(mode: int, text: str, param: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise InvalidInputError(param, text, "a path to an image file, not a directory")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "a special file")
+        raise InvalidInputError(param, text, f"a path to a regular image file, not {kind}")
+
+
+def _read_at_most(read: Callable[[int], Any], max_bytes: int, param: str, shown: Any) -> bytes:
+    """What ``read`` returns, up to ``max_bytes + 1`` bytes: one byte too many is enough to refuse."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = read(max_bytes + 1 - size)
+        if not chunk:  # the end (or, non-blocking, nothing yet: a source that is not a file)
+            break
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise InvalidInputError(param, shown, "a file opened in binary mode ('rb'), not text")
+        chunks.append(bytes(chunk))
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _from_file_object(source: Any, param: str, max_bytes: int) -> Image:
+    data = _read_at_most(source.read, max_bytes, param, source)
+    if len(data) > max_bytes:
+        raise InvalidInputError(param, source, f"at most {_megabytes(max_bytes)} to read (this holds more)")
+    return _load(data, param, max_bytes)
+
+
+def _from_figure(figure: Any, param: str) -> Image:
+    from io import BytesIO
+
+    if hasattr(figure, "get_size_inches") and hasattr(figure, "dpi"):  # seaborn grids have savefig only
+        width, height = (round(float(v) * float(figure.dpi)) for v in figure.get_size_inches())
+        _check_pixels(param, f"<figure of {width}x{height} pixels>", width, height)
+    buffer = BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return Image(buffer.getvalue(), source="matplotlib figure")
 
 
 def _is_pil(source: Any) -> bool:
     return any(cls.__module__.startswith("PIL.") and cls.__name__ == "Image" for cls in type(source).__mro__)
 
 
-def _from_pil(pil: Any) -> Image:
+def _from_pil(pil: Any, param: str = "image") -> Image:
     from io import BytesIO
 
+    _check_pixels(param, f"<PIL image {pil.width}x{pil.height}>", pil.width, pil.height)
     buffer = BytesIO()
-    if pil.mode not in ("RGB", "RGBA", "L", "LA", "P"):
-        pil = pil.convert("RGBA")
-    pil.save(buffer, format="PNG")
+    try:
+        if pil.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+            pil = pil.convert("RGBA")
+        pil.save(buffer, format="PNG")
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # a lazily opened file whose pixels do not load
+        reason = str(exc).split(" <_io.", 1)[0][:120] or type(exc).__name__
+        raise InvalidInputError(param, f"<PIL image {pil.width}x{pil.height}>", f"{_DECODABLE} (this one: {reason})") from None
     return Image(buffer.getvalue(), source="PIL image")
 
 
@@ -279,6 +385,7 @@ def _from_array(array: Any, param: str) -> Image:
     arr = np.asarray(array)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)) or arr.size == 0:
         raise InvalidInputError(param, f"<array of shape {arr.shape}>", "an HxW, HxWx3 or HxWx4 array")
+    _check_pixels(param, f"<array of shape {arr.shape}>", arr.shape[1], arr.shape[0])
     if arr.dtype.kind == "f":
         arr = (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
     elif arr.dtype == bool:
@@ -289,7 +396,7 @@ def _from_array(array: Any, param: str) -> Image:
         arr = arr[:, :, 0]
     from PIL import Image as PIL
 
-    image = _from_pil(PIL.fromarray(arr))
+    image = _from_pil(PIL.fromarray(arr), param)
     return Image(image.data, source="numpy array")
 
 

@@ -9,8 +9,14 @@ the Python API, a 127.0.0.1 socket for the magics), so "no request" is counted, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
+import os
+import struct
+import threading
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -36,6 +42,71 @@ def _encode(mode: str, size: tuple[int, int], color: Any, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def crafted_png(width: int, height: int, idat: bytes, *, bit_depth: int = 8, color_type: int = 2) -> bytes:
+    """A PNG written chunk by chunk, with right checksums: whatever the header claims."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def with_bad_ihdr_crc(png: bytes) -> bytes:
+    """Every chunk there, up to IEND: it looks complete, but the header's checksum is wrong."""
+    data = bytearray(png)
+    data[29] ^= 0xFF  # the 4 bytes after IHDR's 13 (8 signature + 8 length and type + 13)
+    return bytes(data)
+
+
+@functools.lru_cache(maxsize=None)
+def bomb_png(side: int = 20_000) -> bytes:
+    """A real side x side black 1-bit PNG: tens of kB on disk, 1.2 GB as RGB pixels at 20000."""
+    deflate = zlib.compressobj(9)
+    row = bytes(1 + (side + 7) // 8)  # filter byte, then the row's bits
+    idat = b"".join(deflate.compress(row) for _ in range(side)) + deflate.flush()
+    return crafted_png(side, side, idat, bit_depth=1, color_type=0)
+
+
+class EndlessReader:
+    """A file-like object with no end, like ``open('/dev/zero', 'rb')``; counts what it gave."""
+
+    def __init__(self) -> None:
+        self.given = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            raise MemoryError("read() without a size never ends here")
+        self.given += size
+        return bytes(size)
+
+
+@contextmanager
+def unblocks_fifo_readers(fifo: Path, after: float = 10.0) -> Iterator[None]:
+    """If something still waits to read ``fifo`` after ``after`` seconds, feed it text and close:
+    code that opens a FIFO then fails its test (a wrong error) instead of hanging the run."""
+    done = threading.Event()
+    open_fd = os.open  # taken now: a test may replace os.open to prove it is not called
+
+    def feed() -> None:
+        if done.wait(after):
+            return
+        try:
+            fd = open_fd(fifo, os.O_WRONLY | os.O_NONBLOCK)  # fails when nobody is reading
+        except OSError:
+            return
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(b"not an image")
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 @dataclass(frozen=True)
 class Bad:
     """Files (paths as strings, as users type them) and bytes that no endpoint should accept."""
@@ -51,6 +122,16 @@ class Bad:
     missing: str
     text: str
     huge: str  # 51 MB (sparse: costs no disk)
+    # complete-looking images that do not decode, or would not fit in memory decoded
+    bad_crc: str  # good.png with a wrong IHDR checksum
+    mask_bad_crc: str  # mask_ok.png with a wrong IHDR checksum
+    zero_size: str  # a 0x0 PNG
+    bomb: str  # 20000x20000 pixels in 48 kB
+    scrambled: str  # right checksums, but IDAT is not a deflate stream
+    # files that are not regular files: their size reads 0, and reading them never ends or blocks
+    fifo: str
+    char_device: str  # /dev/zero
+    mask_huge: str  # 5 MB (sparse), over the 4 MB of a mask
 
     @property
     def good_bytes(self) -> bytes:
@@ -58,7 +139,7 @@ class Bad:
 
 
 @pytest.fixture
-def bad(tmp_path: Path) -> Bad:
+def bad(tmp_path: Path) -> Iterator[Bad]:
     files = {
         "good.png": _encode("RGB", (64, 64), (10, 120, 200), "PNG"),
         "mask_ok.png": _encode("RGBA", (64, 64), (0, 0, 0, 0), "PNG"),
@@ -68,15 +149,29 @@ def bad(tmp_path: Path) -> Bad:
         "empty.png": b"",
         "notes.png": b"these are meeting notes, not pixels\n",
     }
+    files.update({
+        "bad_crc.png": with_bad_ihdr_crc(files["good.png"]),
+        "mask_bad_crc.png": with_bad_ihdr_crc(files["mask_ok.png"]),
+        "zero.png": crafted_png(0, 0, zlib.compress(b"")),
+        "bomb.png": bomb_png(),
+        "scrambled.png": crafted_png(64, 64, b"these bytes are not a deflate stream"),
+    })
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     (tmp_path / "album.png").mkdir()
     with (tmp_path / "huge.png").open("wb") as f:
         f.write(files["good.png"])
         f.truncate(config.MAX_IMAGE_BYTES + 2**20)
+    with (tmp_path / "mask_huge.png").open("wb") as f:
+        f.write(files["mask_ok.png"])
+        f.truncate(config.MAX_MASK_BYTES + 2**20)
+    os.mkfifo(tmp_path / "pipe.png")
     p = lambda name: str(tmp_path / name)  # noqa: E731
-    return Bad(tmp_path, p("good.png"), p("mask_ok.png"), p("mask_small.png"), p("mask.jpg"), p("truncated.png"),
-               p("empty.png"), p("album.png"), p("missing.png"), p("notes.png"), p("huge.png"))
+    with unblocks_fifo_readers(tmp_path / "pipe.png"):
+        yield Bad(tmp_path, p("good.png"), p("mask_ok.png"), p("mask_small.png"), p("mask.jpg"), p("truncated.png"),
+                  p("empty.png"), p("album.png"), p("missing.png"), p("notes.png"), p("huge.png"), p("bad_crc.png"),
+                  p("mask_bad_crc.png"), p("zero.png"), p("bomb.png"), p("scrambled.png"), p("pipe.png"),
+                  "/dev/zero", p("mask_huge.png"))
 
 
 def assert_names(err: BaseException, param: str, shows: str) -> None:
@@ -98,10 +193,17 @@ class Case:
     param: str
     shows: str  # how the value appears in the message
     call: Callable[[Any, Bad], Any]  # (client, bad) -> result or awaitable
+    expects: str = ""  # part of what the message says would be accepted
 
 
 def _jpeg_mask_bytes() -> bytes:
     return _encode("RGB", (64, 64), (0, 0, 0), "JPEG")
+
+
+def _pil(size: tuple[int, int]) -> Any:
+    from PIL import Image as PIL
+
+    return PIL.new("RGB", size)
 
 
 API_CASES = [
@@ -193,6 +295,29 @@ API_CASES = [
          lambda c, b: c.edit("a hat", [b.good, b.missing])),
     Case("edit: 17 images", "image", "<17 images>", lambda c, b: c.edit("a hat", [b.good] * 17)),
     Case("edit: whitespace prompt", "prompt", "'   '", lambda c, b: c.edit("   ", b.good)),
+    # images that look complete but do not decode, or would not fit in memory decoded
+    Case("edit: PNG with a bad IHDR checksum", "image", "bad_crc.png", lambda c, b: c.edit("a hat", b.bad_crc),
+         "decodes"),
+    Case("edit: 0x0 PNG", "image", "zero.png", lambda c, b: c.edit("a hat", b.zero_size), "(0x0)"),
+    Case("edit: 20000x20000 PNG bomb", "image", "bomb.png", lambda c, b: c.edit("a hat", b.bomb), "20000x20000"),
+    Case("edit: PNG whose pixels are not deflate data", "image", "scrambled.png",
+         lambda c, b: c.edit("a hat", b.scrambled), "does not decode"),
+    Case("edit: bomb as bytes", "image", "bytes>", lambda c, b: c.edit("a hat", bomb_png()), "20000x20000"),
+    Case("edit: second image with a bad checksum", "image[1]", "bad_crc.png",
+         lambda c, b: c.edit("a hat", [b.good, b.bad_crc]), "decodes"),
+    Case("edit: mask with a bad IHDR checksum", "mask", "mask_bad_crc.png",
+         lambda c, b: c.edit("a hat", b.good, mask=b.mask_bad_crc), "decodes"),
+    Case("edit: a 0x0 PIL image", "image", "PIL image 0x0", lambda c, b: c.edit("a hat", _pil((0, 0))), "0x0"),
+    Case("edit: a 20000x20000 array", "image", "(20000, 20000)",
+         lambda c, b: c.edit("a hat", np.broadcast_to(np.uint8(0), (20_000, 20_000))), "40,000,000 pixels"),
+    # files that are not regular files, and reads with no end
+    Case("edit: a FIFO", "image", "pipe.png", lambda c, b: c.edit("a hat", b.fifo), "named pipe"),
+    Case("edit: /dev/zero", "image", "'/dev/zero'", lambda c, b: c.edit("a hat", b.char_device), "character device"),
+    Case("edit: mask is a FIFO", "mask", "pipe.png", lambda c, b: c.edit("a hat", b.good, mask=b.fifo), "named pipe"),
+    Case("edit: mask file over 4 MB", "mask", "mask_huge.png",
+         lambda c, b: c.edit("a hat", b.good, mask=b.mask_huge), "4 MB"),
+    Case("edit: a file object with no end", "image", "EndlessReader",
+         lambda c, b: c.edit("a hat", EndlessReader()), "at most 50 MB"),
     # vision
     Case("describe: detail='ultra'", "detail", "'ultra'", lambda c, b: c.describe(b.good, detail="ultra")),
     Case("describe: ftp URL", "image", "'ftp://example.com/cat.png'",
@@ -202,6 +327,12 @@ API_CASES = [
     Case("describe: a directory", "image", "album.png", lambda c, b: c.describe(b.directory)),
     Case("describe: non-image file", "image", "notes.png", lambda c, b: c.describe(b.text)),
     Case("describe: empty question", "question", "''", lambda c, b: c.describe(b.good, "")),
+    Case("describe: PNG with a bad IHDR checksum", "image", "bad_crc.png", lambda c, b: c.describe(b.bad_crc),
+         "decodes"),
+    Case("describe: 20000x20000 PNG bomb", "image", "bomb.png", lambda c, b: c.describe(b.bomb), "20000x20000"),
+    Case("describe: 0x0 PNG", "image", "zero.png", lambda c, b: c.describe(b.zero_size), "(0x0)"),
+    Case("describe: a FIFO", "image", "pipe.png", lambda c, b: c.describe(b.fifo), "named pipe"),
+    Case("describe: /dev/zero", "image", "'/dev/zero'", lambda c, b: c.describe(b.char_device), "character device"),
     Case("describe: nothing to look at", "image", "[]", lambda c, b: c.describe([])),
     # Responses API and its image tool
     Case("respond: tool size not divisible by 16", "size", "'1000x1000'",
@@ -215,11 +346,20 @@ API_CASES = [
     Case("respond: detail='ultra'", "detail", "'ultra'",
          lambda c, b: c.respond("what is this?", images=[b.good], detail="ultra")),
     Case("respond: empty input", "input", "''", lambda c, b: c.respond("")),
+    Case("respond: image is a bomb", "images[0]", "bomb.png",
+         lambda c, b: c.respond("what is this?", images=[b.bomb]), "20000x20000"),
+    Case("respond: tool mask with a bad checksum", "input_image_mask", "mask_bad_crc.png",
+         lambda c, b: c.respond("a frog", tools=[{"type": "image_generation", "input_image_mask": b.mask_bad_crc}]),
+         "decodes"),
     # variations and files
     Case("variations: n=11", "n", "n=11", lambda c, b: c.variations(b.good, n=11)),
     Case("variations: JPEG", "image", "mask.jpg", lambda c, b: c.variations(b.mask_jpeg)),
     Case("upload: non-image bytes", "file", "<9 bytes>", lambda c, b: c.upload(b"%PDF-1.7\n")),
     Case("upload: empty file", "file", "empty.png", lambda c, b: c.upload(b.empty)),
+    Case("upload: PNG bomb", "file", "bomb.png", lambda c, b: c.upload(b.bomb), "20000x20000"),
+    Case("upload: /dev/zero", "file", "'/dev/zero'", lambda c, b: c.upload(b.char_device), "character device"),
+    Case("variations: PNG with a bad IHDR checksum", "image", "bad_crc.png", lambda c, b: c.variations(b.bad_crc),
+         "decodes"),
 ]
 
 
@@ -257,6 +397,7 @@ def test_python_api_refuses_before_sending(api: Any, simulator: Any, bad: Bad, c
     with pytest.raises(InvalidInputError) as info:
         call_api(case.call, api, bad)
     assert_names(info.value, case.param, case.shows)
+    assert case.expects in info.value.expected, str(info.value)
     assert simulator.requests == []
 
 
@@ -280,6 +421,10 @@ CONVERSATION_CASES = [
     Case("edit: nothing to edit yet", "image", "None", lambda conv, b: conv.edit("a hat")),
     Case("edit: mask without alpha", "mask", "good.png", lambda conv, b: conv.edit("a hat", b.good, mask=b.good)),
     Case("edit: truncated PNG", "image", "truncated.png", lambda conv, b: conv.edit("a hat", b.truncated)),
+    Case("edit: PNG bomb", "image", "bomb.png", lambda conv, b: conv.edit("a hat", b.bomb), "20000x20000"),
+    Case("edit: a FIFO", "image", "pipe.png", lambda conv, b: conv.edit("a hat", b.fifo), "named pipe"),
+    Case("send: extra image with a bad checksum", "images[0]", "bad_crc.png",
+         lambda conv, b: conv.send("a frog", images=[b.bad_crc]), "decodes"),
     Case("send: size too large", "size", "'4096x4096'", lambda conv, b: conv.send("a frog", size="4096x4096")),
     Case("send: size over the pixel limit", "size", "'3840x3840'", lambda conv, b: conv.send("a frog", size="3840x3840")),
     Case("generate: size over the pixel limit", "size", "'3840x3840'",
@@ -300,6 +445,7 @@ def test_conversation_refuses_before_sending(client: nbimages.Client, simulator:
         if isinstance(result, Iterator):
             list(result)
     assert_names(info.value, case.param, case.shows)
+    assert case.expects in info.value.expected, str(info.value)
     assert simulator.requests == []
     assert conv.all_turns == [] and conv.head is None  # nothing half-committed
 
@@ -338,6 +484,12 @@ MAGIC_CASES = [
     MagicCase("--edit a directory", "%%imagine --edit {dir}/album.png\na hat", "image", "album.png"),
     MagicCase("--edit empty file", "%%imagine --edit {dir}/empty.png\na hat", "image", "empty.png"),
     MagicCase("--edit truncated PNG", "%%imagine --edit {dir}/truncated.png\na hat", "image", "truncated.png"),
+    MagicCase("--edit PNG bomb", "%%imagine --edit {dir}/bomb.png\na hat", "image", "20000x20000"),
+    MagicCase("--edit bad IHDR checksum", "%%imagine --edit {dir}/bad_crc.png\na hat", "image", "does not decode"),
+    MagicCase("--edit a FIFO", "%%imagine --edit {dir}/pipe.png\na hat", "image", "named pipe"),
+    MagicCase("--edit /dev/zero", "%%imagine --edit /dev/zero\na hat", "image", "character device"),
+    MagicCase("--mask bad IHDR checksum", "%%imagine --edit {dir}/good.png --mask {dir}/mask_bad_crc.png\na hat",
+              "mask", "does not decode"),
     MagicCase("--edit ftp URL", "%%imagine --edit ftp://example.com/cat.png\na hat", "image", "ftp://"),
     MagicCase("--edit file URL", "%%imagine --edit file:///tmp/cat.png\na hat", "image", "file://"),
     MagicCase("--mask JPEG", "%%imagine --edit {dir}/good.png --mask {dir}/mask.jpg\na hat", "mask", "mask.jpg"),
@@ -351,6 +503,9 @@ MAGIC_CASES = [
     MagicCase("%describe a directory", "%describe {dir}/album.png", "image", "album.png"),
     MagicCase("%describe non-image file", "%describe {dir}/notes.png", "image", "notes.png"),
     MagicCase("%describe ftp URL", "%describe ftp://example.com/cat.png", "image", "ftp://"),
+    MagicCase("%describe 0x0 PNG", "%describe {dir}/zero.png", "image", "(0x0)"),
+    MagicCase("%describe bad IHDR checksum", "%describe {dir}/bad_crc.png", "image", "does not decode"),
+    MagicCase("%describe a FIFO", "%describe {dir}/pipe.png", "image", "named pipe"),
     MagicCase("%describe whitespace question", "%describe {dir}/good.png '   '", "question", "question=' '"),
 ]
 
@@ -464,6 +619,12 @@ WIDGET_CASES = [
     Case("MaskPainter: non-image bytes", "image", "<4 bytes>", lambda c, b: _painter(b"nope")),
     Case("MaskPainter: missing path", "image", "missing.png", lambda c, b: _painter(b.missing)),
     Case("MaskPainter: truncated PNG", "image", "truncated.png", lambda c, b: _painter(b.truncated)),
+    Case("MaskPainter: bad IHDR checksum", "image", "bad_crc.png", lambda c, b: _painter(b.bad_crc), "decodes"),
+    Case("MaskPainter: 0x0 PNG", "image", "zero.png", lambda c, b: _painter(b.zero_size), "(0x0)"),
+    Case("MaskPainter: PNG bomb", "image", "bomb.png", lambda c, b: _painter(b.bomb), "20000x20000"),
+    Case("MaskPainter: a FIFO", "image", "pipe.png", lambda c, b: _painter(b.fifo), "named pipe"),
+    Case("MaskPainter: painting from a mask with a bad checksum", "painted", "mask_bad_crc.png",
+         lambda c, b: _painter(b.good).set_painted(b.mask_bad_crc), "decodes"),
     Case("MaskPainter: a directory", "image", "album.png", lambda c, b: _painter(b.directory)),
     Case("MaskPainter: None", "image", "None", lambda c, b: _painter(None)),
     Case("MaskPainter: brush_size=0", "brush_size", "=0", lambda c, b: _painter(b.good, brush_size=0)),
@@ -496,6 +657,7 @@ def test_widgets_refuse_before_sending(client: nbimages.Client, simulator: Any, 
         with pytest.raises(InvalidInputError) as info:
             case.call(client, bad)
     assert_names(info.value, case.param, case.shows)
+    assert case.expects in info.value.expected, str(info.value)
     assert simulator.requests == []
 
 

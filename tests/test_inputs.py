@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import httpx
 import numpy as np
 import pytest
+from _images import make_png
+from test_bad_inputs import EndlessReader, bomb_png, crafted_png, unblocks_fifo_readers, with_bad_ihdr_crc
 
 import nbimages
 from nbimages import config
@@ -370,3 +375,193 @@ def test_file_ids_and_urls_are_passed_by_reference_in_vision_parts(png: Callable
     monkeypatch.chdir(tmp_path)
     Path("file-local").write_bytes(png())  # a local file that happens to look like an id wins
     assert vision_part("file-local", "low")["image_url"].startswith("data:image/png;base64,")
+
+
+# -- images that look complete but do not decode --------------------------------------------
+def _jpeg_with_scrambled_scan() -> bytes:
+    data = jpeg_bytes((64, 64))
+    return data[:200] + bytes(len(data) - 202) + data[-2:]  # header and end marker kept
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (with_bad_ihdr_crc(make_png((64, 64))), "does not decode"),
+    (crafted_png(0, 0, b""), "an empty image (0x0)"),
+    (crafted_png(64, 0, b""), "an empty image (64x0)"),
+    (bomb_png(), "20000x20000"),
+    (crafted_png(64, 64, b"these bytes are not a deflate stream"), "does not decode"),
+    (crafted_png(64, 64, zlib.compress(bytes(100))), "does not decode"),  # too few pixels
+    (_jpeg_with_scrambled_scan(), "does not decode"),
+], ids=["bad IHDR checksum", "0x0", "64x0", "20000x20000 bomb", "IDAT not deflate", "IDAT too short",
+        "JPEG scan zeroed"])
+def test_images_that_do_not_decode_are_refused_on_input(data: bytes, reason: str) -> None:
+    for source in (data, nbimages.Image(data), "data:image/png;base64," + base64.b64encode(data).decode()):
+        with pytest.raises(InvalidInputError) as info:
+            to_image(source, "image")
+        assert info.value.param == "image" and reason in info.value.expected, str(info.value)
+        assert "40,000,000 pixels" in info.value.expected
+
+
+def test_a_bomb_is_refused_from_its_header_before_anything_is_decompressed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import PIL.Image
+
+    def no_decoding(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the bomb was opened for decoding")
+
+    monkeypatch.setattr(PIL.Image, "open", no_decoding)
+    with pytest.raises(InvalidInputError, match="20000x20000"):
+        to_image(bomb_png())
+
+
+def test_pixels_not_encoded_yet_are_checked_before_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image as PIL
+
+    lazy_bomb = PIL.open(io.BytesIO(bomb_png(8000)))  # 64 MP: opened, not loaded
+    monkeypatch.setattr(lazy_bomb, "load", lambda: pytest.fail("the bomb was decoded"))
+    sources = {
+        "0x0 PIL image": (PIL.new("RGB", (0, 0)), "0x0"),
+        "lazily opened 8000x8000 PNG": (lazy_bomb, "8000x8000"),
+        "20000x20000 array": (np.broadcast_to(np.uint8(7), (20_000, 20_000)), "20000x20000"),
+        "1x20000 array": (np.zeros((1, 20_000), np.uint8), "20000x1"),  # a side over 16,384
+    }
+    for name, (source, shown) in sources.items():
+        with pytest.raises(InvalidInputError) as info:
+            to_image(source, "image")
+        assert info.value.param == "image" and shown in info.value.expected, (name, str(info.value))
+
+
+def test_a_huge_figure_is_refused_before_it_is_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(100, 100), dpi=200)  # 20000x20000 pixels
+    monkeypatch.setattr(fig, "savefig", lambda *a, **k: pytest.fail("the figure was drawn"))
+    try:
+        with pytest.raises(InvalidInputError, match="20000x20000") as info:
+            to_image(fig, "image")
+    finally:
+        plt.close(fig)
+    assert info.value.param == "image"
+
+
+def test_a_lazily_opened_broken_pil_image_is_invalid_input() -> None:
+    from PIL import Image as PIL
+
+    broken = PIL.open(io.BytesIO(crafted_png(64, 64, b"these bytes are not a deflate stream")))
+    with pytest.raises(InvalidInputError) as info:
+        to_image(broken, "image")
+    assert info.value.param == "image" and "<PIL image 64x64>" in str(info.value)
+
+
+def test_good_images_of_every_format_still_decode(png: Callable[..., bytes]) -> None:
+    from PIL import Image as PIL
+
+    buffer = io.BytesIO()
+    PIL.new("RGB", (16, 8), (1, 2, 3)).save(buffer, format="WEBP")
+    for data in (png((16, 8)), jpeg_bytes((16, 8)), gif_bytes(), buffer.getvalue(), bomb_png(4096)):
+        assert to_image(data).width in (16, 8, 4096)
+
+
+def test_an_image_is_decoded_once_however_often_it_is_passed(png: Callable[..., bytes],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbimages import inputs
+
+    decoded: list[int] = []
+    real = inputs.decode_problem
+    monkeypatch.setattr(inputs, "decode_problem", lambda data: decoded.append(len(data)) or real(data))
+    image = to_image(png((32, 32)))
+    for _ in range(3):
+        assert to_image(image) is image
+    assert len(decoded) == 1
+    to_image(image.with_meta(prompt="the same bytes, another Image"))
+    assert len(decoded) == 2
+
+
+# -- reads of outside data are bounded --------------------------------------------------------
+@pytest.fixture
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    with unblocks_fifo_readers(path):
+        yield path
+
+
+def test_special_files_are_refused_before_they_are_opened(fifo: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    link = tmp_path / "zero.png"
+    link.symlink_to("/dev/zero")
+    cases = {str(fifo): "named pipe (FIFO)", "/dev/zero": "character device", str(link): "character device",
+             "/dev/null": "character device"}
+    opened: list[Any] = []
+    monkeypatch.setattr(os, "open", lambda *args, **kwargs: opened.append(args) or pytest.fail("opened"))
+    for path, kind in cases.items():
+        for source in (path, Path(path)):
+            with pytest.raises(InvalidInputError) as info:
+                to_image(source, "image")
+            assert info.value.param == "image" and info.value.value == path
+            assert info.value.expected == f"a path to a regular image file, not a {kind}"
+    assert opened == []
+
+
+def test_a_file_swapped_for_a_fifo_after_stat_is_refused_without_blocking(
+    fifo: Path, tmp_path: Path, png: Callable[..., bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    regular = tmp_path / "regular.png"
+    regular.write_bytes(png())
+    looks_regular = os.stat(regular)
+    real_stat = Path.stat
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: looks_regular if self == fifo else real_stat(self, **kw))
+    with pytest.raises(InvalidInputError, match="named pipe"):
+        to_image(fifo, "image")
+
+
+def test_a_file_that_grew_after_stat_is_refused_for_its_size(
+    tmp_path: Path, png: Callable[..., bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "growing.png"
+    path.write_bytes(png() + bytes(10_000))
+    info = os.stat(path)
+    small = os.stat_result((*info[:6], 100, *info[7:]))  # what stat() said before it grew (st_size is [6])
+    real_stat = Path.stat
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: small if self == path else real_stat(self, **kw))
+    with pytest.raises(InvalidInputError) as error:
+        to_image(path, "image", max_bytes=1000)
+    assert error.value.value == str(path) and error.value.expected == "a file of at most 1,000 bytes"
+
+
+def test_file_objects_are_read_one_byte_past_the_limit_at_most(png: Callable[..., bytes]) -> None:
+    endless = EndlessReader()
+    with pytest.raises(InvalidInputError) as info:
+        to_image(endless, "image")
+    assert endless.given == config.MAX_IMAGE_BYTES + 1
+    assert info.value.param == "image" and "at most 50 MB" in info.value.expected
+    with open("/dev/zero", "rb") as zero, pytest.raises(InvalidInputError, match="at most 4 MB"):
+        to_image(zero, "mask", max_bytes=config.MAX_MASK_BYTES)
+    assert to_image(io.BytesIO(png()), max_bytes=len(png())).data == png()  # exactly the limit is fine
+
+
+def test_a_file_object_in_text_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        to_image(io.StringIO("data:image/png;base64,AAAA"), "image")
+    assert info.value.param == "image" and "binary mode ('rb')" in info.value.expected
+
+
+def test_a_data_url_over_the_limit_is_refused_before_it_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "data:image/png;base64," + "A" * (4 * (config.MAX_MASK_BYTES // 3 + 2))
+    monkeypatch.setattr(base64, "b64decode", lambda *a, **k: pytest.fail("decoded"))
+    with pytest.raises(InvalidInputError) as info:
+        to_image(url, "mask", max_bytes=config.MAX_MASK_BYTES)
+    assert info.value.param == "mask" and info.value.expected == "at most 4 MB"
+
+
+def test_a_mask_file_over_its_limit_is_refused_before_it_is_read(tmp_path: Path, png: Callable[..., bytes],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "mask.png"
+    with path.open("wb") as f:
+        f.write(rgba(png))
+        f.truncate(config.MAX_MASK_BYTES + 1)
+    monkeypatch.setattr(os, "open", lambda *args, **kwargs: pytest.fail("opened"))
+    with pytest.raises(InvalidInputError) as info:
+        to_image(str(path), "mask", max_bytes=config.MAX_MASK_BYTES)
+    assert info.value.value == str(path) and info.value.expected == "a file of at most 4 MB"
