@@ -566,7 +566,8 @@ def test_magic_option_of_the_wrong_type_is_one_usage_line(magic_shell: Any, sim_
     assert "Traceback" not in captured.stdout + captured.stderr
     lines = [line for line in (captured.stdout + captured.stderr).splitlines() if line.strip()]
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"UsageError: argument {case.param}") and case.shows in lines[0], lines[0]
+    magic = case.cell.lstrip("%").split()[0]  # the line names its magic: "UsageError: %describe: argument ..."
+    assert lines[0].startswith(f"UsageError: %{magic}: argument {case.param}") and case.shows in lines[0], lines[0]
     assert sim_server.simulator.requests == []
 
 
