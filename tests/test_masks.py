@@ -166,3 +166,32 @@ def test_outpaint_accepted_by_the_simulator(client: nbimages.Client, png: Callab
     image, mask = outpaint(png((200, 120), (90, 160, 90)), right=100, bottom=40)
     (result,) = client.edit("extend the meadow", image, mask=mask, size="auto", quality="low")
     assert result.format == "png" and result.width and result.height
+
+
+# -- a few pixels are a mask ---------------------------------------------------------------------
+def test_a_mask_of_a_few_pixels_keeps_them_and_is_sent(mock_client: Any, png: Callable[..., bytes]) -> None:
+    import httpx
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"created": 1, "data": []})
+
+    picture = png((1024, 1024))
+    painted = np.zeros((1024, 1024), bool)
+    painted[10, 10] = painted[1023, 1023] = painted[512, 0] = True
+    for mask, pixels in ((mask_from_array(painted), 3), (mask_from_box(picture, (5, 5, 6, 6)), 1),
+                         (mask_from_array(painted * 0.001), 3)):  # faint paint is paint
+        assert int((alpha(mask) == 0).sum()) == pixels
+        assert mock_client(handler).edit("a star", picture, mask=mask) == []
+    assert len(seen) == 3
+
+
+def test_paste_outside_mask_keeps_an_edit_of_a_few_pixels(png: Callable[..., bytes]) -> None:
+    original = png((1024, 1024), (255, 0, 0))
+    edited = nbimages.Image(png((1024, 1024), (0, 0, 255)))
+    painted = np.zeros((1024, 1024), bool)
+    painted[100, 200:202] = True
+    pixels = np.asarray(paste_outside_mask(edited, original, mask_from_array(painted)).to_pil().convert("RGB"))
+    assert (pixels[painted] == (0, 0, 255)).all() and (pixels[~painted] == (255, 0, 0)).all()

@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -694,3 +695,101 @@ def test_widgets_package_imports_anywidget_only_when_used() -> None:
     code = "import sys, nbimages.widgets; print('anywidget' in sys.modules, 'PIL' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+# -- MaskPainter: a few pixels are a painting ---------------------------------------------------
+def test_a_few_painted_pixels_count_as_painted_and_can_be_edited(picture: nbimages.Image, client: nbimages.Client,
+                                                                 simulator: Any) -> None:
+    import numpy as np
+
+    painter = MaskPainter(picture)
+    few = np.zeros((1024, 1536), bool)
+    few[500, 700:703] = True  # 3 pixels of 1.5 million
+    painter.set_painted(few)
+
+    assert painter.painted_pixels == 3
+    assert 0 < painter.painted_fraction < 1e-4  # not rounded down to "nothing painted"
+    assert painter.painted_share == "<0.1%" and "<0.1% painted" in painter._static_text()
+    before = len(simulator.requests)
+    [edited] = painter.edit("a tiny star", client=client, store=False, quality="low")
+    assert len(simulator.requests) == before + 1
+    assert int((np.asarray(painter.mask.to_pil())[..., 3] == 0).sum()) == 3
+    assert painter.caption.startswith("Edited <0.1% of the image") and edited.format == "png"
+
+
+def test_a_few_pixels_painted_in_the_view_count(picture: nbimages.Image) -> None:
+    painter = MaskPainter(picture)
+    wire = Wire(painter)
+    view_sends(painter, {"action": "mask"}, [painted_layer((1536, 1024), (10, 10, 12, 11))])
+    assert painter.painted_pixels == 2 and painter.painted_fraction > 0 and painter.error == ""
+    view_sends(painter, {"action": "hello"})  # a view that opens later is sent the painting
+    assert len(wire.custom(type="image", slot="mask")) == 1
+
+
+@pytest.mark.parametrize(("unpainted", "fraction", "share"), [
+    (0, 1.0, "100.0%"),
+    (2, 1 - 2 / (1536 * 1024), ">99.9%"),  # not rounded up to "everything painted"
+    (1536 * 1024 // 2, 0.5, "50.0%"),
+    (1536 * 1024, 0.0, "0.0%"),
+])
+def test_painted_fraction_and_share_at_the_extremes(picture: nbimages.Image, unpainted: int, fraction: float,
+                                                    share: str) -> None:
+    import numpy as np
+
+    painted = np.ones(1536 * 1024, bool)
+    painted[:unpainted] = False
+    painter = MaskPainter(picture)
+    painter.set_painted(painted.reshape(1024, 1536))
+    assert painter.painted_pixels == 1536 * 1024 - unpainted
+    assert painter.painted_fraction == fraction and painter.painted_share == share
+
+
+@pytest.mark.parametrize("layer", ["bad checksum", "pixels not deflate data"])
+def test_a_painted_layer_that_does_not_decode_is_refused(picture: nbimages.Image, layer: str) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    if layer == "bad checksum":
+        data = bytearray(painted_layer((1536, 1024), (0, 0, 10, 10)))
+        data[29] ^= 0xFF
+    else:  # the right size, right checksums, but no pixels in IDAT
+        header = struct.pack(">IIBBBBB", 1536, 1024, 8, 6, 0, 0, 0)
+        data = bytearray(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"no pixels here")
+                         + chunk(b"IEND", b""))
+    painter = MaskPainter(picture)
+    painter.set_painted(painter.painted | True)
+    view_sends(painter, {"action": "mask"}, [bytes(data)])
+
+    assert painter.error.startswith("InvalidInputError: mask=") and "\n" not in painter.error
+    assert painter.painted_pixels == 1536 * 1024 and painter.mask_version == 1  # the painting stays
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_the_view_shows_a_few_pixels_as_less_than_a_tenth_of_a_percent() -> None:
+    source = (REPO / "js" / "src" / "mask_painter.js").read_text(encoding="utf-8")
+    function = re.search(r"^function paintedShare\(.*?^}$", source, re.MULTILINE | re.DOTALL)
+    assert function is not None and 'watch(model, "painted_pixels"' in source
+    cases = [[0, 100], [3, 1536 * 1024], [1, 1000], [1536 * 1024 - 2, 1536 * 1024], [50, 100], [100, 100]]
+    script = function.group(0) + f"\nconsole.log(JSON.stringify({cases}.map(([p, t]) => paintedShare(p, t))));"
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, timeout=30)
+    assert json.loads(result.stdout) == ["0.0%", "<0.1%", "0.1%", ">99.9%", "50.0%", "100.0%"]
+
+
+def test_imagine_magic_takes_a_mask_painter_with_a_few_pixels_painted(ipshell: Any) -> None:
+    import numpy as np
+
+    from nbimages.conversation import current_conversation
+
+    image = nbimages.Client().generate("a forest lake", size="1024x1024", quality="low")[0]
+    painter = MaskPainter(image)
+    few = np.zeros((1024, 1024), bool)
+    few[300, 300:304] = True
+    painter.set_painted(few)
+    ipshell.user_ns.update(img=image, painter=painter)
+    ipshell.run_cell_magic("imagine", "--edit img --mask painter", "a tiny boat")
+
+    head = current_conversation().head
+    assert head is not None and head.image is not None and head.image.params.get("mask") is True

@@ -21,6 +21,17 @@ function slider(text, input, output) {
   return h("label", { class: "nbi-slider" }, h("span", { class: "nbi-label", text }), input, output);
 }
 
+/**
+ * The painted part with one decimal; a few pixels read "<0.1%", not "0.0%" (nothing painted).
+ * @param {number} pixels @param {number} total
+ */
+function paintedShare(pixels, total) {
+  const share = total ? pixels / total : 0;
+  if (pixels > 0 && share < 0.0005) return "<0.1%";
+  if (pixels < total && share > 0.9995) return ">99.9%";
+  return `${(100 * share).toFixed(1)}%`;
+}
+
 /** @param {{ model: Model, el: HTMLElement }} context */
 function render({ model, el }) {
   const urls = new UrlBag();
@@ -92,8 +103,8 @@ function render({ model, el }) {
     opacityOut.textContent = `${Math.round(value * 100)}%`;
     layer.style.opacity = String(value);
   }));
-  stops.push(watch(model, "painted_fraction", () => {
-    painted.textContent = `${(100 * model.get("painted_fraction")).toFixed(1)}% painted`;
+  stops.push(watch(model, "painted_pixels", () => {
+    painted.textContent = `${paintedShare(Number(model.get("painted_pixels")), W * H)} painted`;
   }));
   stops.push(watch(model, "mask_version", () => { root.dataset.maskVersion = String(model.get("mask_version")); }));
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from ..errors import InvalidInputError
-from ..image import Image as NbImage
+from ..image import Image as NbImage, decode_problem, sniff
 from ..inputs import to_image
 from ._base import NbImagesWidget, static_file
 from ._wire import encode_thumbnail, preview_bytes, send_image
@@ -29,6 +29,27 @@ __all__ = ["MaskPainter"]
 
 # The backdrop only has to look right under the mask; the mask itself is full size.
 BACKDROP_MAX_SIDE = 1536
+
+
+def shown_fraction(painted: int, total: int) -> float:
+    """``painted / total`` to 4 places, except that a few pixels never round to 0 (nothing
+    painted) and a few unpainted ones never round to 1 (everything painted)."""
+    exact = painted / total if total else 0.0
+    rounded = round(exact, 4)
+    if (rounded == 0 and painted) or (rounded == 1 and painted < total):
+        return exact
+    return rounded
+
+
+def share_label(painted: int, total: int) -> str:
+    """A percentage with one decimal, that says "<0.1%" rather than "0.0%" for a few pixels."""
+    if painted and painted < total:
+        exact = painted / total
+        if exact < 0.0005:
+            return "<0.1%"
+        if exact > 0.9995:
+            return ">99.9%"
+    return f"{painted / total if total else 0.0:.1%}"
 
 
 class MaskPainter(NbImagesWidget):
@@ -45,7 +66,8 @@ class MaskPainter(NbImagesWidget):
     height = traitlets.Int(0).tag(sync=True)
     brush_size = traitlets.Int(48, min=1, max=4096).tag(sync=True)  # diameter, in image pixels
     overlay_opacity = traitlets.Float(0.55, min=0.0, max=1.0).tag(sync=True)
-    painted_fraction = traitlets.Float(0.0).tag(sync=True)
+    painted_pixels = traitlets.Int(0).tag(sync=True)  # exact: "nothing painted" is decided on this
+    painted_fraction = traitlets.Float(0.0).tag(sync=True)  # rounded for display, never to 0 if anything is painted
     mask_version = traitlets.Int(0).tag(sync=True)  # bumps on every mask the kernel receives or sets
     caption = traitlets.Unicode("").tag(sync=True)  # what the last edit did
 
@@ -62,6 +84,11 @@ class MaskPainter(NbImagesWidget):
         self.thumbnail = encode_thumbnail(self.image)
 
     # -- Python API -------------------------------------------------------------------
+    @property
+    def painted_share(self) -> str:
+        """The painted part as a percentage to show: "<0.1%" for a few pixels, never "0.0%"."""
+        return share_label(self.painted_pixels, self.width * self.height)
+
     @property
     def painted(self) -> Any:
         """The painted pixels as an HxW bool numpy array (True = the edit may paint here)."""
@@ -125,7 +152,7 @@ class MaskPainter(NbImagesWidget):
         and the widget's caption says so. Results are written to the store (``store=False``
         to skip) and returned, like ``client.edit``'s.
         """
-        if self.painted_fraction <= 0:
+        if self.painted_pixels == 0:
             raise InvalidInputError("mask", "nothing painted", "a painted region: paint where the edit goes")
         mask = self.mask
         if client is None:
@@ -144,7 +171,7 @@ class MaskPainter(NbImagesWidget):
 
             target = default_store() if store is None or store is True else store
             results = [target.save(result) for result in results]
-        area = f"{self.painted_fraction:.1%} of the image"
+        area = f"{self.painted_share} of the image"
         self.caption = (f"Edited {area}; original pixels pasted back outside the mask." if paste_back
                         else f"Edited {area}; pixels outside the mask are as the model returned them.")
         self.error = ""
@@ -154,7 +181,7 @@ class MaskPainter(NbImagesWidget):
     def _action_hello(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         data, mime = preview_bytes(self.image, max_side=BACKDROP_MAX_SIDE)
         send_image(self, "backdrop", data, mime, width=self.width, height=self.height)
-        if self.painted_fraction > 0:
+        if self.painted_pixels:
             self._send_mask()
 
     def _action_mask(self, content: dict[str, Any], buffers: list[bytes]) -> None:
@@ -163,9 +190,14 @@ class MaskPainter(NbImagesWidget):
 
         if len(buffers) != 1:
             raise InvalidInputError("mask", f"{len(buffers)} buffers", "one PNG buffer")
-        with PIL.open(BytesIO(buffers[0])) as pil:
-            if pil.size != (self.width, self.height):  # checked on the header, before decoding
-                raise InvalidInputError("mask", f"{pil.size[0]}x{pil.size[1]}", f"{self.width}x{self.height}")
+        data = buffers[0]
+        fmt, width, height = sniff(data)
+        if fmt is not None and (width, height) != (self.width, self.height):  # on the header, before decoding
+            raise InvalidInputError("mask", f"{width}x{height}", f"{self.width}x{self.height}")
+        problem = decode_problem(data)
+        if problem:
+            raise InvalidInputError("mask", f"<{len(data)} bytes>", f"a PNG of the painted layer ({problem})")
+        with PIL.open(BytesIO(data)) as pil:
             alpha = pil.convert("RGBA").getchannel("A")
         self._set(alpha.point(lambda a: 255 if a > 127 else 0))
 
@@ -173,8 +205,9 @@ class MaskPainter(NbImagesWidget):
     def _set(self, layer: Any) -> None:
         self._painted = layer
         self._mask = None
-        histogram = layer.histogram()
-        self.painted_fraction = round(histogram[255] / (layer.width * layer.height), 4)
+        painted = layer.histogram()[255]
+        self.painted_pixels = painted
+        self.painted_fraction = shown_fraction(painted, layer.width * layer.height)
         self.mask_version += 1
         self.error = ""
 
@@ -186,4 +219,4 @@ class MaskPainter(NbImagesWidget):
 
     def _static_text(self) -> str:
         return (f"<nbimages MaskPainter {self.width}x{self.height}, "
-                f"{self.painted_fraction:.1%} painted; .mask holds the mask>")
+                f"{self.painted_share} painted; .mask holds the mask>")
