@@ -16,6 +16,7 @@ from .errors import InvalidInputError
 from .events import EventDecoder, Response, parse_response
 from .image import Image, Usage
 from .inputs import (
+    check_sendable,
     to_image,
     validate_detail,
     validate_generation_options,
@@ -288,3 +289,4 @@ def _as_list(value: Any) -> list[Any]:
 def _validate_model(model: Any) -> None:
     if not isinstance(model, str) or not model.strip():
         raise InvalidInputError("model", model, "a model name such as 'gpt-image-1.5'")
+    check_sendable("model", model)

@@ -32,7 +32,10 @@ __all__ = [
 
 ImageSource = Any  # path, URL, bytes, PIL image, ndarray, matplotlib Figure, Image, file id
 
-_SIZE = re.compile(r"^(\d+)x(\d+)$")
+_SIZE = re.compile(r"([0-9]+)x([0-9]+)")  # ASCII digits only, the whole string (fullmatch)
+# NUL and lone surrogates (U+D800-U+DFFF) have no place in text sent to the API, and a lone
+# surrogate cannot even be encoded as UTF-8.
+_UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _FILE_ID = re.compile(r"^file-[A-Za-z0-9_-]+$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -47,7 +50,15 @@ def validate_prompt(prompt: Any, param: str = "prompt") -> str:
         raise InvalidInputError(
             param, f"<{len(prompt)} characters>", f"at most {config.MAX_PROMPT_CHARS} characters"
         )
+    check_sendable(param, prompt)
     return prompt
+
+
+def check_sendable(param: str, text: str) -> None:
+    """Refuse text holding NUL or a lone surrogate, naming the parameter."""
+    if _UNSENDABLE.search(text):
+        raise InvalidInputError(param, text, "text without NUL characters or lone surrogates "
+                                             "(U+D800 to U+DFFF), which cannot be sent")
 
 
 def _int_in(param: str, value: Any, low: int, high: int) -> int:
@@ -67,7 +78,7 @@ def validate_size(size: Any, param: str = "size", *, model: str | None = None) -
         return size
     if size == "auto" or size in config.LEGACY_SIZES:
         return size  # the SDK keeps the legacy sizes as suggestions for every GPT image model
-    match = _SIZE.match(size)
+    match = _SIZE.fullmatch(size)
     if not match:
         raise InvalidInputError(param, size, "'auto' or a 'WIDTHxHEIGHT' string such as '1024x1024'")
     width, height = int(match[1]), int(match[2])
@@ -108,6 +119,8 @@ def validate_detail(detail: Any, param: str = "detail") -> str:
 def _open_string(param: str, value: Any) -> None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise InvalidInputError(param, value, "a non-empty string")
+    if value is not None:
+        check_sendable(param, value)
 
 
 # Values the API takes today. The options stay open (a new value passes through), but a value

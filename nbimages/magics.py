@@ -182,9 +182,6 @@ def _undo_steps(text: str) -> int:
 
 
 # -- text that cannot be sent ------------------------------------------------------------------
-# NUL and lone surrogates (U+D800-U+DFFF) have no place in a prompt, and a lone surrogate
-# cannot even be encoded as UTF-8: refused before any request is built.
-_UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _PARAM_OF_DEST = {"edit": "image", "source": "image"}
 
 
@@ -195,11 +192,12 @@ def _option_texts(args: Any, *words: str) -> dict[str, Any]:
 
 def _refuse_unsendable(texts: dict[str, Any]) -> None:
     """`InvalidInputError` naming the first parameter whose text holds NUL or a lone surrogate."""
+    from .inputs import check_sendable
+
     for param, value in texts.items():
         for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str) and _UNSENDABLE.search(text):
-                raise InvalidInputError(param, text, "text without NUL characters or lone surrogates "
-                                                     "(U+D800 to U+DFFF), which cannot be sent")
+            if isinstance(text, str):
+                check_sendable(param, text)
 
 
 def _digest(image: Image) -> str:
@@ -308,7 +306,7 @@ class ImagineMagics(Magics):
             value = self.shell.user_ns[token]
             if param == "mask" and hasattr(type(value), "mask") and not hasattr(value, "data"):
                 # A MaskPainter (or anything holding a painted mask); an empty painting would edit nothing.
-                if getattr(value, "painted_fraction", None) == 0:
+                if getattr(value, "painted_pixels", None) == 0:
                     raise InvalidInputError(param, token, "a painted mask (paint on the mask painter first)")
                 value = value.mask
                 if value is None:
