@@ -207,8 +207,11 @@ class Image:
 
     @classmethod
     def open(cls, path: str | Path, **meta: Any) -> Image:
+        """The image file at ``path``: a regular file of at most 50 MB (else `InvalidInputError`)."""
+        from .inputs import read_image_file
+
         path = Path(path)
-        return cls(path.read_bytes(), path=path, **meta)
+        return cls(read_image_file(path), path=path, **meta)
 
     def with_meta(self, **changes: Any) -> Image:
         """A copy with some metadata changed (the bytes are shared, not copied)."""

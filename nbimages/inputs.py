@@ -280,7 +280,7 @@ def _from_path_or_url(source: str | os.PathLike[str], param: str, max_bytes: int
         if not text.strip():
             raise InvalidInputError(param, text, "a path to an image file")
     path = Path(text).expanduser()
-    data = _read_file(path, text, param, max_bytes)
+    data = read_image_file(path, param, max_bytes, shown=text)
     return Image(data, path=path, source=str(path))
 
 
@@ -296,12 +296,15 @@ def _from_data_url(text: str, param: str, max_bytes: int) -> Image:
         raise InvalidInputError(param, text, "a data URL with valid base64") from None
 
 
-def _read_file(path: Path, text: str, param: str, max_bytes: int) -> bytes:
-    """The file's bytes: a regular file only, and never more than ``max_bytes`` of it.
+def read_image_file(path: Path, param: str = "path", max_bytes: int = config.MAX_IMAGE_BYTES, *,
+                    shown: str | None = None) -> bytes:
+    """The file's bytes: a regular file only, and never more than ``max_bytes`` of it
+    (`InvalidInputError` naming ``param`` and the path as ``shown`` otherwise).
 
     A FIFO, a character device (/dev/zero) or a socket reports a size of 0 and never ends, or
     blocks ``open()`` forever: such files are refused on ``stat()``, before they are opened.
     """
+    text = str(path) if shown is None else shown
     try:
         info = path.stat()
     except (OSError, ValueError):  # missing, or not a possible path (too long, NUL byte...)

@@ -352,10 +352,13 @@ class StoredImage:
 
     def load(self) -> Image:
         """The stored bytes as an `Image`, with its provenance (`StoreError` if the file is gone)."""
+        from .inputs import read_image_file
+
         try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise StoreError(f"the file of stored image {self.id} cannot be read: {_os_reason(exc)}") from exc
+            data = read_image_file(self.path, "path")
+        except InvalidInputError as exc:
+            reason = "No such file" if not self.path.exists() else exc.expected
+            raise StoreError(f"the file of stored image {self.id} cannot be read: {reason}: {self.path}") from exc
         return Image(
             data,
             prompt=self.prompt,

@@ -189,3 +189,21 @@ def test_usage_from_and_to_dict() -> None:
            "input_tokens_details": {"text_tokens": 5, "image_tokens": 0}, "output_tokens_details": {}}
     assert Usage.from_dict(raw).to_dict() == raw
     assert Usage.from_dict({"input_tokens": None, "output_tokens": 3}).to_dict()["input_tokens"] == 0
+
+
+def test_open_reads_regular_files_only_and_never_past_the_limit(tmp_path: Path) -> None:
+    import os
+
+    from nbimages.errors import InvalidInputError
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it to read would block until a writer came
+    with pytest.raises(InvalidInputError, match="not a named pipe"):
+        Image.open(fifo)
+    with pytest.raises(InvalidInputError, match="not a character device"):
+        Image.open("/dev/zero")
+    big = tmp_path / "big.png"
+    with open(big, "wb") as handle:
+        handle.truncate(51 * 2**20)  # sparse: 51 MB that cost nothing to write
+    with pytest.raises(InvalidInputError, match="at most 50 MB"):
+        Image.open(big)
