@@ -7,7 +7,7 @@ KeyboardInterrupt closes the connection at once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Iterator, TypeVar
 
 from ._retry import connection_error
 from .events import Event, EventDecoder
@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncStream", "Stream"]
 
+R = TypeVar("R")  # what the unstreamed call returns: list[Image], Response, str
 
-class _StreamState:
-    def __init__(self, decoder: EventDecoder, result: Callable[[EventDecoder], Any]) -> None:
+
+class _StreamState(Generic[R]):
+    def __init__(self, decoder: EventDecoder, result: Callable[[EventDecoder], R]) -> None:
         self._sse = SSEDecoder()
         self._decoder = decoder
         self._result = result
@@ -87,7 +89,7 @@ class _StreamState:
         return self._decoder.response_id
 
     @property
-    def result(self) -> Any:
+    def result(self) -> R:
         """What the unstreamed call would have returned (once the stream is complete)."""
         return self._result(self._decoder)
 
@@ -108,8 +110,8 @@ def _wake_reader(response: httpx.Response) -> None:
             pass
 
 
-class Stream(_StreamState):
-    def __init__(self, response: httpx.Response, decoder: EventDecoder, result: Callable[[EventDecoder], Any]) -> None:
+class Stream(_StreamState[R]):
+    def __init__(self, response: httpx.Response, decoder: EventDecoder, result: Callable[[EventDecoder], R]) -> None:
         super().__init__(decoder, result)
         self._response = response
 
@@ -135,7 +137,7 @@ class Stream(_StreamState):
         finally:
             self._close()
 
-    def until_done(self) -> Any:
+    def until_done(self) -> R:
         for _ in self:
             pass
         return self.result
@@ -150,15 +152,15 @@ class Stream(_StreamState):
         _wake_reader(self._response)
         self._response.close()
 
-    def __enter__(self) -> Stream:
+    def __enter__(self) -> Stream[R]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class AsyncStream(_StreamState):
-    def __init__(self, response: httpx.Response, decoder: EventDecoder, result: Callable[[EventDecoder], Any]) -> None:
+class AsyncStream(_StreamState[R]):
+    def __init__(self, response: httpx.Response, decoder: EventDecoder, result: Callable[[EventDecoder], R]) -> None:
         super().__init__(decoder, result)
         self._response = response
 
@@ -184,7 +186,7 @@ class AsyncStream(_StreamState):
         finally:
             await self._response.aclose()
 
-    async def until_done(self) -> Any:
+    async def until_done(self) -> R:
         async for _ in self:
             pass
         return self.result
@@ -195,7 +197,7 @@ class AsyncStream(_StreamState):
         _wake_reader(self._response)
         await self._response.aclose()
 
-    async def __aenter__(self) -> AsyncStream:
+    async def __aenter__(self) -> AsyncStream[R]:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
