@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from . import __version__, config
 from ._requests import (
@@ -30,8 +30,46 @@ from .stream import AsyncStream, Stream
 
 if TYPE_CHECKING:
     import httpx
+    from typing_extensions import Unpack
+
+    from .events import Response
+    from .image import Image
 
 __all__ = ["AsyncClient", "Client"]
+
+
+# -- what editors and type checkers see of the methods (they are written once, in _ClientBase) --
+class ImageOptions(TypedDict, total=False):
+    model: str | None
+    n: int | None
+    size: str | None
+    quality: str | None
+    background: str | None
+    output_format: str | None
+    output_compression: int | None
+    moderation: str | None
+    partial_images: int | None
+
+
+class EditOptions(ImageOptions, total=False):
+    mask: Any
+    input_fidelity: str | None
+
+
+class RespondOptions(TypedDict, total=False):
+    model: str | None
+    tools: list[dict[str, Any]] | None
+    previous_response_id: str | None
+    images: Any
+    image_references: Any
+    detail: str
+    instructions: str | None
+    tool_choice: Any
+
+
+class DescribeOptions(TypedDict, total=False):
+    model: str | None
+    detail: str
 
 _announce_lock = threading.Lock()
 _announced = False
@@ -369,6 +407,42 @@ def _timeout(timeout: float | httpx.Timeout | None) -> Any:
 class Client(_ClientBase):
     """Blocking client. ``Client()`` with no key and no base URL uses the offline simulator."""
 
+    if TYPE_CHECKING:
+        @overload
+        def generate(self, prompt: str, *, stream: Literal[False] = False,
+                     **options: Unpack[ImageOptions]) -> list[Image]: ...
+        @overload
+        def generate(self, prompt: str, *, stream: Literal[True], **options: Unpack[ImageOptions]) -> Stream[list[Image]]: ...
+        def generate(self, prompt: str, *, stream: bool = False, **options: Any) -> Any: ...
+
+        @overload
+        def edit(self, prompt: str, image: Any, *, stream: Literal[False] = False,
+                 **options: Unpack[EditOptions]) -> list[Image]: ...
+        @overload
+        def edit(self, prompt: str, image: Any, *, stream: Literal[True],
+                 **options: Unpack[EditOptions]) -> Stream[list[Image]]: ...
+        def edit(self, prompt: str, image: Any, *, stream: bool = False, **options: Any) -> Any: ...
+
+        @overload
+        def respond(self, input: Any, *, stream: Literal[False] = False,
+                    **options: Unpack[RespondOptions]) -> Response: ...
+        @overload
+        def respond(self, input: Any, *, stream: Literal[True],
+                    **options: Unpack[RespondOptions]) -> Stream[Response | None]: ...
+        def respond(self, input: Any, *, stream: bool = False, **options: Any) -> Any: ...
+
+        @overload
+        def describe(self, image: Any, question: str = ..., *, stream: Literal[False] = False,
+                     **options: Unpack[DescribeOptions]) -> str: ...
+        @overload
+        def describe(self, image: Any, question: str = ..., *, stream: Literal[True],
+                     **options: Unpack[DescribeOptions]) -> Stream[str]: ...
+        def describe(self, image: Any, question: str = ..., *, stream: bool = False, **options: Any) -> Any: ...
+
+        def variations(self, image: Any, *, n: int | None = None, size: str | None = None,
+                       model: str | None = None, **extra: Any) -> list[Image]: ...
+        def upload(self, image: Any, *, purpose: str = "vision") -> str: ...
+
     def _default_http(self) -> Any:
         import httpx
 
@@ -441,6 +515,43 @@ class AsyncClient(_ClientBase):
 
     ``stream = await client.generate(..., stream=True)`` then ``async for event in stream``.
     """
+
+    if TYPE_CHECKING:
+        @overload
+        async def generate(self, prompt: str, *, stream: Literal[False] = False,
+                           **options: Unpack[ImageOptions]) -> list[Image]: ...
+        @overload
+        async def generate(self, prompt: str, *, stream: Literal[True],
+                           **options: Unpack[ImageOptions]) -> AsyncStream[list[Image]]: ...
+        async def generate(self, prompt: str, *, stream: bool = False, **options: Any) -> Any: ...
+
+        @overload
+        async def edit(self, prompt: str, image: Any, *, stream: Literal[False] = False,
+                       **options: Unpack[EditOptions]) -> list[Image]: ...
+        @overload
+        async def edit(self, prompt: str, image: Any, *, stream: Literal[True],
+                       **options: Unpack[EditOptions]) -> AsyncStream[list[Image]]: ...
+        async def edit(self, prompt: str, image: Any, *, stream: bool = False, **options: Any) -> Any: ...
+
+        @overload
+        async def respond(self, input: Any, *, stream: Literal[False] = False,
+                          **options: Unpack[RespondOptions]) -> Response: ...
+        @overload
+        async def respond(self, input: Any, *, stream: Literal[True],
+                          **options: Unpack[RespondOptions]) -> AsyncStream[Response | None]: ...
+        async def respond(self, input: Any, *, stream: bool = False, **options: Any) -> Any: ...
+
+        @overload
+        async def describe(self, image: Any, question: str = ..., *, stream: Literal[False] = False,
+                           **options: Unpack[DescribeOptions]) -> str: ...
+        @overload
+        async def describe(self, image: Any, question: str = ..., *, stream: Literal[True],
+                           **options: Unpack[DescribeOptions]) -> AsyncStream[str]: ...
+        async def describe(self, image: Any, question: str = ..., *, stream: bool = False, **options: Any) -> Any: ...
+
+        async def variations(self, image: Any, *, n: int | None = None, size: str | None = None,
+                             model: str | None = None, **extra: Any) -> list[Image]: ...
+        async def upload(self, image: Any, *, purpose: str = "vision") -> str: ...
 
     def _default_http(self) -> Any:
         import httpx
