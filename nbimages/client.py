@@ -39,6 +39,8 @@ __all__ = ["AsyncClient", "Client"]
 
 
 # -- what editors and type checkers see of the methods (they are written once, in _ClientBase) --
+# The overloads leave out what the methods also take at run time, unknown keyword arguments
+# (new API parameters are sent as they are): hence `type: ignore[override]` on each of them.
 class ImageOptions(TypedDict, total=False):
     model: str | None
     n: int | None
@@ -408,14 +410,14 @@ class Client(_ClientBase):
     """Blocking client. ``Client()`` with no key and no base URL uses the offline simulator."""
 
     if TYPE_CHECKING:
-        @overload
+        @overload  # type: ignore[override]
         def generate(self, prompt: str, *, stream: Literal[False] = False,
                      **options: Unpack[ImageOptions]) -> list[Image]: ...
         @overload
         def generate(self, prompt: str, *, stream: Literal[True], **options: Unpack[ImageOptions]) -> Stream[list[Image]]: ...
         def generate(self, prompt: str, *, stream: bool = False, **options: Any) -> Any: ...
 
-        @overload
+        @overload  # type: ignore[override]
         def edit(self, prompt: str, image: Any, *, stream: Literal[False] = False,
                  **options: Unpack[EditOptions]) -> list[Image]: ...
         @overload
@@ -423,7 +425,7 @@ class Client(_ClientBase):
                  **options: Unpack[EditOptions]) -> Stream[list[Image]]: ...
         def edit(self, prompt: str, image: Any, *, stream: bool = False, **options: Any) -> Any: ...
 
-        @overload
+        @overload  # type: ignore[override]
         def respond(self, input: Any, *, stream: Literal[False] = False,
                     **options: Unpack[RespondOptions]) -> Response: ...
         @overload
@@ -431,7 +433,7 @@ class Client(_ClientBase):
                     **options: Unpack[RespondOptions]) -> Stream[Response | None]: ...
         def respond(self, input: Any, *, stream: bool = False, **options: Any) -> Any: ...
 
-        @overload
+        @overload  # type: ignore[override]
         def describe(self, image: Any, question: str = ..., *, stream: Literal[False] = False,
                      **options: Unpack[DescribeOptions]) -> str: ...
         @overload
@@ -458,7 +460,7 @@ class Client(_ClientBase):
         while True:
             headers = None
             try:
-                response = self._http.send(self._request(call), stream=True)
+                response: httpx.Response = self._http.send(self._request(call), stream=True)
             except httpx.TransportError as exc:
                 error: Exception = connection_error(exc)
             else:
@@ -517,7 +519,7 @@ class AsyncClient(_ClientBase):
     """
 
     if TYPE_CHECKING:
-        @overload
+        @overload  # type: ignore[override]
         async def generate(self, prompt: str, *, stream: Literal[False] = False,
                            **options: Unpack[ImageOptions]) -> list[Image]: ...
         @overload
@@ -525,7 +527,7 @@ class AsyncClient(_ClientBase):
                            **options: Unpack[ImageOptions]) -> AsyncStream[list[Image]]: ...
         async def generate(self, prompt: str, *, stream: bool = False, **options: Any) -> Any: ...
 
-        @overload
+        @overload  # type: ignore[override]
         async def edit(self, prompt: str, image: Any, *, stream: Literal[False] = False,
                        **options: Unpack[EditOptions]) -> list[Image]: ...
         @overload
@@ -533,7 +535,7 @@ class AsyncClient(_ClientBase):
                        **options: Unpack[EditOptions]) -> AsyncStream[list[Image]]: ...
         async def edit(self, prompt: str, image: Any, *, stream: bool = False, **options: Any) -> Any: ...
 
-        @overload
+        @overload  # type: ignore[override]
         async def respond(self, input: Any, *, stream: Literal[False] = False,
                           **options: Unpack[RespondOptions]) -> Response: ...
         @overload
@@ -541,7 +543,7 @@ class AsyncClient(_ClientBase):
                           **options: Unpack[RespondOptions]) -> AsyncStream[Response | None]: ...
         async def respond(self, input: Any, *, stream: bool = False, **options: Any) -> Any: ...
 
-        @overload
+        @overload  # type: ignore[override]
         async def describe(self, image: Any, question: str = ..., *, stream: Literal[False] = False,
                            **options: Unpack[DescribeOptions]) -> str: ...
         @overload
@@ -568,7 +570,7 @@ class AsyncClient(_ClientBase):
         while True:
             headers = None
             try:
-                response = await self._http.send(self._request(call), stream=True)
+                response: httpx.Response = await self._http.send(self._request(call), stream=True)
             except httpx.TransportError as exc:
                 error: Exception = connection_error(exc)
             else:
