@@ -119,7 +119,7 @@ class Stream(_StreamState[R]):
         import httpx
 
         try:
-            broke: BaseException | None = None
+            broke: Exception | None = None
             try:
                 for chunk in self._response.iter_bytes():
                     yield from self._events(chunk)
@@ -168,7 +168,7 @@ class AsyncStream(_StreamState[R]):
         import httpx
 
         try:
-            broke: BaseException | None = None
+            broke: Exception | None = None
             try:
                 async for chunk in self._response.aiter_bytes():
                     for event in self._events(chunk):
