@@ -15,7 +15,7 @@ from ._payload import MalformedPayload, image_field, int_field, list_field, obje
 from ._secrets import IMAGE_FIELDS, TextRedactor, redact_json
 from .errors import StreamError, error_class
 from .image import Image, Usage
-from .streaming import SSEFrame
+from .sse import SSEFrame
 
 __all__ = [
     "Event",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Iterato
 
 from ._retry import connection_error
 from .events import Event, EventDecoder
-from .streaming import EventTooLarge, SSEDecoder
+from .sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
     import httpx

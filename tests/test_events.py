@@ -22,7 +22,7 @@ from nbimages.events import (
     TextDelta,
     TextDone,
 )
-from nbimages.streaming import SSEDecoder
+from nbimages.sse import SSEDecoder
 
 IMAGE_GEN = TypeAdapter(ImageGenStreamEvent)
 IMAGE_EDIT = TypeAdapter(ImageEditStreamEvent)

@@ -474,7 +474,7 @@ def _reply_stream(server: Any, body: str) -> None:
 
 
 def test_an_oversized_event_ends_the_stream_and_keeps_what_came_before(sim_server: Any) -> None:
-    from nbimages.streaming import MAX_EVENT_BYTES
+    from nbimages.sse import MAX_EVENT_BYTES
 
     import tracemalloc
 

@@ -35,7 +35,7 @@ def test_public_names_that_need_no_network_stack_stay_light() -> None:
 
 
 @pytest.mark.parametrize("module", ["nbimages.client", "nbimages.events", "nbimages.image", "nbimages.inputs",
-                                    "nbimages.masks", "nbimages.stream", "nbimages.streaming", "nbimages._requests"])
+                                    "nbimages.masks", "nbimages.stream", "nbimages.sse", "nbimages._requests"])
 def test_core_modules_do_not_import_pil_or_httpx(module: str) -> None:
     loaded = loaded_after(f"import {module}")
     assert "PIL" not in loaded and "httpx" not in loaded and "IPython" not in loaded

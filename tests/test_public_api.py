@@ -71,7 +71,7 @@ def test_errors_all_is_exported_and_matches_the_tree() -> None:
 
 
 def test_submodules_declare_all_names_that_exist() -> None:
-    for module in ("client", "events", "image", "inputs", "masks", "stream", "streaming", "errors", "_requests"):
+    for module in ("client", "events", "image", "inputs", "masks", "stream", "sse", "errors", "_requests"):
         mod = importlib.import_module(f"nbimages.{module}")
         for name in mod.__all__:
             assert hasattr(mod, name), f"nbimages.{module}.{name}"

@@ -1,4 +1,4 @@
-"""`streaming.SSEDecoder`: bytes in, frames out, whatever the chunking."""
+"""`sse.SSEDecoder`: bytes in, frames out, whatever the chunking."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from nbimages.streaming import SSEDecoder, SSEFrame
+from nbimages.sse import SSEDecoder, SSEFrame
 
 
 def decode(chunks: list[bytes]) -> list[SSEFrame]:
@@ -223,7 +223,7 @@ def test_empty_data_lines_dispatch_nothing(stream: bytes) -> None:
 
 
 def test_one_event_may_not_grow_past_the_limit_in_one_line_or_many() -> None:
-    from nbimages.streaming import EventTooLarge
+    from nbimages.sse import EventTooLarge
 
     for stream in (b"data: " + b"x" * 2000, b"data: " + b"x" * 500 + b"\n" * 0 + b"\ndata: " + b"y" * 600):
         decoder = SSEDecoder(max_event_bytes=1000)
@@ -233,7 +233,7 @@ def test_one_event_may_not_grow_past_the_limit_in_one_line_or_many() -> None:
 
 
 def test_frames_completed_before_an_oversized_event_are_handed_over() -> None:
-    from nbimages.streaming import EventTooLarge
+    from nbimages.sse import EventTooLarge
 
     decoder = SSEDecoder(max_event_bytes=100)
     with pytest.raises(EventTooLarge) as info:
