@@ -9,7 +9,6 @@ unexpected propagates as usual (no exception hook is installed).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from argparse import ArgumentTypeError
 from contextlib import contextmanager, suppress
@@ -22,6 +21,7 @@ from traitlets import Enum, Float, Int, Unicode, validate
 from traitlets.config import Configurable
 
 from . import config
+from ._digest import sha256_hex
 from .errors import (
     APIConnectionError,
     APIError,
@@ -201,7 +201,7 @@ def _refuse_unsendable(texts: dict[str, Any]) -> None:
 
 
 def _digest(image: Image) -> str:
-    return hashlib.sha256(image.data).hexdigest()
+    return sha256_hex(image.data)
 
 
 def _backend_label(client: Client) -> str | None:

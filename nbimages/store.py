@@ -22,7 +22,6 @@ are redacted.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import secrets
@@ -41,6 +40,7 @@ from typing import Any
 
 from . import _png_text
 from . import __version__
+from ._digest import sha256_hex
 from ._secrets import is_secret_key, redact
 from .errors import InvalidInputError, StoreError
 from .image import DECODE_ERRORS, Image, Usage, decode_error_text, decode_problem, header_problem
@@ -123,10 +123,6 @@ def default_home() -> Path:
     return Path(base).expanduser() / "nbimages"
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _clean(value: Any) -> Any:
     """JSON-safe, secret-free, bounded copy of request parameters for the provenance."""
     if isinstance(value, dict):
@@ -138,12 +134,12 @@ def _clean(value: Any) -> Any:
     if isinstance(value, str):
         # Data URLs and other huge values (input images, masks) are kept as a digest.
         if value.startswith("data:") or len(value) > MAX_PARAM_CHARS:
-            return {"sha256": _digest(value.encode("utf-8")), "chars": len(value)}
+            return {"sha256": sha256_hex(value.encode("utf-8")), "chars": len(value)}
         return redact(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"sha256": _digest(bytes(value)), "bytes": len(value)}
+        return {"sha256": sha256_hex(bytes(value)), "bytes": len(value)}
     if isinstance(value, Image):
-        return {"sha256": _digest(value.data), "bytes": len(value.data), "format": value.format}
+        return {"sha256": sha256_hex(value.data), "bytes": len(value.data), "format": value.format}
     if isinstance(value, Path):
         return str(value)
     return redact(str(value))[:MAX_PARAM_CHARS]
@@ -169,15 +165,15 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (int, float, str)):
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"sha256": _digest(bytes(value))}
+        return {"sha256": sha256_hex(bytes(value))}
     if isinstance(value, Image):
-        return {"sha256": _digest(value.data)}
+        return {"sha256": sha256_hex(value.data)}
     if isinstance(value, Path):
-        return {"sha256": _digest(value.read_bytes())} if value.is_file() else str(value)
+        return {"sha256": sha256_hex(value.read_bytes())} if value.is_file() else str(value)
     if hasattr(value, "tobytes") and hasattr(value, "shape") and hasattr(value, "dtype"):  # numpy
-        return {"array_sha256": _digest(value.tobytes()), "shape": list(value.shape), "dtype": str(value.dtype)}
+        return {"array_sha256": sha256_hex(value.tobytes()), "shape": list(value.shape), "dtype": str(value.dtype)}
     if hasattr(value, "tobytes") and hasattr(value, "mode") and hasattr(value, "size"):  # PIL
-        return {"pixels_sha256": _digest(value.tobytes()), "mode": value.mode, "size": list(value.size)}
+        return {"pixels_sha256": sha256_hex(value.tobytes()), "mode": value.mode, "size": list(value.size)}
     return str(value)
 
 
@@ -623,7 +619,7 @@ class Store:
         if data is None:
             data = image.data
             sidecar = _sidecar_path(path)
-            body = {**prov, "file": path.name, "sha256": _digest(data)}
+            body = {**prov, "file": path.name, "sha256": sha256_hex(data)}
             _atomic_write(sidecar, json.dumps(body, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
         try:
             _atomic_write(path, data)
@@ -650,7 +646,7 @@ class Store:
                 relative = None
             if relative is not None:
                 records = self._select("path = ?", (relative.as_posix(),))
-                records = [r for r in records if r.sha256 == _digest(image.data)]
+                records = [r for r in records if r.sha256 == sha256_hex(image.data)]
         fingerprint = _fingerprint(image, kind)
         if not records and fingerprint is not None:
             records = self._select("fingerprint = ?", (fingerprint,), "ORDER BY created")
@@ -679,7 +675,7 @@ class Store:
             prov["call_id"],
             prov["parent"],
             cache_key,
-            _digest(saved.data),
+            sha256_hex(saved.data),
             json.dumps(prov["usage"]) if prov["usage"] is not None else None,
             prov["source"],
             fingerprint,
@@ -743,7 +739,7 @@ class Store:
         if not isinstance(request, dict):
             raise InvalidInputError("request", request, "a dict of request parameters")
         text = json.dumps(_canonical(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return sha256_hex(text.encode("utf-8"))
 
     def lookup_all(self, cache_key: str) -> list[Image]:
         """Every final image saved with ``cache_key`` whose file is still there and still
@@ -960,8 +956,8 @@ def _fingerprint(image: Image, kind: str) -> str | None:
     """Identity of one received image across store objects and processes (needs a ``created``)."""
     if image.created is None:
         return None
-    key = f"{kind}\0{_digest(image.data)}\0{image.created!r}\0{image.response_id}\0{image.call_id}"
-    return _digest(key.encode("utf-8"))
+    key = f"{kind}\0{sha256_hex(image.data)}\0{image.created!r}\0{image.response_id}\0{image.call_id}"
+    return sha256_hex(key.encode("utf-8"))
 
 
 _default_lock = threading.Lock()
