@@ -17,7 +17,10 @@ __all__ = [
     "SIGNATURE",
     "Chunk",
     "chunk_types",
+    "complete_chunks",
+    "has_alpha",
     "insert_after_ihdr",
+    "is_complete",
     "is_png",
     "itxt_chunk",
     "iter_chunks",
@@ -75,6 +78,30 @@ def iter_chunks(data: bytes, *, check_crc: bool = True) -> Iterator[Chunk]:
 def chunk_types(data: bytes) -> list[str]:
     """Chunk type names in file order, e.g. ``["IHDR", "caBX", "IDAT", "IEND"]``."""
     return [chunk.name for chunk in iter_chunks(data, check_crc=False)]
+
+
+def complete_chunks(data: bytes) -> list[Chunk] | None:
+    """Every chunk (CRCs not checked) when the file runs complete to ``IEND``, else None."""
+    try:
+        chunks = list(iter_chunks(data, check_crc=False))
+    except ValueError:
+        return None
+    return chunks if chunks and chunks[-1].type == b"IEND" else None
+
+
+def is_complete(data: bytes) -> bool:
+    return complete_chunks(data) is not None
+
+
+_COLOR_TYPE_AT = 25  # signature 8, IHDR length and type 8, width and height 8, bit depth 1
+_COLOR_TYPES_WITH_ALPHA = (4, 6)  # greyscale + alpha, RGB + alpha
+
+
+def has_alpha(data: bytes) -> bool:
+    """Whether the PNG can hold transparent pixels: an alpha channel or a ``tRNS`` chunk."""
+    if len(data) > _COLOR_TYPE_AT and data[_COLOR_TYPE_AT] in _COLOR_TYPES_WITH_ALPHA:
+        return True
+    return any(chunk.type == b"tRNS" for chunk in complete_chunks(data) or [])
 
 
 def make_chunk(ctype: bytes, payload: bytes) -> bytes:

@@ -11,12 +11,11 @@ import base64
 import os
 import re
 import stat
-import struct
 import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from . import config
+from . import _png_text, config
 from .errors import InvalidInputError
 from .image import MAX_DECODED_SIDE, MAX_PIXELS, Image, decode_problem
 
@@ -221,7 +220,7 @@ def to_image(source: ImageSource, param: str = "image", *, formats: frozenset[st
         raise InvalidInputError(param, source, "an image in " + ", ".join(sorted(formats)) + f", not {image.format}")
     if len(image.data) > max_bytes:
         raise InvalidInputError(param, f"<{len(image.data):,} bytes>", f"at most {_megabytes(max_bytes)}")
-    if image.format == "png" and not _png_complete(image.data):
+    if image.format == "png" and not _png_text.is_complete(image.data):
         raise InvalidInputError(param, source, "a complete PNG file (this one is truncated)")
     _check_decodes(image, source, param)
     return image
@@ -416,38 +415,13 @@ def _from_array(array: Any, param: str) -> Image:
     return Image(image.data, source="numpy array")
 
 
-def _png_chunks(data: bytes) -> list[bytes] | None:
-    """Chunk types of a PNG, or None when the chunk structure is truncated."""
-    types = []
-    pos = 8
-    while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        types.append(kind)
-        pos += 12 + length
-        if kind == b"IEND":
-            return types if pos <= len(data) else None
-    return None
-
-
-def _png_complete(data: bytes) -> bool:
-    return _png_chunks(data) is not None
-
-
-def png_has_alpha(data: bytes) -> bool:
-    color_type = data[25] if len(data) > 25 else 0
-    if color_type in (4, 6):
-        return True
-    return b"tRNS" in (_png_chunks(data) or [])
-
-
 def validate_mask(mask: ImageSource, first_image: Image, param: str = "mask") -> Image:
     """A mask must be a PNG with an alpha channel, the size of the first image, under 4 MB."""
     image = to_image(mask, param, max_bytes=config.MAX_MASK_BYTES)
     shown = str(image.path) if image.path is not None else mask  # the file a user can go and fix
     if image.format != "png":
         raise InvalidInputError(param, shown, f"a PNG with an alpha channel (got {image.format.upper()})")
-    if not png_has_alpha(image.data):
+    if not _png_text.has_alpha(image.data):
         raise InvalidInputError(
             param, shown, "a PNG with an alpha channel: transparent pixels (alpha 0) mark where to edit"
         )

@@ -141,3 +141,36 @@ def test_bytes_after_iend_are_kept() -> None:
     out = _png_text.insert_after_ihdr(data, [_png_text.text_chunk("k", "v")])
     assert out.endswith(b"trailing bytes some encoders leave")
     assert _png_text.remove_text(out, ["k"]) == data
+
+
+def test_a_complete_file_runs_to_iend_and_a_cut_one_is_not_complete() -> None:
+    data = hand_made_png()
+    assert _png_text.is_complete(data)
+    assert _png_text.is_complete(data + b"trailing bytes")
+    assert [c.name for c in _png_text.complete_chunks(data) or []] == ["IHDR", "caBX", "IDAT", "IEND"]
+    without_iend = data[: -len(raw_chunk(b"IEND", b""))]
+    for cut in (data[:-1], data[:-20], without_iend, data[:10], b"GIF89a" + data[6:]):
+        assert not _png_text.is_complete(cut)
+        assert _png_text.complete_chunks(cut) is None
+
+
+def pillow_image_png(mode: str, **save: object) -> bytes:
+    buffer = io.BytesIO()
+    PIL.new(mode, (4, 4)).save(buffer, format="PNG", **save)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data, alpha",
+    [
+        (pillow_image_png("RGBA"), True),
+        (pillow_image_png("LA"), True),
+        (pillow_image_png("RGB", transparency=(0, 0, 0)), True),  # a tRNS chunk
+        (pillow_image_png("P", transparency=0), True),
+        (pillow_image_png("RGB"), False),
+        (pillow_image_png("L"), False),
+        (hand_made_png(), False),
+    ],
+)
+def test_has_alpha_sees_an_alpha_channel_or_a_trns_chunk(data: bytes, alpha: bool) -> None:
+    assert _png_text.has_alpha(data) is alpha
