@@ -3,15 +3,18 @@
 Why: anywidget loads ``_esm`` as a module from a blob URL, where a relative
 ``import "./_shared.js"`` cannot resolve. So each widget's module carries the shared code
 itself. The bundles are not committed: building a wheel writes them into
-``nbimages/static/`` (``hatch_build.py``), and in a source checkout the widgets build them
-into ``js/build/`` on first use, so ``pip install .`` needs no Node. The widgets' ``_esm``
-stays a file path, which anywidget watches for hot reload.
+``nbimages/static/`` (``hatch_build.py``), and a source checkout gets them in ``js/build/``
+from this script, run by hand or by ``make build`` / ``make test`` / ``make tutorial``,
+``pip install -e .`` (the same hook, in editable mode) and the start of a pytest session.
+Importing a widget never builds: a missing bundle makes creating the widget fail with this
+command, and one older than its sources is served with a warning naming it. The widgets'
+``_esm`` stays a file path, which anywidget watches for hot reload.
 
     python js/build.py           # write the bundles into js/build/
     python js/build.py --watch   # rebuild on every save; with ANYWIDGET_HMR=1 views reload live
 
-No bundler is needed: the shared module is plain code without imports, and each widget
-imports it in exactly one ``import {...} from "./_shared.js";`` line.
+Pure Python, no Node and no bundler: the shared module is plain code without imports, and
+each widget imports it in exactly one ``import {...} from "./_shared.js";`` line.
 """
 
 from __future__ import annotations
@@ -54,16 +57,29 @@ def outputs(directory: Path = BUILD) -> dict[Path, str]:
 
 
 def build(directory: Path = BUILD) -> list[Path]:
-    """Write the bundles that differ from what is in ``directory``; the paths written."""
+    """Write the bundles that differ from what is in ``directory``; the paths written.
+
+    Afterwards every bundle is at least as new as its sources, also when its text did not
+    change (a source saved without a change, a fresh clone): the widgets judge staleness by
+    modification times.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    newest = max(path.stat().st_mtime_ns for path in _sources())
     changed = []
     for path, text in outputs(directory).items():
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             partial = path.with_name(f".{path.name}.{os.getpid()}")
             partial.write_text(text, encoding="utf-8")
-            os.replace(partial, path)  # atomic: kernels starting together may build at once
+            os.replace(partial, path)  # atomic: test sessions or installs may build at once
             changed.append(path)
+        elif path.stat().st_mtime_ns < newest:
+            os.utime(path)
     return changed
+
+
+def _sources() -> list[Path]:
+    """What the bundles are made from: js/src/*.js and this script."""
+    return [Path(__file__).resolve(), *SRC.glob("*.js")]
 
 
 def _mtimes() -> dict[Path, float]:

@@ -17,6 +17,20 @@ import nbimages
 SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "NBIMAGES_BACKEND")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In a source checkout, bring the widgets' ES modules (js/build/) up to date before any test
+    module imports a widget or starts a kernel: importing never builds them (see static_file)."""
+    script = Path(__file__).resolve().parent.parent / "js" / "build.py"
+    if script.is_file():
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("_nbimages_js_build", script)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.build()  # writes only what changed
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests last: while a Playwright (sync API) is open, the main thread has a running
     event loop, so a later ``asyncio.run()`` or a second Playwright would refuse to start.

@@ -671,26 +671,6 @@ def test_each_widget_has_one_self_contained_module_and_the_css() -> None:
     assert Path(Studio._css._path).name == "widgets.css" and "var(--jp-layout-color1" in css
 
 
-@pytest.mark.skipif(not (REPO / "js" / "build.py").is_file(), reason="not a source checkout")
-def test_a_source_checkout_serves_bundles_of_the_current_sources(tmp_path: Path) -> None:
-    import importlib.util
-
-    from nbimages.widgets._base import static_file
-
-    spec = importlib.util.spec_from_file_location("js_build", REPO / "js" / "build.py")
-    assert spec is not None and spec.loader is not None
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    assert sorted(p.name for p in build.build(tmp_path)) == ["gallery.js", "mask_painter.js", "studio.js"]
-    assert build.build(tmp_path) == []  # nothing changed, nothing written
-    served = static_file("studio.js")
-    served.write_text("// stale", encoding="utf-8")  # as if js/src had changed since the last build
-    assert static_file("studio.js") == served
-    for name in ("studio", "mask_painter", "gallery"):
-        expected = build.bundle(name)
-        assert static_file(f"{name}.js").read_text(encoding="utf-8") == expected == (tmp_path / f"{name}.js").read_text()
-
-
 def test_widgets_package_imports_anywidget_only_when_used() -> None:
     code = "import sys, nbimages.widgets; print('anywidget' in sys.modules, 'PIL' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -3,11 +3,18 @@
 Views ask for things with custom messages ``{"action": name, ...}`` (plus binary buffers);
 each action is a method named ``_action_<name>(content, buffers)``. The kernel answers by
 changing traits (small state) or by sending images as binary messages (see `_wire`).
+
+The ES modules are never built on import (`static_file`): a wheel carries them, and a source
+checkout gets them from ``python js/build.py`` (``make build``; ``pip install -e .``, ``make
+test``, ``make tutorial`` and the pytest session run it). Missing, creating a widget raises
+FileNotFoundError with that command. Stale (older than js/src or js/build.py), a kernel warns
+with the command and serves the last build; a pytest session rebuilds before collecting.
 """
 
 from __future__ import annotations
 
 import base64
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,38 +23,69 @@ import traitlets
 
 from ..errors import InvalidInputError, NbImagesError
 
-__all__ = ["NbImagesWidget", "one_line", "static_file"]
+__all__ = ["MissingFrontEnd", "NbImagesWidget", "one_line", "static_file"]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+_BUILD_COMMAND = "python js/build.py"
 
 
-def static_file(name: str) -> Path:
+class MissingFrontEnd:
+    """What `static_file` gives for a front-end file that is not there.
+
+    Neither a path nor a string, so anywidget keeps it as it is when the widget class is
+    defined (given a missing path it would fail the import with a bare "File not found");
+    creating the widget then raises `error` instead of showing a blank view.
+    """
+
+    def __init__(self, path: Path, remedy: str) -> None:
+        self.path = path
+        self.remedy = remedy
+
+    def error(self, widget: str) -> FileNotFoundError:
+        return FileNotFoundError(f"{widget} cannot be shown: its front end {self.path} is missing. {self.remedy}")
+
+    def __repr__(self) -> str:
+        return f"<missing {self.path}>"
+
+
+def static_file(name: str) -> Path | MissingFrontEnd:
     """A file of the widgets' front end: inside the installed wheel, else in the source checkout.
 
     Each widget's ES module is self-contained, because anywidget loads ``_esm`` from a blob
-    URL where relative imports cannot resolve: a wheel ships the bundles js/build.py makes,
-    and a source checkout (re)builds them into js/build/ from js/src.
+    URL where relative imports cannot resolve; js/build.py bundles js/src into those modules.
+
+    - Installed wheel: ``nbimages/static/<name>``, written when the wheel is built (``hatch_build.py``).
+    - Source checkout (``js/build.py`` next to the package): the stylesheet is ``js/widgets.css``
+      itself, and each ES module is ``js/build/<name>``, written by ``python js/build.py``
+      (also run by ``make build``, ``make test``, ``make tutorial``, ``pip install -e .`` and at
+      the start of a pytest session; ``--watch`` rebuilds on save, and with ``ANYWIDGET_HMR=1``
+      open views reload).
+
+    Nothing is ever built here: importing a widget only looks at files. When the file is
+    missing, this returns a `MissingFrontEnd`, and creating the widget raises
+    FileNotFoundError naming the file and the command that makes it. When a checkout's module
+    is older than its sources (js/src/*.js or js/build.py), it is served as it is, with a
+    warning naming the command: the views run the last build until it runs again.
     """
     installed = _PACKAGE / "static" / name
     if installed.is_file():
         return installed
     js = _PACKAGE.parent / "js"
-    if (js / name).is_file():  # the stylesheet
-        return js / name
-    if (js / "build.py").is_file() and (js / "src" / name).is_file():
-        _build_bundles(js)  # writes only bundles whose text changed: a few small files read
-        return js / "build" / name
-    raise FileNotFoundError(f"nbimages widget asset {name!r} is missing; reinstall nbimages")
-
-
-def _build_bundles(js: Path) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_nbimages_js_build", js / "build.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.build()
+    if not (js / "build.py").is_file():
+        return MissingFrontEnd(installed, "This installation of nbimages is incomplete: reinstall it.")
+    if name.endswith(".css"):
+        path = js / name
+        return path if path.is_file() else MissingFrontEnd(path, "Restore it from the source checkout.")
+    path = js / "build" / name
+    if not path.is_file():
+        return MissingFrontEnd(path, f"Build it with `{_BUILD_COMMAND}` in {js.parent} (or `make build`), "
+                                     "then restart the kernel.")
+    sources = [js / "build.py", *(js / "src").glob("*.js")]
+    newest = max(source.stat().st_mtime_ns for source in sources)
+    if path.stat().st_mtime_ns < newest:
+        warnings.warn(f"nbimages: {path} is older than js/src; run `{_BUILD_COMMAND}` (or `--watch`) "
+                      "and restart the kernel to use the current sources", stacklevel=2)
+    return path
 
 
 def one_line(exc: BaseException) -> str:
@@ -81,6 +119,9 @@ class NbImagesWidget(anywidget.AnyWidget):  # type: ignore[misc]
     thumbnail = traitlets.Bytes(b"").tag(sync=True)  # a small WebP of what the widget shows
 
     def __init__(self, **kwargs: Any) -> None:
+        for asset in (getattr(self, "_esm", None), getattr(self, "_css", None)):
+            if isinstance(asset, MissingFrontEnd):
+                raise asset.error(type(self).__name__)
         for name, value in kwargs.items():
             if name.startswith("_") or not self.has_trait(name):
                 # traitlets would only warn (and drop it): a misspelt option must not pass silently
