@@ -10,8 +10,9 @@ machinery nor the widget libraries until they are used.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -63,17 +64,7 @@ _LAZY = {
 __all__ = sorted([*_LAZY, "__version__", "load_ipython_extension"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nbimages' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -69,25 +69,16 @@ DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 __all__ = ["Gallery", "MaskPainter", "Studio"]
 
 _WHERE = {"Gallery": "gallery", "MaskPainter": "mask_painter", "Studio": "studio"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_attributes(globals(), _WHERE)
 
 
 if TYPE_CHECKING:
