@@ -202,6 +202,8 @@ for name in sys.argv[1:]:
     out[name] = {"esm_from": [f for f, text in files.items() if text == esm],
                  "css_from": [f for f, text in files.items() if text == css],
                  "esm_len": len(esm), "relative_imports": relative_imports(esm)}
+# Created, a widget carries the module too (a missing one would raise FileNotFoundError).
+out["created_esm_from"] = [f for f, text in files.items() if text == nbimages.widgets.Gallery()._esm]
 print(json.dumps(out))
 """
 
@@ -216,6 +218,7 @@ def test_widget_assets_load_from_inside_the_wheel(installed: Installed) -> None:
         assert widget["esm_len"] > 500
         # anywidget loads the module from a blob URL, where "./x.js" cannot resolve.
         assert widget["relative_imports"] == [], (name, widget["relative_imports"])
+    assert info["created_esm_from"] == ["gallery.js"]
 
 
 def test_serve_from_the_wheel_answers_the_openai_sdk(installed: Installed) -> None:
