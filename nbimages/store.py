@@ -8,20 +8,19 @@ Layout of the store's home (``NBIMAGES_HOME``, else the user's data folder)::
     thumbs/<id>-<side>.png|jpg             thumbnail cache
     index.sqlite                           images, usage ledger (WAL mode)
 
-Files are written to a temporary name, fsynced, then renamed into place: a reader or a
-crash never sees half an image. The index is written after the file, so the worst a crash
-can do is leave a file the index does not know yet (`Store.reindex` picks it up).
-Every store operation opens its own short-lived SQLite connection: the store is shared by
-kernel threads and by several processes at once.
+Files are written to a temporary name, fsynced, then renamed into place (`_atomic_write`):
+a reader or a crash never sees half an image. The index is written after the file, so the
+worst a crash can do is leave a file the index does not know yet (`Store.reindex` picks it
+up). Every store operation opens its own short-lived SQLite connection (`_store_index`): the
+store is shared by kernel threads and by several processes at once.
 
-Nothing that could authenticate a request is written anywhere: keys that look like
-credentials or headers are dropped from parameters, and values that look like API keys
-are redacted.
+Nothing that could authenticate a request is written anywhere (`_provenance`): keys that
+look like credentials or headers are dropped from parameters, and values that look like API
+keys are redacted. Requests are cached under a key made by `_cache_key`.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
@@ -31,81 +30,24 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import _png_text
-from . import __version__
+from . import _cache_key
+from ._atomic_write import atomic_write
 from ._digest import sha256_hex
-from ._secrets import is_secret_key, redact
+from ._provenance import clean_params, embed, parse_created, provenance_of, read_provenance, sidecar_path
+from ._store_index import COLUMNS, Index, os_reason
 from .errors import InvalidInputError, StoreError
 from .image import DECODE_ERRORS, Image, Usage, decode_error_text, decode_problem, header_problem
 
-__all__ = ["StoredImage", "Store", "default_home", "default_store", "read_provenance"]
+__all__ = ["Store", "StoredImage", "default_home", "default_store", "read_provenance"]
 
-SCHEMA_VERSION = 1
-PROVENANCE_KEY = "nbimages"
-PARAMETERS_KEY = "parameters"
 KINDS = ("final", "partial")
-BUSY_TIMEOUT_S = 30.0
-MAX_PARAM_CHARS = 2048
 
 _EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS images (
-        id TEXT PRIMARY KEY,
-        path TEXT NOT NULL UNIQUE,
-        kind TEXT NOT NULL,
-        prompt TEXT,
-        revised_prompt TEXT,
-        model TEXT,
-        created REAL NOT NULL,
-        width INTEGER,
-        height INTEGER,
-        format TEXT,
-        params TEXT NOT NULL DEFAULT '{}',
-        response_id TEXT,
-        call_id TEXT,
-        parent TEXT,
-        cache_key TEXT,
-        sha256 TEXT NOT NULL,
-        usage TEXT,
-        source TEXT,
-        fingerprint TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS images_kind_created ON images (kind, created)",
-    "CREATE INDEX IF NOT EXISTS images_cache_key ON images (cache_key)",
-    "CREATE INDEX IF NOT EXISTS images_sha256 ON images (sha256)",
-    "CREATE INDEX IF NOT EXISTS images_fingerprint ON images (fingerprint)",
-    "CREATE INDEX IF NOT EXISTS images_response_id ON images (response_id)",
-    """CREATE TABLE IF NOT EXISTS usage (
-        id INTEGER PRIMARY KEY,
-        time REAL NOT NULL,
-        model TEXT,
-        endpoint TEXT NOT NULL,
-        images INTEGER NOT NULL DEFAULT 0,
-        input_tokens INTEGER,
-        output_tokens INTEGER,
-        total_tokens INTEGER,
-        quality TEXT,
-        size TEXT,
-        cost REAL,
-        response_id TEXT,
-        cached INTEGER NOT NULL DEFAULT 0
-    )""",
-    "CREATE INDEX IF NOT EXISTS usage_model ON usage (model)",
-    "CREATE INDEX IF NOT EXISTS usage_time ON usage (time)",
-)
-
-_COLUMNS = (
-    "id, path, kind, prompt, revised_prompt, model, created, width, height, format, params, "
-    "response_id, call_id, parent, cache_key, sha256, usage, source, fingerprint"
-)
 
 
 # -- where the store lives ---------------------------------------------------------------
@@ -123,196 +65,7 @@ def default_home() -> Path:
     return Path(base).expanduser() / "nbimages"
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe, secret-free, bounded copy of request parameters for the provenance."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items() if not is_secret_key(k)}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_clean(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str):
-        # Data URLs and other huge values (input images, masks) are kept as a digest.
-        if value.startswith("data:") or len(value) > MAX_PARAM_CHARS:
-            return {"sha256": sha256_hex(value.encode("utf-8")), "chars": len(value)}
-        return redact(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"sha256": sha256_hex(bytes(value)), "bytes": len(value)}
-    if isinstance(value, Image):
-        return {"sha256": sha256_hex(value.data), "bytes": len(value.data), "format": value.format}
-    if isinstance(value, Path):
-        return str(value)
-    return redact(str(value))[:MAX_PARAM_CHARS]
-
-
-def _clean_text(value: str | None) -> str | None:
-    return None if value is None else redact(value)
-
-
-# -- cache keys ----------------------------------------------------------------------------
-def _canonical(value: Any) -> Any:
-    """A JSON-able form of a request where images stand for the hash of their content."""
-    if isinstance(value, dict):
-        return {
-            str(k): _canonical(v)
-            for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
-            if v is not None and not is_secret_key(k)
-        }
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-    if isinstance(value, bool) or value is None or isinstance(value, (int, float, str)):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"sha256": sha256_hex(bytes(value))}
-    if isinstance(value, Image):
-        return {"sha256": sha256_hex(value.data)}
-    if isinstance(value, Path):
-        return {"sha256": sha256_hex(value.read_bytes())} if value.is_file() else str(value)
-    if hasattr(value, "tobytes") and hasattr(value, "shape") and hasattr(value, "dtype"):  # numpy
-        return {"array_sha256": sha256_hex(value.tobytes()), "shape": list(value.shape), "dtype": str(value.dtype)}
-    if hasattr(value, "tobytes") and hasattr(value, "mode") and hasattr(value, "size"):  # PIL
-        return {"pixels_sha256": sha256_hex(value.tobytes()), "mode": value.mode, "size": list(value.size)}
-    return str(value)
-
-
-# -- provenance ----------------------------------------------------------------------------
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp).astimezone().isoformat()
-
-
-def _timestamp(iso: Any) -> float | None:
-    if isinstance(iso, (int, float)):
-        return float(iso)
-    try:
-        return datetime.fromisoformat(str(iso)).timestamp()
-    except ValueError:
-        return None
-
-
-def _a1111_quote(text: str) -> str:
-    if "," not in text and "\n" not in text and ":" not in text:
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _parameters_text(prov: dict[str, Any], image: Image) -> str:
-    """A1111-style ``parameters``: the prompt, then one ``Key: value, ...`` line."""
-    params = prov.get("params") or {}
-    size = params.get("size")
-    if not isinstance(size, str) or size == "auto":
-        size = f"{image.width}x{image.height}" if image.width and image.height else size
-    fields = [
-        ("Model", prov.get("model")),
-        ("Size", size),
-        ("Quality", params.get("quality")),
-        ("Background", params.get("background")),
-        ("Format", params.get("output_format") or image.format),
-        ("Revised prompt", prov.get("revised_prompt")),
-        ("Response", prov.get("response_id")),
-        ("Created", prov.get("created")),
-        ("Generator", f"nbimages {__version__}"),
-    ]
-    line = ", ".join(f"{k}: {_a1111_quote(str(v))}" for k, v in fields if v not in (None, ""))
-    return f"{prov.get('prompt') or ''}\n{line}"
-
-
-def _provenance(image: Image, image_id: str, kind: str, created: float) -> dict[str, Any]:
-    return {
-        "nbimages": __version__,
-        "id": image_id,
-        "kind": kind,
-        "prompt": _clean_text(image.prompt),
-        "revised_prompt": _clean_text(image.revised_prompt),
-        "model": image.model,
-        "params": _clean(dict(image.params or {})),
-        "response_id": image.response_id,
-        "call_id": image.call_id,
-        "parent": image.parent,
-        "source": _clean_text(image.source),
-        "created": _iso(created),
-        "usage": image.usage.to_dict() if image.usage is not None else None,
-    }
-
-
-def _embed(data: bytes, prov: dict[str, Any], image: Image) -> bytes | None:
-    """The PNG with provenance chunks added after IHDR, or None if it is not a valid PNG."""
-    if not _png_text.is_png(data):
-        return None
-    try:
-        if PROVENANCE_KEY in _png_text.read_text(data):
-            # Saved by nbimages before: replace our own chunks, keep everything else.
-            data = _png_text.remove_text(data, (PROVENANCE_KEY, PARAMETERS_KEY))
-        chunks = [
-            _png_text.itxt_chunk(PROVENANCE_KEY, json.dumps(prov, ensure_ascii=False, sort_keys=True)),
-            _png_text.text_chunk(PARAMETERS_KEY, _parameters_text(prov, image)),
-        ]
-        return _png_text.insert_after_ihdr(data, chunks)
-    except ValueError:
-        return None
-
-
-def _sidecar_path(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def read_provenance(path_or_bytes: str | Path | bytes | Image) -> dict[str, Any]:
-    """Provenance of a stored file: its ``nbimages`` PNG chunk or its JSON sidecar ({} if none)."""
-    path: Path | None
-    if isinstance(path_or_bytes, Image):
-        data, path = path_or_bytes.data, path_or_bytes.path
-    elif isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        data, path = bytes(path_or_bytes), None
-    else:
-        path = Path(path_or_bytes)
-        data = path.read_bytes()
-    if _png_text.is_png(data):
-        try:
-            text = _png_text.read_text(data).get(PROVENANCE_KEY)
-        except ValueError:
-            text = None
-        if text:
-            with suppress(ValueError):
-                found = json.loads(text)
-                if isinstance(found, dict):
-                    return found
-    if path is not None and _sidecar_path(path).is_file():
-        with suppress(ValueError):
-            found = json.loads(_sidecar_path(path).read_text(encoding="utf-8"))
-            if isinstance(found, dict):
-                return found
-    return {}
-
-
-# -- files -----------------------------------------------------------------------------------
-def _fsync_dir(directory: Path) -> None:
-    if sys.platform == "win32":
-        return
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` at ``path`` all at once: a temporary file, fsync, then rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
+# -- file names ------------------------------------------------------------------------------
 def _extension(image: Image) -> str:
     if image.format in _EXTENSIONS:
         return _EXTENSIONS[image.format]
@@ -407,8 +160,8 @@ class Store:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.images_dir = self.home / "images"
         self.thumbs_dir = self.home / "thumbs"
-        self.db_path = self.home / "index.sqlite"
-        self._schema_ready = False
+        self._index = Index(self.home, rebuild=self.reindex)
+        self.db_path = self._index.path
         self._lock = threading.Lock()
         # Image objects already saved by this store -> what save() returned for them.
         self._saved: weakref.WeakKeyDictionary[Image, Image] = weakref.WeakKeyDictionary()
@@ -416,118 +169,7 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
 
-    # -- database ---------------------------------------------------------------------
-    @contextmanager
-    def _db(self, *, read_only_ok: bool = False) -> Iterator[sqlite3.Connection]:
-        """A connection to the index with its schema ready; every failure is a `StoreError`.
-
-        A damaged index is set aside and rebuilt from the image files. With ``read_only_ok``
-        (readers), a store that cannot be written is read as it is.
-        """
-        conn = self._connect(read_only_ok)
-        try:
-            yield conn
-        except sqlite3.DatabaseError as exc:
-            if _is_damaged(exc):
-                conn.close()
-                self._rebuild_damaged_index(exc)
-                raise StoreError(f"the index of the store at {self.home} was damaged; it was rebuilt "
-                                 "from the image files: try again") from exc
-            raise StoreError(f"the index of the store at {self.home} failed: {exc}") from exc
-        finally:
-            conn.close()
-
-    def _connect(self, read_only_ok: bool) -> sqlite3.Connection:
-        try:
-            return self._open()
-        except sqlite3.DatabaseError as exc:
-            if _is_damaged(exc):
-                self._rebuild_damaged_index(exc)
-                return self._open()
-            if read_only_ok:
-                return self._open_read_only(exc)
-            raise StoreError(f"the index of the store at {self.home} cannot be used: {exc}") from exc
-        except OSError as exc:
-            if read_only_ok:
-                return self._open_read_only(exc)
-            raise StoreError(f"the store at {self.home} cannot be used: {_os_reason(exc)}") from exc
-
-    def _open(self) -> sqlite3.Connection:
-        if self.home.exists() and not self.home.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(self.home))
-        self.home.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA user_version").fetchone()  # reads the header: a damaged file fails here
-            if not self._schema_ready:
-                self._ensure_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _open_read_only(self, why: BaseException) -> sqlite3.Connection:
-        """The index of a store that cannot be written (a read-only disk or folder), read as it is.
-
-        ``immutable`` because SQLite cannot make its lock files there; nobody can write it either.
-        """
-        if not self.db_path.is_file():  # nothing was ever indexed here: an empty store
-            conn = sqlite3.connect(":memory:", isolation_level=None)
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            return conn
-        try:
-            conn = sqlite3.connect(f"{self.db_path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
-            conn.execute("PRAGMA user_version").fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"the index of the store at {self.home} cannot be read: {exc} (after: {why})") from exc
-        return conn
-
-    def _rebuild_damaged_index(self, exc: BaseException) -> None:
-        """Set the damaged index aside (never delete it) and index the image files again."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.db_path.with_name(f"{self.db_path.name}.damaged-{stamp}-{secrets.token_hex(2)}")
-        with self._lock:
-            try:
-                os.replace(self.db_path, aside)
-            except FileNotFoundError:
-                pass  # another process set it aside first
-            for suffix in ("-wal", "-shm"):
-                with suppress(OSError):
-                    os.replace(f"{self.db_path}{suffix}", f"{aside}{suffix}")
-            self._schema_ready = False
-        added = self.reindex()
-        warnings.warn(f"nbimages: the index of the store was damaged ({exc}); it was set aside as {aside.name} "
-                      f"and rebuilt from the image files ({added} found)", RuntimeWarning, stacklevel=4)
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction (taken up front, so writers queue instead of deadlocking)."""
-        with self._db() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
-        _use_wal(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        self._schema_ready = True
-
+    # -- rows of the index ------------------------------------------------------------
     def _record(self, row: sqlite3.Row | tuple[Any, ...]) -> StoredImage:
         (image_id, path, kind, prompt, revised, model, created, width, height, fmt, params,
          response_id, call_id, parent, cache_key, sha256, usage, source, _fingerprint) = row
@@ -553,8 +195,8 @@ class Store:
         )
 
     def _select(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[StoredImage]:
-        with self._db(read_only_ok=True) as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM images WHERE {where} {tail}", args).fetchall()
+        with self._index.connect(read_only_ok=True) as conn:
+            rows = conn.execute(f"SELECT {COLUMNS} FROM images WHERE {where} {tail}", args).fetchall()
         return [self._record(row) for row in rows]
 
     # -- saving -----------------------------------------------------------------------
@@ -580,9 +222,9 @@ class Store:
         try:
             saved, prov = self._write_file(image, kind)
         except OSError as exc:
-            raise StoreError(f"could not save the image to the store at {self.home}: {_os_reason(exc)}") from exc
+            raise StoreError(f"could not save the image to the store at {self.home}: {os_reason(exc)}") from exc
         try:
-            self._index(saved, prov, kind, cache_key, _fingerprint(image, kind))
+            self._add_to_index(saved, prov, kind, cache_key, _fingerprint(image, kind))
         except StoreError as exc:
             # The file is safe on disk; `reindex()` adds it to the index later.
             warnings.warn(f"nbimages: image saved to {saved.path} but not indexed ({exc})", RuntimeWarning,
@@ -610,19 +252,19 @@ class Store:
         while True:
             image_id = secrets.token_hex(6)
             path = day_dir / f"{stamp}-{image_id}.{extension}"
-            if not path.exists() and not _sidecar_path(path).exists():
+            if not path.exists() and not sidecar_path(path).exists():
                 break
 
-        prov = _provenance(image, image_id, kind, created)
-        data = _embed(image.data, prov, image) if image.format == "png" else None
+        prov = provenance_of(image, image_id, kind, created)
+        data = embed(image.data, prov, image) if image.format == "png" else None
         sidecar: Path | None = None
         if data is None:
             data = image.data
-            sidecar = _sidecar_path(path)
+            sidecar = sidecar_path(path)
             body = {**prov, "file": path.name, "sha256": sha256_hex(data)}
-            _atomic_write(sidecar, json.dumps(body, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
+            atomic_write(sidecar, json.dumps(body, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
         try:
-            _atomic_write(path, data)
+            atomic_write(path, data)
         except BaseException:
             if sidecar is not None:
                 with suppress(OSError):
@@ -655,8 +297,8 @@ class Store:
                 return image.with_meta(path=record.path, data=record.path.read_bytes(), created=record.created)
         return None
 
-    def _index(self, saved: Image, prov: dict[str, Any], kind: str, cache_key: str | None,
-               fingerprint: str | None, *, or_ignore: bool = False) -> bool:
+    def _add_to_index(self, saved: Image, prov: dict[str, Any], kind: str, cache_key: str | None,
+                      fingerprint: str | None, *, or_ignore: bool = False) -> bool:
         """Add one saved file to the index; with ``or_ignore``, a row already there is kept."""
         assert saved.path is not None
         row = (
@@ -681,14 +323,14 @@ class Store:
             fingerprint,
         )
         verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
-        with self._write() as conn:
-            cursor = conn.execute(f"{verb} INTO images ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row)
+        with self._index.write() as conn:
+            cursor = conn.execute(f"{verb} INTO images ({COLUMNS}) VALUES ({', '.join('?' * len(row))})", row)
             return cursor.rowcount > 0
 
     def _attach_cache_key(self, saved: Image, cache_key: str) -> None:
         if saved.path is None:
             return
-        with self._write() as conn:
+        with self._index.write() as conn:
             conn.execute(
                 "UPDATE images SET cache_key = ? WHERE path = ? AND cache_key IS NULL",
                 (cache_key, saved.path.relative_to(self.home).as_posix()),
@@ -698,7 +340,7 @@ class Store:
         """Add stored files the index does not know (e.g. after a crash); returns how many."""
         if not self.images_dir.is_dir():
             return 0
-        with self._db() as conn:
+        with self._index.connect() as conn:
             known = {row[0] for row in conn.execute("SELECT path FROM images")}
         added = 0
         for path in sorted(self.images_dir.glob("*/*")):
@@ -714,32 +356,25 @@ class Store:
     def _index_file(self, path: Path) -> bool:
         prov = read_provenance(path)
         image = Image(path.read_bytes(), path=path)
-        created = _timestamp(prov.get("created")) or path.stat().st_mtime
-        kind = prov.get("kind") if prov.get("kind") in KINDS else "final"
+        created = parse_created(prov.get("created")) or path.stat().st_mtime
+        kind = str(prov["kind"]) if prov.get("kind") in KINDS else "final"
         usage = prov.get("usage") if isinstance(prov.get("usage"), dict) else None
         record = {
             "id": str(prov.get("id") or secrets.token_hex(6)),
             "prompt": prov.get("prompt"),
             "revised_prompt": prov.get("revised_prompt"),
             "model": prov.get("model"),
-            "params": _clean(prov.get("params") or {}),
+            "params": clean_params(prov.get("params") or {}),
             "response_id": prov.get("response_id"),
             "call_id": prov.get("call_id"),
             "parent": prov.get("parent"),
             "source": prov.get("source"),
             "usage": usage,
         }
-        return self._index(image.with_meta(created=created), record, kind, None, None, or_ignore=True)
+        return self._add_to_index(image.with_meta(created=created), record, kind, None, None, or_ignore=True)
 
     # -- cache ------------------------------------------------------------------------
-    @staticmethod
-    def cache_key(request: dict[str, Any]) -> str:
-        """A stable key for a request: sha256 of its canonical JSON; input images count by
-        their content hash, ``None`` values count as absent, credentials are ignored."""
-        if not isinstance(request, dict):
-            raise InvalidInputError("request", request, "a dict of request parameters")
-        text = json.dumps(_canonical(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return sha256_hex(text.encode("utf-8"))
+    cache_key = staticmethod(_cache_key.cache_key)
 
     def lookup_all(self, cache_key: str) -> list[Image]:
         """Every final image saved with ``cache_key`` whose file is still there and still
@@ -791,7 +426,7 @@ class Store:
             response_id,
             int(bool(cached)),
         )
-        with self._write() as conn:
+        with self._index.write() as conn:
             conn.execute(
                 "INSERT INTO usage (time, model, endpoint, images, input_tokens, output_tokens, "
                 "total_tokens, quality, size, cost, response_id, cached) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -802,7 +437,7 @@ class Store:
         """Per model: paid ``requests`` and ``images``, ``cached`` images (reused, not paid),
         tokens, and ``estimated_cost_usd`` (None when no paid request of the model has a
         known price; ``unpriced_requests`` counts those left out of the sum)."""
-        with self._db(read_only_ok=True) as conn:
+        with self._index.connect(read_only_ok=True) as conn:
             rows = conn.execute(
                 """SELECT model,
                           SUM(1 - cached),
@@ -862,7 +497,7 @@ class Store:
 
     def count(self, search: str | None = None, kind: str | None = "final") -> int:
         where, args = self._filter(search, kind)
-        with self._db(read_only_ok=True) as conn:
+        with self._index.connect(read_only_ok=True) as conn:
             (total,) = conn.execute(f"SELECT COUNT(*) FROM images WHERE {where}", args).fetchone()
         return int(total)
 
@@ -888,7 +523,7 @@ class Store:
         data, extension = _downscale(record.load(), max_side)
         with suppress(OSError):  # a read-only store still shows its thumbnails, uncached
             self.thumbs_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.thumbs_dir / f"{record.id}-{max_side}.{extension}", data)
+            atomic_write(self.thumbs_dir / f"{record.id}-{max_side}.{extension}", data)
         return data
 
 
@@ -914,42 +549,6 @@ def _downscale(image: Image, max_side: int) -> tuple[bytes, str]:
     else:
         picture.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue(), "png" if has_alpha else "jpg"
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch the index to WAL, so readers (the gallery) work while another process writes.
-
-    Switching does not wait on SQLite's busy handler: when several processes open a new
-    store at once, retry until the first one has switched it (the mode is persistent).
-    A filesystem without WAL support keeps its mode.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    delay = 0.001
-    while True:
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                return
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
-_DAMAGED_MESSAGES = ("file is not a database", "database disk image is malformed")
-
-
-def _is_damaged(exc: BaseException) -> bool:
-    """SQLite's words for a file that is not (or no longer) a usable database."""
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) \
-        and any(words in str(exc) for words in _DAMAGED_MESSAGES)
-
-
-def _os_reason(exc: OSError) -> str:
-    reason = exc.strerror or type(exc).__name__
-    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 def _fingerprint(image: Image, kind: str) -> str | None:

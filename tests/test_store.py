@@ -289,10 +289,10 @@ def test_a_write_that_dies_midway_leaves_no_file(store: Store, monkeypatch: pyte
 def test_a_locked_index_keeps_the_file_and_reindex_recovers_it(
     store: Store, monkeypatch: pytest.MonkeyPatch, png: Callable[..., bytes]
 ) -> None:
-    import nbimages.store as store_module
+    import nbimages._store_index as index_module
 
     store.save(generated(png(), prompt="indexed"))
-    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(index_module, "BUSY_TIMEOUT_S", 0.05)
     blocker = sqlite3.connect(store.db_path, isolation_level=None)
     try:
         blocker.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
