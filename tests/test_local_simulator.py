@@ -27,7 +27,7 @@ from _sim_fixtures import (
     top_bottom,
 )
 from nbimages.local import FaultPlan, LocalTransport, Simulator
-from nbimages.local.render import png_chunks
+from nbimages.local.painter.render import png_chunks
 
 BASE = "http://simulator.test/v1"
 
@@ -140,7 +140,7 @@ def test_deterministic(client: httpx.Client) -> None:
 
 
 def test_image_relates_to_prompt(client: httpx.Client) -> None:
-    from nbimages.local.vision import analyse
+    from nbimages.local.painter.vision import analyse
 
     body = gen(client, prompt="a red circle and a blue square over green mountains",
                size="1024x1024").json()
@@ -488,7 +488,7 @@ def test_vision_names_grass_and_sky_of_a_generated_landscape(client: httpx.Clien
 
 
 def test_sunflowers_are_yellow() -> None:
-    from nbimages.local.scene import parse_prompt
+    from nbimages.local.painter.scene import parse_prompt
 
     (flower,) = [e for e in parse_prompt("three sunflowers").elements if e.kind == "flower"]
     red, green, blue = flower.color or (0, 0, 0)
@@ -833,7 +833,7 @@ LONG_PROMPT = "a cozy red cabin by a lake under snowy mountains, gentle waves"
 def test_refine_of_an_input_image_covers_its_whole_old_label(client: httpx.Client) -> None:
     # The image comes back as an input_image (no response id), so the simulator does not
     # know the old label's text: the new band must still hide all of it.
-    from nbimages.local.render import label_box
+    from nbimages.local.painter.render import label_box
 
     first = client.post("/images/generations", json={"prompt": LONG_PROMPT, "size": "1024x1024"})
     b64 = first.json()["data"][0]["b64_json"]
@@ -853,7 +853,7 @@ def test_refine_of_an_input_image_covers_its_whole_old_label(client: httpx.Clien
 
 
 def test_edit_of_a_picture_without_label_adds_no_cover_band(client: httpx.Client) -> None:
-    from nbimages.local.render import label_box
+    from nbimages.local.painter.render import label_box
 
     size = (512, 512)
     photo = solid_png(size, (200, 220, 240))
@@ -869,7 +869,7 @@ def test_edit_of_a_picture_without_label_adds_no_cover_band(client: httpx.Client
 
 
 def test_back_hill_reaches_down_behind_the_front_hill() -> None:
-    from nbimages.local.render import render
+    from nbimages.local.painter.render import render
 
     img = render("green hills", (1536, 1024), 7, label=False).convert("RGB")
     w, h = img.size
@@ -882,8 +882,8 @@ def test_back_hill_reaches_down_behind_the_front_hill() -> None:
 
 
 def test_a_colour_before_sky_colours_the_sky_not_the_clouds() -> None:
-    from nbimages.local.render import render
-    from nbimages.local.scene import parse_prompt
+    from nbimages.local.painter.render import render
+    from nbimages.local.painter.scene import parse_prompt
 
     for prompt in ("blue sky with clouds", "clouds in a blue sky"):
         scene = parse_prompt(prompt)
@@ -909,8 +909,8 @@ def test_a_colour_before_sky_colours_the_sky_not_the_clouds() -> None:
     ("a parrot", "bird"), ("a horse", "cat"), ("two rabbits", "cat"), ("an owl", "bird"),
 ])
 def test_common_subjects_are_drawn(prompt: str, kind: str) -> None:
-    from nbimages.local.render import render
-    from nbimages.local.scene import parse_prompt
+    from nbimages.local.painter.render import render
+    from nbimages.local.painter.scene import parse_prompt
 
     assert [e.kind for e in parse_prompt(prompt).elements] == [kind]
     a = render(prompt, (256, 256), 5, label=False).convert("RGB")
@@ -922,7 +922,7 @@ def test_common_subjects_are_drawn(prompt: str, kind: str) -> None:
 
 
 def test_lighthouse_balloon_and_parrot_have_their_colours() -> None:
-    from nbimages.local.render import render
+    from nbimages.local.painter.render import render
 
     img = render("a lighthouse by the sea, a hot-air balloon and a parrot", (512, 512), 2,
                  label=False).convert("RGB")
@@ -953,7 +953,7 @@ def test_boat_added_in_an_edit_floats_beside_the_cabin(client: httpx.Client) -> 
 
 
 def test_small_and_big_scale_things() -> None:
-    from nbimages.local.scene import parse_prompt
+    from nbimages.local.painter.scene import parse_prompt
 
     (small,) = [e for e in parse_prompt("a small boat on the lake").elements if e.kind == "boat"]
     (big,) = parse_prompt("a huge red balloon").elements
@@ -962,7 +962,7 @@ def test_small_and_big_scale_things() -> None:
 
 def test_label_band_is_one_even_colour_into_its_rounded_corners() -> None:
     # A translucent band drawn in overlapping parts showed darker seams in its corners.
-    from nbimages.local.render import label_box, render
+    from nbimages.local.painter.render import label_box, render
 
     img = render("blue sky with clouds", (1024, 1024), 1).convert("RGB")
     box = label_box(img.size, "blue sky with clouds")
@@ -978,7 +978,7 @@ def test_label_band_is_one_even_colour_into_its_rounded_corners() -> None:
 
 def test_a_chain_of_edits_keeps_the_cabin_clear_and_the_label_band_its_size(
         client: httpx.Client) -> None:
-    from nbimages.local.render import find_label_band, label_box
+    from nbimages.local.painter.render import find_label_band, label_box
 
     tool = [{"type": "image_generation", "size": "1024x1024"}]
     prev = respond(client, LONG_PROMPT, tools=tool)
@@ -1014,7 +1014,7 @@ def test_a_mood_only_edit_relights_the_picture_instead_of_adding_shapes(
 
 
 def test_a_parrot_on_its_own_is_a_big_red_bird() -> None:
-    from nbimages.local.render import render
+    from nbimages.local.painter.render import render
 
     img = render("a parrot", (512, 512), 4, label=False).convert("RGB")
     red = [(x, y) for x in range(0, 512, 2) for y in range(0, 512, 2)
@@ -1025,8 +1025,8 @@ def test_a_parrot_on_its_own_is_a_big_red_bird() -> None:
 
 
 def test_a_cat_and_a_dog_are_two_animals_but_a_tree_said_twice_is_one() -> None:
-    from nbimages.local.render import render
-    from nbimages.local.scene import parse_prompt
+    from nbimages.local.painter.render import render
+    from nbimages.local.painter.scene import parse_prompt
 
     animals = [e for e in parse_prompt("a cat and a dog on a meadow").elements if e.kind == "cat"]
     assert [e.word for e in animals] == ["cat", "dog"] and animals[0].color != animals[1].color

@@ -358,7 +358,7 @@ def _decode_data_url(url: str, param: str) -> bytes:
 
 
 def _open(data: bytes, param: str, index: int | None = None) -> Any:
-    from .vision import UnreadableImage, open_image
+    from .painter.vision import UnreadableImage, open_image
 
     try:
         return open_image(data)
@@ -820,7 +820,7 @@ class Simulator:
                       renders: list[Callable[[], Any]], size: tuple[int, int],
                       prefix: str, image_tokens: int = 0,
                       revised: str | None = None, keys: list[Any] | None = None) -> SimResponse:
-        from . import render as R
+        from .painter import render as R
 
         out_tokens = image_output_tokens(size, opts.quality) * opts.n
         if opts.stream:
@@ -867,7 +867,7 @@ class Simulator:
         return self._event_stream(events())
 
     def _images_generate(self, req: _Request) -> SimResponse:
-        from . import render as R
+        from .painter import render as R
 
         body = req.json()
         if not isinstance(body, dict):
@@ -903,7 +903,7 @@ class Simulator:
         return _decode_data_url(url, param)
 
     def _images_edit(self, req: _Request) -> SimResponse:
-        from . import render as R
+        from .painter import render as R
 
         if req.is_multipart:
             form = req.form()
@@ -967,7 +967,7 @@ class Simulator:
                                   size, "image_edit", image_tokens=image_tokens)
 
     def _images_variations(self, req: _Request) -> SimResponse:
-        from . import render as R
+        from .painter import render as R
 
         if not req.is_multipart:
             raise APIError(400, "Expected multipart/form-data with an 'image' file.",
@@ -1172,8 +1172,8 @@ class Simulator:
         return None
 
     def _responses_create(self, req: _Request) -> SimResponse:
-        from . import render as R
-        from . import vision
+        from .painter import render as R
+        from .painter import vision
 
         body = req.json()
         if not isinstance(body, dict):

@@ -1,0 +1,1 @@
+"""The simulator's pictures: procedural drawing from prompts, edits, and pixel analysis."""
