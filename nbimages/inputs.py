@@ -12,8 +12,10 @@ import os
 import re
 import stat
 import weakref
+from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import _png_text, config
 from .errors import InvalidInputError
@@ -22,11 +24,11 @@ from .image import MAX_DECODED_SIDE, MAX_PIXELS, Image, decode_problem
 __all__ = [
     "ImageSource",
     "to_image",
-    "vision_part",
     "validate_detail",
     "validate_generation_options",
     "validate_mask",
     "validate_prompt",
+    "vision_part",
 ]
 
 ImageSource = Any  # path, URL, bytes, PIL image, ndarray, matplotlib Figure, Image, file id
@@ -141,7 +143,7 @@ def _one_slip(value: str, known: str) -> bool:
         return True
     if len(value) != len(known):
         return False
-    diff = [i for i, (a, b) in enumerate(zip(value, known)) if a != b]
+    diff = [i for i, (a, b) in enumerate(zip(value, known, strict=True)) if a != b]
     if len(diff) == 1:
         return len(known) > 3  # 'low' vs 'row' is too short to call a typo
     return len(diff) == 2 and diff[1] == diff[0] + 1 and value[diff[0]] == known[diff[1]] \
@@ -365,8 +367,6 @@ def _from_file_object(source: Any, param: str, max_bytes: int) -> Image:
 
 
 def _from_figure(figure: Any, param: str) -> Image:
-    from io import BytesIO
-
     if hasattr(figure, "get_size_inches") and hasattr(figure, "dpi"):  # seaborn grids have savefig only
         width, height = (round(float(v) * float(figure.dpi)) for v in figure.get_size_inches())
         _check_pixels(param, f"<figure of {width}x{height} pixels>", width, height)
@@ -380,8 +380,6 @@ def _is_pil(source: Any) -> bool:
 
 
 def _from_pil(pil: Any, param: str = "image") -> Image:
-    from io import BytesIO
-
     _check_pixels(param, f"<PIL image {pil.width}x{pil.height}>", pil.width, pil.height)
     buffer = BytesIO()
     try:
@@ -390,7 +388,8 @@ def _from_pil(pil: Any, param: str = "image") -> Image:
         pil.save(buffer, format="PNG")
     except (OSError, ValueError, SyntaxError, EOFError) as exc:  # a lazily opened file whose pixels do not load
         reason = str(exc).split(" <_io.", 1)[0][:120] or type(exc).__name__
-        raise InvalidInputError(param, f"<PIL image {pil.width}x{pil.height}>", f"{_DECODABLE} (this one: {reason})") from None
+        shown = f"<PIL image {pil.width}x{pil.height}>"
+        raise InvalidInputError(param, shown, f"{_DECODABLE} (this one: {reason})") from None
     return Image(buffer.getvalue(), source="PIL image")
 
 

@@ -32,6 +32,7 @@ import warnings
 import weakref
 from contextlib import suppress
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -529,8 +530,6 @@ class Store:
 
 def _downscale(image: Image, max_side: int) -> tuple[bytes, str]:
     """A thumbnail's bytes and extension; `StoreError` for a file that is not a usable image."""
-    from io import BytesIO
-
     from PIL import Image as PIL
 
     problem = header_problem(image.data)  # before decoding: a bomb is never decompressed
