@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import quote
 
 from ._markdown import render as render_markdown
+from .errors import describe_error
 
 if TYPE_CHECKING:
     from .conversation import Turn
@@ -35,7 +36,6 @@ __all__ = [
     "LiveMarkdown",
     "PreviewOptions",
     "error_bundle",
-    "error_hint",
     "history_bundle",
     "image_bundle",
     "preview",
@@ -189,50 +189,14 @@ def _image_meta(images: Sequence[Image], **extra: Any) -> dict[str, Any]:
 
 
 # -- errors -----------------------------------------------------------------------------
-def error_hint(exc: BaseException) -> str:
-    """How to fix a known error, in a few words."""
-    from . import errors as e
-
-    if isinstance(exc, e.AuthenticationError):
-        return "set OPENAI_API_KEY to a valid key (e.g. %env OPENAI_API_KEY=sk-...) and run the cell again"
-    if isinstance(exc, e.RateLimitError):
-        if exc.code == "insufficient_quota":
-            return "the account is out of quota: check billing and limits at platform.openai.com"
-        return "too many requests: wait a moment and run the cell again"
-    if isinstance(exc, e.ContentPolicyError):
-        return "moderation refused this request: rephrase the prompt (retrying it unchanged will not help)"
-    if isinstance(exc, e.NotFoundError):
-        return "check the model name (-m, %config Imagine.model); if a conversation expired, use --new"
-    if isinstance(exc, e.BadRequestError):
-        return "check the options and inputs (%%imagine? lists them)"
-    if isinstance(exc, e.ServerError):
-        return "the service had a problem: run the cell again in a moment"
-    if isinstance(exc, e.APITimeoutError):
-        return "raise the timeout (%config Imagine.timeout = 900) or ask for a lower quality"
-    if isinstance(exc, e.APIConnectionError):
-        return "could not reach the server: check the network (and OPENAI_BASE_URL if set)"
-    if isinstance(exc, e.StreamError):
-        if exc.images:
-            return "what arrived complete is saved and shown above; run the cell again for the rest"
-        if exc.partials:
-            return "the last partial image is kept above; run the cell again for a complete image"
-        return "run the cell again"
-    if isinstance(exc, e.InvalidInputError):
-        return "nothing was sent"
-    return ""
-
-
 def _error_line(exc: BaseException) -> tuple[str, str]:
-    name = type(exc).__name__
-    message = " ".join(str(exc).split()) or name
-    hint = error_hint(exc)
-    text = f"{name}: {message}" + (f" — {hint}" if hint else "")
+    said = describe_error(exc)
     html = (
-        f'<div style="{_ERROR}"><b>{escape(name)}</b>: {escape(message)}'
-        + (f' <span style="opacity:.85">— {escape(hint)}</span>' if hint else "")
+        f'<div style="{_ERROR}"><b>{escape(said.name)}</b>' + (f": {escape(said.message)}" if said.message else "")
+        + (f' <span style="opacity:.85">— {escape(said.hint)}</span>' if said.hint else "")
         + "</div>"
     )
-    return text, html
+    return str(said), html
 
 
 def error_bundle(exc: BaseException, partial: Image | None = None,

@@ -19,13 +19,16 @@
     └── StoreError (also OSError)             the store could not be written or read (the
                                               image stays in memory, in the conversation)
 
-httpx exceptions are translated into these in one place: ``client._translate_transport_error``.
-Messages never contain the API key or any request header.
+httpx exceptions and error replies are translated into these in one module, ``_retry``
+(``connection_error`` and ``api_error``). Messages never contain the API key or any request header.
+
+Each error knows how to fix it (``hint``, a few words; "" when there is nothing to add), and
+`describe_error` is how every front end says an error: name, one-line message, hint.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .image import Image
@@ -52,6 +55,13 @@ __all__ = [
 class NbImagesError(Exception):
     """Base class of every nbimages error."""
 
+    _hint = ""
+
+    @property
+    def hint(self) -> str:
+        """How to fix it, in a few words ("" when the message says it all)."""
+        return self._hint
+
 
 class ConfigurationError(NbImagesError):
     """Settings that cannot work together (e.g. NBIMAGES_BACKEND=openai without a key)."""
@@ -59,6 +69,8 @@ class ConfigurationError(NbImagesError):
 
 class InvalidInputError(NbImagesError, ValueError):
     """A parameter was rejected locally, before anything was sent (or paid for)."""
+
+    _hint = "nothing was sent"
 
     def __init__(self, param: str, value: Any, expected: str) -> None:
         self.param = param
@@ -70,9 +82,13 @@ class InvalidInputError(NbImagesError, ValueError):
 class APIConnectionError(NbImagesError):
     """The request did not get an answer (refused, dropped, DNS...)."""
 
+    _hint = "could not reach the server: check the network (and OPENAI_BASE_URL if set)"
+
 
 class APITimeoutError(APIConnectionError):
     """The server took longer than the configured timeout."""
+
+    _hint = "raise the timeout (%config Imagine.timeout = 900) or ask for a lower quality"
 
 
 class APIError(NbImagesError):
@@ -102,19 +118,21 @@ class APIError(NbImagesError):
 
 
 class BadRequestError(APIError):
-    pass
+    _hint = "check the options and inputs (%%imagine? lists them)"
 
 
 class ContentPolicyError(BadRequestError):
     """The prompt or image was refused by moderation. Retrying unchanged will not help."""
 
+    _hint = "moderation refused this request: rephrase the prompt (retrying it unchanged will not help)"
+
 
 class AuthenticationError(APIError):
-    pass
+    _hint = "set OPENAI_API_KEY to a valid key (e.g. %env OPENAI_API_KEY=sk-...) and run the cell again"
 
 
 class NotFoundError(APIError):
-    pass
+    _hint = "check the model name (-m, %config Imagine.model); if a conversation expired, use --new"
 
 
 class ConflictError(APIError):
@@ -122,11 +140,17 @@ class ConflictError(APIError):
 
 
 class RateLimitError(APIError):
-    pass
+    _hint = "too many requests: wait a moment and run the cell again"
+
+    @property
+    def hint(self) -> str:
+        if self.code == "insufficient_quota":
+            return "the account is out of quota: check billing and limits at platform.openai.com"
+        return self._hint
 
 
 class ServerError(APIError):
-    pass
+    _hint = "the service had a problem: run the cell again in a moment"
 
 
 class StreamError(NbImagesError):
@@ -163,6 +187,14 @@ class StreamError(NbImagesError):
     def last_partial(self) -> Image | None:
         return self.partials[-1] if self.partials else None
 
+    @property
+    def hint(self) -> str:
+        if self.images:
+            return "what arrived complete is saved and shown above; run the cell again for the rest"
+        if self.partials:
+            return "the last partial image is kept above; run the cell again for a complete image"
+        return "run the cell again"
+
 
 class StoreError(NbImagesError, OSError):
     """The store could not be written or read: a read-only or full disk, a damaged file
@@ -170,6 +202,32 @@ class StoreError(NbImagesError, OSError):
 
     Nothing received is lost because of it: the image stays in memory and in the conversation.
     """
+
+
+class ErrorText(NamedTuple):
+    """An error as a front end shows it: ``"{name}: {message} — {hint}"`` on one line."""
+
+    name: str  # the error's class, or "Unexpected error" for one that is not nbimages' own
+    message: str  # one line, or "" when the error has none
+    hint: str  # how to fix it, or ""
+
+    def __str__(self) -> str:
+        return self.name + (f": {self.message}" if self.message else "") + (f" — {self.hint}" if self.hint else "")
+
+
+def describe_error(exc: BaseException, limit: int | None = None) -> ErrorText:
+    """What to say about ``exc``, its message cut to ``limit`` characters.
+
+    An exception that is not nbimages' own has no hint; it is named "Unexpected error" and
+    its message starts with its type.
+    """
+    name = type(exc).__name__
+    message = " ".join(str(exc).split())
+    if not isinstance(exc, NbImagesError):
+        name, message = "Unexpected error", f"{name}: {message}" if message else name
+    if limit is not None and len(message) > limit:
+        message = message[: limit - 3] + "..."
+    return ErrorText(name, message, exc.hint if isinstance(exc, NbImagesError) else "")
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

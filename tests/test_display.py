@@ -12,7 +12,7 @@ from _images import make_png
 from _notebook import RecordingPublisher
 
 import nbimages
-from nbimages import display
+from nbimages import display, errors
 from nbimages._markdown import render
 from nbimages.display import PreviewOptions, error_bundle, history_bundle, image_bundle, preview, usage_bundle
 from nbimages.errors import APITimeoutError, ContentPolicyError, InvalidInputError, StreamError
@@ -157,6 +157,52 @@ def test_error_bundle_is_one_line_with_a_hint() -> None:
     assert "&lt;by&gt;" in data["text/html"] and meta == {"nbimages": {"error": "ContentPolicyError"}}
     assert "timeout" in error_bundle(APITimeoutError("read timed out"))[0]["text/plain"]
     assert "nothing was sent" in error_bundle(InvalidInputError("size", "13x13", "WxH"))[0]["text/plain"]
+
+
+def _api(cls: type[errors.APIError], status: int, code: str | None = None) -> errors.APIError:
+    return cls("refused", status=status, code=code)
+
+
+PARTIAL = nbimages.Image(make_png((8, 8)))
+
+# Each error's fix, as the notebook says it (the hints live on the error classes).
+HINTS = [
+    (_api(errors.AuthenticationError, 401), "set OPENAI_API_KEY to a valid key"),
+    (_api(errors.RateLimitError, 429), "too many requests: wait a moment"),
+    (_api(errors.RateLimitError, 429, "insufficient_quota"), "the account is out of quota"),
+    (_api(errors.ContentPolicyError, 400, "moderation_blocked"), "moderation refused this request"),
+    (_api(errors.NotFoundError, 404), "check the model name"),
+    (_api(errors.BadRequestError, 400), "check the options and inputs"),
+    (_api(errors.ServerError, 503), "the service had a problem"),
+    (errors.APITimeoutError("read timed out"), "raise the timeout"),
+    (errors.APIConnectionError("refused"), "could not reach the server"),
+    (errors.StreamError("cut", images=[PARTIAL]), "what arrived complete is saved"),
+    (errors.StreamError("cut", partials=[PARTIAL]), "the last partial image is kept"),
+    (errors.StreamError("cut"), "run the cell again"),
+    (errors.InvalidInputError("size", "13x13", "WxH"), "nothing was sent"),
+    (_api(errors.ConflictError, 409), ""),
+    (_api(errors.APIError, 418), ""),
+    (errors.ConfigurationError("no backend"), ""),
+    (errors.StoreError("disk full"), ""),
+]
+
+
+@pytest.mark.parametrize(("exc", "hint"), HINTS, ids=[f"{type(e).__name__}-{i}" for i, (e, _) in enumerate(HINTS)])
+def test_each_error_carries_its_hint_and_the_notebook_shows_it(exc: errors.NbImagesError, hint: str) -> None:
+    assert exc.hint.startswith(hint) and bool(exc.hint) == bool(hint)
+    said = errors.describe_error(exc)
+    assert (said.name, said.hint) == (type(exc).__name__, exc.hint)
+    text = error_bundle(exc)[0]["text/plain"].splitlines()[0]
+    assert text == f"nbimages: {said}" and text.endswith(f" — {exc.hint}" if hint else said.message)
+
+
+def test_describe_error_is_one_line_cut_to_a_limit_and_names_foreign_errors() -> None:
+    said = errors.describe_error(errors.BadRequestError("bad\n value " + "x" * 500, status=400), limit=100)
+    assert "\n" not in str(said) and len(said.message) == 100 and said.message.endswith("...")
+    assert str(said).endswith(" — check the options and inputs (%%imagine? lists them)")
+    foreign = errors.describe_error(KeyError("k"))
+    assert foreign == ("Unexpected error", "KeyError: 'k'", "")
+    assert str(errors.describe_error(errors.StreamError(""))) == "StreamError — run the cell again"
 
 
 def test_error_bundle_of_a_broken_stream_shows_a_small_last_partial(tmp_path: Path) -> None:

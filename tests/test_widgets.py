@@ -274,6 +274,21 @@ def test_errors_are_one_escaped_line_in_the_widget(studio: Studio) -> None:
     assert "generate one" in studio.error and "\n" not in studio.error
 
 
+def test_error_lines_carry_the_hint_the_notebook_shows(studio: Studio) -> None:
+    from nbimages.display import error_bundle
+    from nbimages.errors import describe_error
+
+    studio.generate("forbidden-content")
+    studio.wait(10)
+    exc = studio.last_error
+    assert isinstance(exc, nbimages.ContentPolicyError)
+    assert studio.error == str(describe_error(exc)) and studio.error.endswith(" — " + exc.hint)
+    assert error_bundle(exc)[0]["text/plain"] == "nbimages: " + studio.error  # one formatter for both
+
+    view_sends(studio, {"action": "generate", "prompt": "   "})  # caught in the kernel before any request
+    assert studio.error.startswith("InvalidInputError: prompt=") and studio.error.endswith(" — nothing was sent")
+
+
 def test_a_broken_stream_keeps_its_partial_and_says_so(studio: Studio, secret_transport: LocalTransport) -> None:
     secret_transport.simulator.faults.add("cut", after_partials=1)
     wire = Wire(studio)
@@ -336,6 +351,8 @@ def test_error_text_is_one_line_and_bounded() -> None:
     line = one_line(RuntimeError("<img src=x onerror=alert(1)>\n" + "x" * 1000))
     assert "\n" not in line and len(line) <= 330
     assert line.startswith("Unexpected error: RuntimeError: <img")  # kept as text; the view sets textContent
+    long = one_line(nbimages.BadRequestError("x" * 1000, status=400))
+    assert long.endswith("... — check the options and inputs (%%imagine? lists them)")  # cut, the hint kept
 
 
 def test_refine_history_checkout_and_branch(studio: Studio) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..errors import InvalidInputError, NbImagesError
+from ..errors import InvalidInputError, describe_error
 
 __all__ = ["MissingFrontEnd", "NbImagesWidget", "one_line", "static_file"]
 
@@ -89,17 +89,8 @@ def static_file(name: str) -> Path | MissingFrontEnd:
 
 
 def one_line(exc: BaseException) -> str:
-    """An error as one clear line for the widget (never a traceback, never a header)."""
-    if isinstance(exc, NbImagesError):
-        text = str(exc) or type(exc).__name__
-        label = type(exc).__name__
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-        label = "Unexpected error"
-    first = " ".join(text.split())
-    if len(first) > 300:
-        first = first[:297] + "..."
-    return f"{label}: {first}" if not first.startswith(label) else first
+    """An error as one clear line with its hint, as the magics say it (never a traceback)."""
+    return str(describe_error(exc, limit=300))
 
 
 def _expected(trait: traitlets.TraitType) -> str:
