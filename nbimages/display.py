@@ -309,8 +309,13 @@ class LiveImage(_Output):
             self._ticker.start()
 
     def progress(self, state: str) -> None:
-        """A new status (e.g. "generating") keeping the current picture."""
-        self._publish_status(state, {"kind": "status", "prompt": self.prompt})
+        """A new status (e.g. "generating", "in_progress") keeping the current picture."""
+        self._publish_status(state.replace("_", " "), {"kind": "status", "prompt": self.prompt})
+
+    def completed(self, image: Image, number: int, total: int) -> None:
+        """Image ``number`` of ``total`` is done; `final` shows them all once the last one is."""
+        if number < total:
+            self.progress(f"image {number} of {total} done")
 
     def partial(self, image: Image, index: int) -> None:
         """Show partial image ``index`` (0-based) in place of the previous one."""

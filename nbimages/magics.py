@@ -2,9 +2,10 @@
 ``%imagine_undo``, ``%imagine_usage``, and the ``Imagine`` configurable.
 
 A thin front end: options are parsed with IPython's ``magic_arguments``; the work is done
-by `Client` and the shell's `Conversation` (which stores every image before it is shown);
-`display` draws the live output. Known errors become one line with a hint; anything
-unexpected propagates as usual (no exception hook is installed).
+by `Client` and the shell's `Conversation` (which stores every image before it is shown),
+each image turn streamed by a `TurnRunner`; `display` draws the live output. Known errors
+become one line with a hint; anything unexpected propagates as usual (no exception hook is
+installed).
 """
 
 from __future__ import annotations
@@ -532,7 +533,7 @@ class ImagineMagics(Magics):
 
 
 class _ImagineRun:
-    """One %%imagine: resolve inputs, reuse a stored result or stream a new one, show it."""
+    """One %%imagine: resolve inputs, reuse a stored result or run a new turn, show it."""
 
     def __init__(self, magics: ImagineMagics, args: Any, prompt: str) -> None:
         self.magics = magics
@@ -553,7 +554,7 @@ class _ImagineRun:
         }
         if args.input_fidelity is not None:
             self.options["input_fidelity"] = args.input_fidelity
-        self.mode = "continue" if args.continue_ else "edit" if (args.edit or args.mask) else "generate"
+        self.mode = "send" if args.continue_ else "edit" if (args.edit or args.mask) else "generate"
 
     def run(self) -> None:
         from .inputs import validate_generation_options, validate_prompt
@@ -613,7 +614,7 @@ class _ImagineRun:
 
         magics = self.magics
         conv = magics.conversation
-        api = "responses" if self.mode == "continue" else "images"
+        api = "responses" if self.mode == "send" else "images"
         first = found[0]
         conv.add(self.prompt, first, api=api, response_id=first.response_id if api == "responses" else None,
                  cached=True, images=tuple(found))
@@ -628,44 +629,20 @@ class _ImagineRun:
 
     def _stream(self, images: list[Image], mask: Image | None, key: str | None) -> None:
         from .display import LiveImage, not_saved_line
-        from .events import ImageCompleted, ImageGenerationProgress, PartialImage
+        from .runner import TurnRunner
 
         magics = self.magics
-        conv = magics.conversation
-        options = {k: v for k, v in self.options.items() if v is not None}
         # A terminal prints every update: the refreshes are for notebooks only.
         in_kernel = getattr(magics.shell, "kernel", None) is not None
         live = LiveImage(self.prompt, model=self.model, backend=_backend_label(magics.client),
-                         partials=options.get("partial_images", 0), options=magics.preview_options,
+                         partials=self.options["partial_images"] or 0, options=magics.preview_options,
                          tick=magics.settings.status_interval if in_kernel else 0.0)
+        runner = TurnRunner(magics.conversation, self.mode, self.prompt, images=images, mask=mask, cache_key=key,
+                            options={**self.options, "model": self.model},
+                            on_partial=live.partial, on_progress=live.progress, on_completed=live.completed)
         live.show()
-        turn_stream = None
-        completed = 0
         try:
-            if self.mode == "generate":
-                turn_stream = conv.generate(self.prompt, stream=True, cache_key=key, model=self.model, **options)
-            elif self.mode == "edit":
-                turn_stream = conv.edit(self.prompt, images if len(images) > 1 else images[0], mask=mask,
-                                        stream=True, cache_key=key, model=self.model, **options)
-            else:
-                options.pop("n", None)
-                if mask is not None:
-                    options["input_image_mask"] = mask
-                turn_stream = conv.send(self.prompt, stream=True, cache_key=key, model=self.model, **options)
-            events = iter(turn_stream)
-            try:
-                for event in events:
-                    if isinstance(event, PartialImage):
-                        live.partial(event.image, event.index)
-                    elif isinstance(event, ImageGenerationProgress) and event.status != "completed":
-                        live.progress(event.status.replace("_", " "))
-                    elif isinstance(event, ImageCompleted):
-                        completed += 1
-                        wanted = options.get("n") or 1
-                        if completed < wanted:
-                            live.progress(f"image {completed} of {wanted} done")
-            finally:
-                events.close()  # type: ignore[attr-defined]
+            turn = runner.run()
         except StreamError as exc:
             live.error(exc, None if exc.images else exc.last_partial, images=exc.images)
             return
@@ -673,14 +650,11 @@ class _ImagineRun:
             live.error(exc, live.last_partial)
             return
         except KeyboardInterrupt:
-            if turn_stream is not None:
-                turn_stream.close()
-            kept = turn_stream.partials if turn_stream is not None else []
+            kept = runner.kept_partials
             live.interrupted(kept[-1] if kept else None)
             raise
         finally:
             live.stop()  # also when something unexpected propagates: no refresh outlives the cell
-        turn = turn_stream.turn
         assert turn is not None
         self._output(list(turn.images))  # bound first: the display cannot lose it
         not_saved = not_saved_line(turn.save_error, self.args.output) if turn.save_error else ""

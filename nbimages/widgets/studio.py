@@ -1,8 +1,8 @@
 """`Studio`: prompt, options, a live preview of every partial image, follow-ups and history.
 
 The kernel's `Conversation` does the work (and stores every finished image); the Studio is
-a front end over it. Generation runs in a worker thread so the widget keeps answering
-(Cancel closes the stream's connection). Previews travel as binary messages; synced state
+a front end over it. Each run is a `TurnRunner` in a worker thread, so the widget keeps
+answering (Cancel closes the stream's connection). Previews travel as binary messages; synced state
 holds only the current image's thumbnail.
 """
 
@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import traitlets
 
 from .. import config
 from ..errors import InvalidInputError
-from ..events import ImageCompleted, PartialImage
+from ..runner import TurnRunner
 from ._base import NbImagesWidget, one_line, static_file
 from ._wire import encode_thumbnail, preview_bytes, send_image, send_thumbnails
 
 if TYPE_CHECKING:
     from ..client import Client
-    from ..conversation import Conversation, ConversationStream, Turn
+    from ..conversation import Conversation, Turn
     from ..image import Image
 
 __all__ = ["Studio"]
@@ -42,26 +42,19 @@ class _Shown(NamedTuple):
 
 
 class _Job:
-    """One generation or refinement running in a worker thread."""
+    """One generation or refinement: its `TurnRunner`, the worker thread, what came of it."""
 
-    def __init__(self, kind: str, prompt: str, options: dict[str, Any], run: Callable[[_Job], None]) -> None:
+    def __init__(self, studio: Studio, kind: str, prompt: str, options: dict[str, Any]) -> None:
         self.kind = kind
-        self.prompt = prompt
-        self.options = options
-        self.cancelled = threading.Event()
-        self.stream: ConversationStream | None = None
-        self.partials: list[Image] = []
+        self.runner = TurnRunner(studio.conversation, "send" if kind == "refine" else "generate", prompt,
+                                 options=options,
+                                 on_partial=lambda image, index: studio._on_partial(self, image, index),
+                                 on_completed=lambda image, number, total: studio._on_completed(self, image))
         self.final_shown = False
         self.turn: Turn | None = None
         self.error: BaseException | None = None
         self.started = time.monotonic()
-        self.thread = threading.Thread(target=run, args=(self,), name="nbimages-studio", daemon=True)
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-        stream = self.stream
-        if stream is not None:
-            stream.close()
+        self.thread = threading.Thread(target=studio._run, args=(self,), name="nbimages-studio", daemon=True)
 
 
 class Studio(NbImagesWidget):
@@ -129,7 +122,7 @@ class Studio(NbImagesWidget):
     def partials(self) -> list[Image]:
         """Partial images of the last (or current) run, also when it was cancelled or broke."""
         job = self._job
-        return list(job.partials) if job is not None else []
+        return list(job.runner.partials) if job is not None else []
 
     @property
     def last_error(self) -> BaseException | None:
@@ -146,7 +139,7 @@ class Studio(NbImagesWidget):
         job = self._job
         if job is None:
             return False
-        return job.thread.is_alive() or (job.stream is not None and not job.stream.closed)
+        return job.thread.is_alive() or not job.runner.closed
 
     def generate(self, prompt: str | None = None) -> None:
         """Start a new image from ``prompt`` (default: the prompt box) with the chosen options.
@@ -171,7 +164,7 @@ class Studio(NbImagesWidget):
         job = self._job
         if job is None or not self.busy:
             return
-        job.cancel()
+        job.runner.cancel()
         self._finish(job, cancelled=True)
 
     def wait(self, timeout: float | None = None) -> Turn | None:
@@ -265,7 +258,7 @@ class Studio(NbImagesWidget):
         with self._lock:
             if self.busy:
                 raise InvalidInputError("prompt", prompt, "one generation at a time (cancel the running one)")
-            job = _Job(kind, prompt, self._options(), self._run)
+            job = _Job(self, kind, prompt, self._options())
             self._job = job
             self.error = ""
             self.busy = True
@@ -273,35 +266,24 @@ class Studio(NbImagesWidget):
         job.thread.start()
 
     def _run(self, job: _Job) -> None:
-        conv = self.conversation
         try:
-            if job.kind == "generate":
-                stream = conv.generate(job.prompt, stream=True, **job.options)
-            else:
-                stream = conv.send(job.prompt, stream=True, **job.options)
-            job.stream = stream
-            if job.cancelled.is_set():
-                stream.close()
-                return
-            for event in stream:
-                if job.cancelled.is_set():
-                    break
-                if isinstance(event, PartialImage):
-                    job.partials.append(event.image)
-                    self._send_preview(event.image, final=False, index=event.index)
-                    self.status = self._status(job, f"partial {event.index + 1} of {job.options['partial_images']}")
-                elif isinstance(event, ImageCompleted):
-                    self._send_preview(event.image, final=True)
-                    job.final_shown = True
-                    self.status = self._status(job, "finishing")
-            job.turn = stream.turn
+            job.turn = job.runner.run()
         except BaseException as exc:  # shown in the widget; the thread must not die silently
-            if not job.cancelled.is_set():  # closing the stream on Cancel may raise: not an error
+            if not job.runner.cancelled:
                 job.error = exc
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
         finally:
-            self._finish(job, cancelled=job.cancelled.is_set())
+            self._finish(job, cancelled=job.runner.cancelled)
+
+    def _on_partial(self, job: _Job, image: Image, index: int) -> None:
+        self._send_preview(image, final=False, index=index)
+        self.status = self._status(job, f"partial {index + 1} of {job.runner.options['partial_images']}")
+
+    def _on_completed(self, job: _Job, image: Image) -> None:
+        self._send_preview(image, final=True)
+        job.final_shown = True
+        self.status = self._status(job, "finishing")
 
     def _finish(self, job: _Job, *, cancelled: bool) -> None:
         with self._lock:
@@ -311,20 +293,21 @@ class Studio(NbImagesWidget):
         elapsed = time.monotonic() - job.started
         completed = not cancelled and job.error is None
         self._show_conversation(preview=completed and not job.final_shown)
+        partials = job.runner.partials
         if cancelled:
-            kept = f"; kept {len(job.partials)} partial image(s)" if job.partials else ""
+            kept = f"; kept {len(partials)} partial image(s)" if partials else ""
             self.status = f"Cancelled after {elapsed:.1f} s{kept}"
-            if job.partials:
+            if partials:
                 self.caption = "Cancelled: the last partial image is shown; it was not added to the history."
         elif job.error is not None:
             self.error = one_line(job.error)
             self.status = f"Failed after {elapsed:.1f} s"
-            if job.partials:
+            if partials:
                 self.caption = "The run broke: its last partial image is shown; it was not added to the history."
             else:  # not an earlier run's picture beside the refused prompt
                 self._show_current()
         else:
-            if job.kind == "refine" and self.followup.strip() == job.prompt:
+            if job.kind == "refine" and self.followup.strip() == job.runner.prompt:
                 self.followup = ""  # done; a newer instruction typed meanwhile stays
             image = job.turn.image if job.turn is not None else None
             size = f" · {image.width}×{image.height}" if image is not None and image.width else ""
@@ -334,7 +317,7 @@ class Studio(NbImagesWidget):
                     " — the image is kept in memory: studio.image.save('image.png') writes it elsewhere")
 
     def _status(self, job: _Job, what: str, *, elapsed: bool = True) -> str:
-        model = job.options.get("model") or self.default_model
+        model = job.runner.options.get("model") or self.default_model
         parts = [model, what]
         if elapsed:
             parts.append(f"{time.monotonic() - job.started:.1f} s")
@@ -345,11 +328,11 @@ class Studio(NbImagesWidget):
     # -- sending images ----------------------------------------------------------------
     def _send_preview(self, image: Image, *, final: bool, index: int | None = None, badge: bool = True) -> None:
         job = self._job
-        if job is not None and job.cancelled.is_set() and not final and image is not self._shown.image:
+        if job is not None and job.runner.cancelled and not final and image is not self._shown.image:
             return  # a partial that raced with Cancel
         self._shown = _Shown(image, final, index, badge)
         data, mime = preview_bytes(image)
-        total = job.options.get("partial_images", 0) if job is not None else 0
+        total = job.runner.options.get("partial_images", 0) if job is not None else 0
         send_image(self, "preview", data, mime, final=final, index=index, total=total, badge=badge,
                    width=image.width, height=image.height)
 
