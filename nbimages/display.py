@@ -38,7 +38,9 @@ __all__ = [
     "error_bundle",
     "history_bundle",
     "image_bundle",
+    "note_bundle",
     "preview",
+    "question_header",
     "usage_bundle",
 ]
 
@@ -483,6 +485,21 @@ class LiveMarkdown(_Output):
 
 def thumbnail_html(image: Image, max_side: int = 160, format: str = "webp", alt: str = "") -> str:
     return _picture(image, max_side, alt, lambda i: preview(i, max_side, format, 75))
+
+
+def question_header(source: Image | str, question: str, *, format: str = "webp") -> str:
+    """The image asked about (a thumbnail, or the link to its URL) beside the question."""
+    if isinstance(source, str):
+        picture = f'<a href="{escape(source, quote=True)}" target="_blank">{escape(source)}</a>'
+    else:
+        picture = thumbnail_html(source, 160, format, question)
+    return (f'<div style="display:flex;gap:10px;align-items:flex-start;margin-bottom:4px">{picture}'
+            f'<div style="{_MUTED}">{escape(question)}</div></div>')
+
+
+def note_bundle(text: str, **meta: Any) -> Bundle:
+    """A short line of text, muted (e.g. "Nothing to undo.")."""
+    return {"text/plain": text, "text/html": f'<div style="opacity:.72">{escape(text)}</div>'}, {"nbimages": meta}
 
 
 # -- history and usage ------------------------------------------------------------------

@@ -10,14 +10,20 @@ installed).
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import re
+import tokenize
 from argparse import ArgumentTypeError
 from contextlib import contextmanager, suppress
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterator
 
 from IPython.core.error import UsageError
+from IPython.core.inputtransformer2 import make_tokens_by_line
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.utils.process import arg_split
 from traitlets import Enum, Float, Int, Unicode, validate
 from traitlets.config import Configurable
 
@@ -109,8 +115,6 @@ def _parse(magic: Any, line: str) -> Any:
 
     Whatever is wrong with the line becomes a one-line `UsageError` naming the magic.
     """
-    from IPython.utils.process import arg_split
-
     name = "%" + magic.parser.prog
     if len(line) > _MAX_LINE_CHARS:
         raise UsageError(f"{name}: the line is {len(line):,} characters long, but a prompt or question holds at "
@@ -137,10 +141,6 @@ _IPYTHON_NUMBERED = re.compile(r"_i?\d+")  # _3 is the output of cell 3, _i3 its
 
 def _output_name_problem(name: str, shell: Any) -> str | None:
     """Why binding ``name`` would break later cells, or None when it is safe."""
-    import builtins
-    import keyword
-    from types import ModuleType
-
     if not name.isidentifier():
         return "it is not a Python variable name"
     if name in _IPYTHON_NAMES or _IPYTHON_NUMBERED.fullmatch(name) or name in shell.user_ns_hidden:
@@ -418,9 +418,7 @@ class ImagineMagics(Magics):
             self._describe(args, question)
 
     def _describe(self, args: Any, question: str) -> None:
-        from html import escape
-
-        from .display import LiveMarkdown, thumbnail_html
+        from .display import LiveMarkdown, question_header
         from .events import TextDelta
         from .inputs import to_image, validate_prompt
 
@@ -431,12 +429,7 @@ class ImagineMagics(Magics):
         client = self.client
         model = args.model or self.settings.mainline_model or config.mainline_model()
         backend = _backend_label(client)
-        if is_url:
-            picture = f'<a href="{escape(source, quote=True)}" target="_blank">{escape(source)}</a>'
-        else:
-            picture = thumbnail_html(image, 160, self.settings.preview_format, question)
-        header = (f'<div style="display:flex;gap:10px;align-items:flex-start;margin-bottom:4px">{picture}'
-                  f'<div style="opacity:.72;font-size:.88em">{escape(question)}</div></div>')
+        header = question_header(image, question, format=self.settings.preview_format)
         meta: dict[str, Any] = {"kind": "answer", "question": question, "model": model,
                                 "image": source if is_url else image.describe_meta()}
         live = LiveMarkdown(header_html=header, meta=meta)
@@ -502,20 +495,18 @@ class ImagineMagics(Magics):
             self._undo(args.steps)
 
     def _undo(self, steps: int) -> None:
-        from .display import image_bundle
+        from .display import image_bundle, note_bundle
 
         conv = self.conversation
         if conv.head is None:
-            self._show({"text/plain": "Nothing to undo.",
-                        "text/html": '<div style="opacity:.72">Nothing to undo.</div>'}, {"nbimages": {"kind": "undo"}})
+            self._show(*note_bundle("Nothing to undo.", kind="undo"))
             return
         for _ in range(min(steps, len(conv.turns))):  # never more steps than turns back to the start
             conv.undo()
         image = conv.image
         if conv.head is None or image is None:
-            text = "Back at the start: the next %%imagine makes a new image."
-            self._show({"text/plain": text, "text/html": f'<div style="opacity:.72">{text}</div>'},
-                       {"nbimages": {"kind": "undo", "current": None}})
+            self._show(*note_bundle("Back at the start: the next %%imagine makes a new image.", kind="undo",
+                                    current=None))
             return
         position = len(conv.turns)
         note = f"now at turn {position}: the next %%imagine --continue continues from here"
@@ -691,10 +682,6 @@ def _statement_starts(lines: list[str]) -> dict[int, bool]:
     """The lines where a statement begins, by the tokens IPython itself reads to find magics (a
     line inside a string literal, a comment or open brackets begins none), each with whether
     its statement ends on that same line."""
-    import tokenize
-
-    from IPython.core.inputtransformer2 import make_tokens_by_line
-
     try:
         tokens_by_line = make_tokens_by_line(lines)
     except (SyntaxError, ValueError):  # e.g. a dedent to no outer level: IPython reports it on the cell
@@ -753,7 +740,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     magics = ipython.magics_manager.registry.pop("ImagineMagics", None)
     if magics is None:
         return
-    for kind, table in ipython.magics_manager.magics.items():
+    for table in ipython.magics_manager.magics.values():
         for name in [n for n, fn in table.items() if getattr(fn, "__self__", None) is magics]:
             del table[name]
     ipython.configurables[:] = [c for c in ipython.configurables if c is not magics.settings]
