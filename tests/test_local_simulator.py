@@ -27,7 +27,7 @@ from _sim_fixtures import (
     top_bottom,
 )
 from nbimages.local import FaultPlan, LocalTransport, Simulator
-from nbimages.local.painter.render import png_chunks
+from nbimages._png_text import chunk_types
 
 BASE = "http://simulator.test/v1"
 
@@ -108,8 +108,8 @@ def test_auto_size_and_quality(client: httpx.Client) -> None:
 
 def test_png_carries_c2pa_chunk(client: httpx.Client) -> None:
     data = base64.b64decode(gen(client).json()["data"][0]["b64_json"])
-    chunks = png_chunks(data)
-    assert chunks[0] == b"IHDR" and b"caBX" in chunks and chunks[-1] == b"IEND"
+    chunks = chunk_types(data)
+    assert chunks[0] == "IHDR" and "caBX" in chunks and chunks[-1] == "IEND"
     decode_image(base64.b64encode(data).decode())  # still a valid PNG
 
 
@@ -144,7 +144,7 @@ def test_image_relates_to_prompt(client: httpx.Client) -> None:
 
     body = gen(client, prompt="a red circle and a blue square over green mountains",
                size="1024x1024").json()
-    names = dict(analyse(base64.b64decode(body["data"][0]["b64_json"])).colors)
+    names = dict(analyse(decode_image(body["data"][0]["b64_json"])).colors)
     for colour in ("red", "blue", "green"):
         assert names.get(colour, 0) > 0.03, names
 
@@ -833,7 +833,7 @@ LONG_PROMPT = "a cozy red cabin by a lake under snowy mountains, gentle waves"
 def test_refine_of_an_input_image_covers_its_whole_old_label(client: httpx.Client) -> None:
     # The image comes back as an input_image (no response id), so the simulator does not
     # know the old label's text: the new band must still hide all of it.
-    from nbimages.local.painter.render import label_box
+    from nbimages.local.painter.label import label_box
 
     first = client.post("/images/generations", json={"prompt": LONG_PROMPT, "size": "1024x1024"})
     b64 = first.json()["data"][0]["b64_json"]
@@ -853,7 +853,7 @@ def test_refine_of_an_input_image_covers_its_whole_old_label(client: httpx.Clien
 
 
 def test_edit_of_a_picture_without_label_adds_no_cover_band(client: httpx.Client) -> None:
-    from nbimages.local.painter.render import label_box
+    from nbimages.local.painter.label import label_box
 
     size = (512, 512)
     photo = solid_png(size, (200, 220, 240))
@@ -962,7 +962,8 @@ def test_small_and_big_scale_things() -> None:
 
 def test_label_band_is_one_even_colour_into_its_rounded_corners() -> None:
     # A translucent band drawn in overlapping parts showed darker seams in its corners.
-    from nbimages.local.painter.render import label_box, render
+    from nbimages.local.painter.label import label_box
+    from nbimages.local.painter.render import render
 
     img = render("blue sky with clouds", (1024, 1024), 1).convert("RGB")
     box = label_box(img.size, "blue sky with clouds")
@@ -978,7 +979,7 @@ def test_label_band_is_one_even_colour_into_its_rounded_corners() -> None:
 
 def test_a_chain_of_edits_keeps_the_cabin_clear_and_the_label_band_its_size(
         client: httpx.Client) -> None:
-    from nbimages.local.painter.render import find_label_band, label_box
+    from nbimages.local.painter.label import find_label_band, label_box
 
     tool = [{"type": "image_generation", "size": "1024x1024"}]
     prev = respond(client, LONG_PROMPT, tools=tool)

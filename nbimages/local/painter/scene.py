@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .colors import RGB, MODIFIERS, lookup
+from .colors import MODIFIERS, RGB, lookup
 
 # canonical kind -> words that ask for it (singular; plurals are handled below)
 SHAPE_WORDS: dict[str, tuple[str, ...]] = {

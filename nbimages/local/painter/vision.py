@@ -6,18 +6,17 @@ transparency and a rough layout, written as short Markdown.
 
 from __future__ import annotations
 
-import io
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .colors import nearest_name
 
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
 ANALYSIS_SIDE = 96  # pixels analysed on the long side (nearest-neighbour: no fake colours)
-
-
-class UnreadableImage(ValueError):
-    pass
 
 
 @dataclass
@@ -47,28 +46,16 @@ class Analysis:
         return "landscape" if self.width > self.height else "portrait"
 
 
-def open_image(data: bytes) -> Any:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UnreadableImage(str(exc)) from exc
-    return img
-
-
 def _dominant(counts: Counter[str], total: int) -> list[tuple[str, float]]:
     if total == 0:
         return []
     return [(name, n / total) for name, n in counts.most_common()]
 
 
-def analyse(data: bytes | Any, detail: str | None = "auto") -> Analysis:
-    """Analyse encoded image bytes (or a PIL image)."""
+def analyse(img: PILImage.Image, detail: str | None = "auto") -> Analysis:
+    """Analyse a decoded image (``format`` is the file format it was decoded from, if any)."""
     from PIL import Image
 
-    img = open_image(data) if isinstance(data, (bytes, bytearray)) else data
     width, height = img.size
     fmt = getattr(img, "format", None)
     mode = img.mode
@@ -172,8 +159,8 @@ def describe_analysis(a: Analysis, index: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def describe(images: list[tuple[bytes, str | None]], question: str | None = None) -> str:
-    """A Markdown answer about ``images`` ((bytes, detail) pairs) for ``question``."""
+def describe(images: Sequence[tuple[PILImage.Image, str | None]], question: str | None = None) -> str:
+    """A Markdown answer about ``images`` ((image, detail) pairs) for ``question``."""
     parts: list[str] = []
     q = " ".join((question or "").split())
     if q:
@@ -183,8 +170,8 @@ def describe(images: list[tuple[bytes, str | None]], question: str | None = None
                      "measure:\n")
     else:
         parts.append("Here is what the pixels show (offline simulator analysis):\n")
-    for k, (data, detail) in enumerate(images, start=1):
-        a = analyse(data, detail)
+    for k, (img, detail) in enumerate(images, start=1):
+        a = analyse(img, detail)
         parts.append(describe_analysis(a, k if len(images) > 1 else None))
         if detail == "low":
             parts.append(f"_(analysed at low detail: {a.analysed_size[0]}×"

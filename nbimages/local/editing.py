@@ -1,0 +1,121 @@
+"""The one edit pipeline, behind ``/images/edits`` and the Responses image_generation tool.
+
+Both endpoints decode their inputs (first image, reference images, mask) into an
+:class:`EditJob`; :func:`paint_edits` fits the first image to the output (mode, size,
+mask) and hands it to the painter.
+
+Transparency follows the ``background`` parameter, as the API documents it:
+``transparent`` gives an image with an alpha channel, ``opaque`` one without (an input's
+alpha is dropped), and ``auto`` (or anything else) keeps the first input's transparency:
+an input with an alpha channel (RGBA, LA, PA, or a palette with a transparent colour)
+gives a transparent output, an opaque input an opaque one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .codec import decode_data_url
+from .painter.base import Picture
+from .protocol import APIError
+from .usage import image_input_tokens
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+    from .painter import Painter
+    from .state import State
+
+
+@dataclass
+class EditJob:
+    """One edit: decoded inputs and what to do with them."""
+
+    image: PILImage.Image  # the image to edit, as sent
+    prompt: str
+    references: list[PILImage.Image] = field(default_factory=list)  # the other input images
+    mask: PILImage.Image | None = None  # "L", 255 where the image may change (see mask_region)
+    size: tuple[int, int] | None = None  # None: the image's own size
+    background: str = "auto"
+    fidelity: str | None = None
+    context: str | None = None  # the revised prompt the image was made from, if known
+    notes: object = None  # the painter's notes about the image, if it painted it
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        return self.size or self.image.size
+
+    def input_tokens(self) -> int:
+        """Every input image, at the size it was sent, at the requested input fidelity."""
+        return sum(image_input_tokens(im.size, self.fidelity) for im in [self.image, *self.references])
+
+
+def load_image_ref(state: State, ref: Any, param: str) -> bytes:
+    """The bytes of an image given as a data URL, ``{"image_url": ...}`` or ``{"file_id": ...}``."""
+    if isinstance(ref, str):
+        return decode_data_url(ref, param)
+    if not isinstance(ref, dict):
+        raise APIError(400, f"Invalid '{param}': expected an object with 'image_url' or "
+                       "'file_id'.", param=param, code="invalid_type")
+    if ref.get("file_id"):
+        return state.file_bytes(ref["file_id"], param)
+    url = ref.get("image_url")
+    if isinstance(url, dict):
+        url = url.get("url")
+    if not url:
+        raise APIError(400, f"Invalid '{param}': expected 'image_url' or 'file_id'.",
+                       param=param, code="missing_required_parameter")
+    return decode_data_url(url, param)
+
+
+def mask_region(mask_img: Any, size: tuple[int, int], param: str) -> PILImage.Image:
+    """The editable region ("L", 255 where the mask's alpha is 0) for an image of ``size``,
+    or the API's 400 for a mask without alpha or of another size."""
+    if mask_img.mode == "P" and "transparency" in mask_img.info:
+        mask_img = mask_img.convert("RGBA")
+    if "A" not in mask_img.getbands():
+        raise APIError(400, "Invalid mask image format - mask image missing alpha channel. "
+                       "The mask's fully transparent pixels (alpha 0) mark where to edit.",
+                       param=param, code="invalid_image_format")
+    if mask_img.size != size:
+        raise APIError(400, f"Invalid mask image: the mask must have the same dimensions as "
+                       f"the image (mask {mask_img.width}x{mask_img.height}, image "
+                       f"{size[0]}x{size[1]}).", param=param, code="invalid_image_size")
+    return mask_img.getchannel("A").point(lambda a: 255 if a == 0 else 0)  # type: ignore[no-any-return]
+
+
+def output_mode(image: PILImage.Image, background: str) -> str:
+    """"RGBA" or "RGB": the transparency rule of this module's docstring."""
+    if background in ("transparent", "opaque"):
+        return "RGBA" if background == "transparent" else "RGB"
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info)
+    return "RGBA" if has_alpha else "RGB"
+
+
+def paint_edits(painter: Painter, job: EditJob, seeds: Sequence[int]) -> list[Picture]:
+    """One edited picture per seed, in the output's mode and size."""
+    base, mask = _fit(job)
+    pictures = [painter.edit(base, job.prompt, seed, mask=mask, references=job.references,
+                             context=job.context, notes=job.notes) for seed in seeds]
+    return [_in_mode(p, base.mode) for p in pictures]
+
+
+def _fit(job: EditJob) -> tuple[PILImage.Image, PILImage.Image | None]:
+    """The image to edit in the output's mode and size, and the mask at that size."""
+    base = job.image.convert(output_mode(job.image, job.background))
+    if base.size == job.out_size:
+        return base, job.mask
+    from PIL import Image
+
+    mask = job.mask.resize(job.out_size, Image.Resampling.NEAREST) if job.mask is not None else None
+    return base.resize(job.out_size, Image.Resampling.LANCZOS), mask
+
+
+def _in_mode(picture: Picture, mode: str) -> Picture:
+    """Whatever the painter did, the output keeps (or drops) transparency as decided."""
+    if picture.image.mode == mode:
+        return picture
+    return Picture(picture.image.convert(mode), picture.notes)
