@@ -10,7 +10,8 @@ arrived are kept (stored by the conversation). It never displays anything; error
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError
 from .events import ImageCompleted, ImageGenerationProgress, PartialImage

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _images import make_png
 
 import nbimages
 from nbimages.conversation import Conversation
 from nbimages.errors import ContentPolicyError, InvalidInputError, StoreError, StreamError
 from nbimages.runner import TurnRunner
 from nbimages.store import Store
+
+from _images import make_png
 
 IMAGE = {"quality": "low", "size": "256x256"}
 LATENCY_LIMIT = 0.5
