@@ -2,13 +2,15 @@
 
 Both endpoints decode their inputs (first image, reference images, mask) into an
 :class:`EditJob`; :func:`paint_edits` fits the first image to the output (mode, size,
-mask) and hands it to the painter.
+mask) and hands it to the painter. With a mask only the pixels where the mask's alpha is
+0 change: every other pixel of the output is the input's.
 
-Transparency follows the ``background`` parameter, as the API documents it:
-``transparent`` gives an image with an alpha channel, ``opaque`` one without (an input's
-alpha is dropped), and ``auto`` (or anything else) keeps the first input's transparency:
-an input with an alpha channel (RGBA, LA, PA, or a palette with a transparent colour)
-gives a transparent output, an opaque input an opaque one.
+Transparency follows the ``background`` parameter as the API reference defines it, for
+both endpoints: ``transparent`` gives an output with an alpha channel, ``opaque`` one
+without (an input's alpha is dropped: the caller asked for an opaque image), and ``auto``
+(the default, "the model decides") keeps the first input's alpha channel if it has one
+(RGBA, LA, PA, or a palette with a transparent colour): an edit of a cut-out stays a
+cut-out. A reply says ``background: transparent`` when a pixel is not fully opaque.
 """
 
 from __future__ import annotations
@@ -96,11 +98,12 @@ def output_mode(image: PILImage.Image, background: str) -> str:
 
 
 def paint_edits(painter: Painter, job: EditJob, seeds: Sequence[int]) -> list[Picture]:
-    """One edited picture per seed, in the output's mode and size."""
+    """One edited picture per seed, in the output's mode and size; with a mask, every
+    pixel outside it is the input's, whatever the painter did."""
     base, mask = _fit(job)
     pictures = [painter.edit(base, job.prompt, seed, mask=mask, references=job.references,
                              context=job.context, notes=job.notes) for seed in seeds]
-    return [_in_mode(p, base.mode) for p in pictures]
+    return [_kept(p, base, mask) for p in pictures]
 
 
 def _fit(job: EditJob) -> tuple[PILImage.Image, PILImage.Image | None]:
@@ -114,8 +117,11 @@ def _fit(job: EditJob) -> tuple[PILImage.Image, PILImage.Image | None]:
     return base.resize(job.out_size, Image.Resampling.LANCZOS), mask
 
 
-def _in_mode(picture: Picture, mode: str) -> Picture:
-    """Whatever the painter did, the output keeps (or drops) transparency as decided."""
-    if picture.image.mode == mode:
-        return picture
-    return Picture(picture.image.convert(mode), picture.notes)
+def _kept(picture: Picture, base: PILImage.Image, mask: PILImage.Image | None) -> Picture:
+    """The picture in ``base``'s mode (transparency as decided), ``base`` outside ``mask``."""
+    image = picture.image if picture.image.mode == base.mode else picture.image.convert(base.mode)
+    if mask is not None:
+        from PIL import Image
+
+        image = Image.composite(image, base, mask)
+    return picture if image is picture.image else Picture(image, picture.notes)
