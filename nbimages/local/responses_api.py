@@ -67,6 +67,15 @@ class Turn:
 
 
 @dataclass
+class Reply:
+    """The response: its shell (for the in-progress events), message item and final object."""
+
+    shell: Shell
+    message: dict[str, Any]
+    completed: dict[str, Any]
+
+
+@dataclass
 class Shell:
     """The response object of one request, at any stage of its stream."""
 
@@ -105,11 +114,10 @@ class Shell:
 
 def create(ctx: Context, req: Request) -> SimResponse:
     ask = parse_request(ctx, req)
-    turn = produce(ctx, ask, decide(ctx, ask))
-    shell, message, final = respond(ctx, ask, turn)
-    if not ask.stream:
-        return json_reply(200, final)
-    return event_stream(response_events(ctx.painter, shell, turn, message, final))
+    call = decide(ctx, ask)
+    turn = produce(ctx, ask, call)
+    reply = respond(ctx, ask, turn)
+    return emit(ctx, ask, turn, reply)
 
 
 def route(ctx: Context, req: Request, parts: list[str]) -> SimResponse | None:
@@ -233,7 +241,8 @@ def _image_turn(ctx: Context, ask: Ask, call: ImageCall, tokens: int) -> Turn:
               f"Here is the image I generated for: {call.prompt.strip()}")
     if not answer.endswith((".", "!", "?")):
         answer += "."
-    return Turn(answer, tokens, call, item, picture.image, StoredImage(blob, revised, picture.notes), tool_usage)
+    return Turn(answer, tokens, call=call, item=item, final=picture.image,
+                stored=StoredImage(blob, revised, picture.notes), tool_usage=tool_usage)
 
 
 def _paint(ctx: Context, call: ImageCall) -> tuple[Picture, tuple[int, int], str, int]:
@@ -272,16 +281,16 @@ def _text_answer(ask: Ask) -> str:
 # --------------------------------------------------------------------------- respond
 
 
-def respond(ctx: Context, ask: Ask, turn: Turn) -> tuple[Shell, dict[str, Any], dict[str, Any]]:
-    """(the response's shell, its message item, the completed response object), stored."""
+def respond(ctx: Context, ask: Ask, turn: Turn) -> Reply:
+    """The response object, stored unless ``store`` is false."""
     shell = Shell(ask, new_id("resp_", 24), int(time.time()), [_echo_tool(ctx, t) for t in ask.tools])
     message = {"id": new_id("msg_", 24), "type": "message", "status": "completed", "role": "assistant",
                "content": [{"type": "output_text", "text": turn.answer, "annotations": [], "logprobs": []}]}
-    final = shell.snapshot("completed", [*([turn.item] if turn.item else []), message], turn)
+    completed = shell.snapshot("completed", [*([turn.item] if turn.item else []), message], turn)
     if ask.store:
         image = (turn.item["id"], turn.stored) if turn.item and turn.stored else None
-        ctx.state.add_response({**final, "_input_items": []}, image)
-    return shell, message, final
+        ctx.state.add_response({**completed, "_input_items": []}, image)
+    return Reply(shell, message, completed)
 
 
 def _echo_tool(ctx: Context, tool: Any) -> Any:
@@ -291,3 +300,13 @@ def _echo_tool(ctx: Context, tool: Any) -> Any:
     return {"type": "image_generation", "background": "auto", "model": ctx.image_model,
             "moderation": "auto", "output_compression": 100, "output_format": "png",
             "partial_images": 0, "quality": "auto", "size": "auto", **tool}
+
+
+# --------------------------------------------------------------------------- emit
+
+
+def emit(ctx: Context, ask: Ask, turn: Turn, reply: Reply) -> SimResponse:
+    """The JSON body, or (``stream``) the events that build it up."""
+    if not ask.stream:
+        return json_reply(200, reply.completed)
+    return event_stream(response_events(ctx.painter, turn, reply))

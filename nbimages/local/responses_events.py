@@ -16,28 +16,25 @@ from .codec import b64, encode
 
 if TYPE_CHECKING:
     from .painter import Painter
-    from .responses_api import Shell, Turn
+    from .responses_api import Reply, Turn
 
 
-def response_events(painter: Painter, shell: Shell, turn: Turn, message: dict[str, Any],
-                    completed: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every event of the reply: ``message`` is its message item, ``completed`` the whole
-    response at the end."""
-    for n, event in enumerate(_lifecycle(painter, shell, turn, message, completed)):
+def response_events(painter: Painter, turn: Turn, reply: Reply) -> Iterator[dict[str, Any]]:
+    """Every event of the reply, numbered."""
+    for n, event in enumerate(_lifecycle(painter, turn, reply)):
         event["sequence_number"] = n
         yield event
 
 
-def _lifecycle(painter: Painter, shell: Shell, turn: Turn, message: dict[str, Any],
-               completed: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield {"type": "response.created", "response": shell.snapshot("in_progress", [])}
-    yield {"type": "response.in_progress", "response": shell.snapshot("in_progress", [])}
+def _lifecycle(painter: Painter, turn: Turn, reply: Reply) -> Iterator[dict[str, Any]]:
+    yield {"type": "response.created", "response": reply.shell.snapshot("in_progress", [])}
+    yield {"type": "response.in_progress", "response": reply.shell.snapshot("in_progress", [])}
     index = 0
     if turn.item is not None:
         yield from _image_call(painter, turn, index)
         index += 1
-    yield from _message(message, index)
-    yield {"type": "response.completed", "response": completed}
+    yield from _message(reply.message, index)
+    yield {"type": "response.completed", "response": reply.completed}
 
 
 def _image_call(painter: Painter, turn: Turn, index: int) -> Iterator[dict[str, Any]]:

@@ -248,30 +248,44 @@ def _fg_slots(region: Box, count: int, spans: list[tuple[float, float]] | None
 
 
 def draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
-                   rng: random.Random, *, context: Scene | None = None,
-                   history: list[Scene] | None = None) -> None:
+                  rng: random.Random, *, context: Scene | None = None,
+                  history: list[Scene] | None = None) -> None:
     """Draw ``scene``; in an edit ``context`` is the earlier picture's scene and
     ``history`` its turns one by one (to know where their things were put)."""
-    x0, y0, x1, y1 = region
-    w, h = x1 - x0, y1 - y0
-    elements = scene.elements
-    kinds = {e.kind for e in elements}
-    baseline, has_water = _baseline(region, kinds, scene.mood)
-    if context is not None:  # an edit: stand on the ground the earlier picture had
-        ctx_kinds = {e.kind for e in context.elements} | kinds
-        baseline, has_water = _baseline(region, ctx_kinds, scene.mood or context.mood)
-    ground = elements
-    if context is not None:  # ground the earlier picture has stays as it is, under its things
+    baseline, has_water = _ground(d, region, scene, rng, context)
+    # birds on their own are the subject ("a red parrot"): big, across the middle
+    birds_only = context is None and all(e.kind == "bird" for e in scene.elements)
+    _draw_sky_things(d, region, [e for e in scene.elements if e.kind in SKY_KINDS], rng, birds_only)
+    # an edit adds things beside what the earlier picture has, not on top of it
+    taken = _taken(region, history or [context]) if context is not None else None
+    _draw_foreground(d, region, _layout(region, scene, has_water, taken), rng, baseline, has_water)
+
+
+def _ground(d: PILImageDraw.ImageDraw, region: Box, scene: Scene, rng: random.Random,
+            context: Scene | None) -> tuple[float, bool]:
+    """Draw the ground layers a picture needs; return where things stand (y, has water)."""
+    kinds = {e.kind for e in scene.elements}
+    if context is None:
+        baseline, has_water = _baseline(region, kinds, scene.mood)
+        ground = scene.elements
+    else:  # an edit: stand on the ground the earlier picture had, and leave that ground be
         had = {e.kind for e in context.elements}
-        ground = [e for e in elements if e.kind not in had]
+        baseline, has_water = _baseline(region, had | kinds, scene.mood or context.mood)
+        ground = [e for e in scene.elements if e.kind not in had]
     if any(e.kind in GROUND_KINDS for e in ground) or (
             scene.mood in ("desert", "snow") and context is None):
         _ground_layers(d, region, ground, scene, rng)
+    return baseline, has_water
 
-    sky = [e for e in elements if e.kind in SKY_KINDS]
-    # birds on their own are the subject ("a red parrot"): big, across the middle
-    birds_only = context is None and all(e.kind == "bird" for e in elements)
-    # sky objects: along the top
+
+SKY_SIZES = {"sun": 0.24, "moon": 0.2, "cloud": 0.2, "bird": 0.09, "rainbow": 0.8, "balloon": 0.3}
+
+
+def _draw_sky_things(d: PILImageDraw.ImageDraw, region: Box, sky: list[Element], rng: random.Random,
+                     birds_only: bool) -> None:
+    """Sun, moon, clouds, birds, rainbows and balloons along the top."""
+    x0, y0, x1, y1 = region
+    w, h = x1 - x0, y1 - y0
     slots = sum(e.count for e in sky)
     slot = 0
     for e in sky:
@@ -279,9 +293,7 @@ def draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
             cx = x0 + w * (0.12 + 0.76 * (slot + 0.5) / max(slots, 1)) + rng.uniform(-0.03, 0.03) * w
             if e.kind in ("sun", "moon") and slots == 1:
                 cx = x0 + w * rng.choice((0.25, 0.75))
-            size = min(w, h, w / max(slots, 1) * 1.2) * {
-                "sun": 0.24, "moon": 0.2, "cloud": 0.2, "bird": 0.09, "rainbow": 0.8,
-                "balloon": 0.3}[e.kind] * e.scale * (3.2 if birds_only else 1.0)
+            size = min(w, h, w / max(slots, 1) * 1.2) * SKY_SIZES[e.kind] * e.scale * (3.2 if birds_only else 1.0)
             if e.kind == "rainbow":
                 box = (x0 + w * 0.1, y0 + h * 0.12, x1 - w * 0.1, y0 + h * 0.12 + w * 0.8)
             else:
@@ -294,9 +306,11 @@ def draw_elements(d: PILImageDraw.ImageDraw, region: Box, scene: Scene,
             DRAWERS[e.kind](d, box, _element_color(e, k, rng), rng)
             slot += 1
 
-    # an edit adds things beside what the earlier picture has, not on top of it
-    taken = _taken(region, history or [context]) if context is not None else None
-    placed = _layout(region, scene, has_water, taken)
+
+def _draw_foreground(d: PILImageDraw.ImageDraw, region: Box, placed: list[Placed], rng: random.Random,
+                     baseline: float, has_water: bool) -> None:
+    """The placed things: standing on the baseline, afloat, or in the middle."""
+    y0, h = region[1], region[3] - region[1]
     for e, k, cx, slot_w, afloat in placed:
         size, hw = _item_size(e, slot_w, h, len(placed), afloat)
         cx += rng.uniform(-0.08, 0.08) * slot_w
