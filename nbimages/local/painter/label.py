@@ -104,7 +104,7 @@ def label_box(size: tuple[int, int], text: str) -> Box | None:
 
 def _is_band(pixel: Any) -> bool:
     # the band is (12, 14, 20) at alpha >= 205: no channel can exceed ~62 on any background
-    return max(pixel[:3]) <= 64
+    return bool(max(pixel[:3]) <= 64)
 
 
 def find_label_band(img: PILImage.Image) -> Box | None:

@@ -98,10 +98,10 @@ def _ground_layers(d: PILImageDraw.ImageDraw, region: Box, elements: list[Elemen
         baseline = y0 + h * 0.86
     if "hill" in kinds or scene.mood in ("desert", "snow") or (
             "mountain" in kinds and "water" not in kinds):
-        e = kinds.get("hill")
-        if e and e.color:
-            color = e.color
-        elif scene.mood == "desert" or (e and e.word in ("desert", "beach", "dune")):
+        hill = kinds.get("hill")
+        if hill and hill.color:
+            color = hill.color
+        elif scene.mood == "desert" or (hill and hill.word in ("desert", "beach", "dune")):
             color = (225, 195, 130)
         elif scene.mood == "snow":
             color = (245, 248, 252)
