@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bench._common import Config, Row, median, rounded, simulator_server
 

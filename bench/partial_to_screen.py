@@ -52,9 +52,11 @@ def _is_partial_message(sent: Any) -> int | None:
 
 def child(url: str, runs: int) -> None:
     """Runs in a fresh interpreter: prints {"magic": [...], "studio": [...], ...} as one JSON line."""
-    import nbimages
-    from bench._kernel import install_comm_recorder, install_display_recorder, marks
     from IPython.core.interactiveshell import InteractiveShell
+
+    import nbimages
+
+    from bench._kernel import install_comm_recorder, install_display_recorder, marks
 
     size = f"{SIZE[0]}x{SIZE[1]}"
     shell = InteractiveShell.instance()
@@ -141,6 +143,7 @@ def _floor_pass(url: str, prompt: str) -> list[tuple[int, float]]:
 
 def _send_without_studio(prompt: str) -> None:
     import ipywidgets
+
     import nbimages
     from nbimages.widgets._wire import preview_bytes, send_image
 

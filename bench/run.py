@@ -19,7 +19,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Config, Row, failed  # noqa: E402
+from bench._common import Config, Row, failed
 
 BENCHMARKS = (
     "import_cost",

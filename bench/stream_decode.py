@@ -18,7 +18,8 @@ import base64
 import gc
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench._common import Config, Row, chunked, median, noisy_png, rounded
 

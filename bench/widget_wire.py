@@ -26,8 +26,9 @@ SIZE = (1024, 1024)
 def child(runs: int) -> None:
     """Runs in a fresh interpreter: prints the per-image wire bytes as one JSON line."""
     import nbimages
-    from bench._kernel import install_comm_recorder
     from nbimages.widgets.studio import Studio
+
+    from bench._kernel import install_comm_recorder
 
     wires = install_comm_recorder()
     studio = Studio(client=nbimages.Client(max_retries=0))

@@ -1,4 +1,6 @@
-"""Build one self-contained ES module per widget: ``js/src/_shared.js`` + ``js/src/<widget>.js`` -> ``js/build/<widget>.js``.
+"""Build one self-contained ES module per widget.
+
+``js/src/_shared.js`` + ``js/src/<widget>.js`` -> ``js/build/<widget>.js``.
 
 Why: anywidget loads ``_esm`` as a module from a blob URL, where a relative
 ``import "./_shared.js"`` cannot resolve. So each widget's module carries the shared code

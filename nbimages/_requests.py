@@ -7,8 +7,9 @@ sync and async clients differ only in how they wait.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from . import config
 from ._payload import image_field, list_field, text_field

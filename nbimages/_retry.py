@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_ERROR_TEXT = 500
 MAX_SECRET_SPAN = 1000  # longer than any key: one starting before a cut is redacted whole
-NEVER_RETRY_CODES = frozenset({"insufficient_quota", "moderation_blocked", "content_policy_violation", "billing_hard_limit_reached"})
+NEVER_RETRY_CODES = frozenset(
+    {"insufficient_quota", "moderation_blocked", "content_policy_violation", "billing_hard_limit_reached"}
+)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ def connection_error(exc: Exception) -> APIConnectionError:
 
     reason = redact(str(exc)) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"the request timed out ({type(exc).__name__}); raise timeout= for slow, high-quality images")
+        return APITimeoutError(
+            f"the request timed out ({type(exc).__name__}); raise timeout= for slow, high-quality images")
     if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol)):
         return APIConnectionError(f"could not reach the server: {reason}")
     # The server was reached, then the connection broke (dropped, cut mid-body, reset).

@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from . import __version__, config
+from ._payload import MalformedPayload
 from ._requests import (
     Call,
     build_describe,
@@ -23,7 +24,6 @@ from ._requests import (
 )
 from ._retry import RetryPolicy, api_error, connection_error, not_the_api, server_text
 from ._secrets import redact, redact_http_logs, redact_json, remember_secret, remember_url_secrets
-from ._payload import MalformedPayload
 from .errors import APIError, ConfigurationError
 from .events import EventDecoder
 from .stream import AsyncStream, Stream
@@ -414,7 +414,8 @@ class Client(_ClientBase):
         def generate(self, prompt: str, *, stream: Literal[False] = False,
                      **options: Unpack[ImageOptions]) -> list[Image]: ...
         @overload
-        def generate(self, prompt: str, *, stream: Literal[True], **options: Unpack[ImageOptions]) -> Stream[list[Image]]: ...
+        def generate(self, prompt: str, *, stream: Literal[True],
+                     **options: Unpack[ImageOptions]) -> Stream[list[Image]]: ...
         def generate(self, prompt: str, *, stream: bool = False, **options: Any) -> Any: ...
 
         @overload  # type: ignore[override]

@@ -18,8 +18,9 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ._requests import image_tool
 from .errors import InvalidInputError, StoreError, StreamError
@@ -308,7 +309,8 @@ class ConversationStream:
             self._stream.close()
             self._keep_partials(StreamError("interrupted", partials=self._stream.partials, images=self._stream.images))
             raise
-        usage = response.usage if response is not None else self._stream.images[-1].usage if self._stream.images else None
+        received = self._stream.images
+        usage = response.usage if response is not None else received[-1].usage if received else None
         self._commit(response.id if response else None, self._stream.text, usage)
 
     def until_done(self) -> Turn:

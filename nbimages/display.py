@@ -18,10 +18,11 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ._markdown import render as render_markdown
@@ -335,7 +336,8 @@ class LiveImage(_Output):
     def final(self, images: Sequence[Image], *, cached: bool = False, text: str = "", not_saved: str = "") -> None:
         """Replace the live area with the final image(s) and the caption."""
         self.stop()
-        self.publish(*image_bundle(images, options=self.options, cached=cached, elapsed=None if cached else self.elapsed,
+        elapsed = None if cached else self.elapsed
+        self.publish(*image_bundle(images, options=self.options, cached=cached, elapsed=elapsed,
                                    backend=self.backend, text=text, prompt=self.prompt, not_saved=not_saved))
 
     def error(self, exc: BaseException, partial: Image | None = None, images: Sequence[Image] = ()) -> None:
@@ -569,5 +571,6 @@ def usage_bundle(rows: Sequence[dict[str, Any]]) -> Bundle:
             f'<td style="{weight}text-align:{"left" if i == 0 else "right"}">{escape(c)}</td>' for i, c in enumerate(r)
         ) + "</tr>")
     html = (f'<table class="nbimages-usage"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-            f'<div style="{_MUTED}">Estimated from token counts and published prices; reused images cost nothing.</div>')
+            f'<div style="{_MUTED}">Estimated from token counts and published prices; '
+            "reused images cost nothing.</div>")
     return {"text/html": html, "text/plain": text}, {"nbimages": {"kind": "usage", "rows": list(rows)}}

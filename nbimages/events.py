@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Union
+from typing import Any
 
 from ._payload import MalformedPayload, image_field, int_field, list_field, object_field, text_field
 from ._secrets import IMAGE_FIELDS, TextRedactor, redact_json
@@ -101,15 +102,10 @@ class ResponseCompleted:
     response: Response
 
 
-Event = Union[
-    PartialImage,
-    ImageCompleted,
-    ImageGenerationProgress,
-    ResponseCreated,
-    TextDelta,
-    TextDone,
-    ResponseCompleted,
-]
+Event = (
+    PartialImage | ImageCompleted | ImageGenerationProgress | ResponseCreated | TextDelta | TextDone
+    | ResponseCompleted
+)
 
 _IMAGE_FIELDS = ("size", "quality", "background", "output_format")
 # More than any request asks for (10 images x 3 partials): a server that sends more is broken,

@@ -323,4 +323,5 @@ class Image:
         if self.prompt:
             text = self.prompt if len(self.prompt) <= 40 else self.prompt[:37] + "..."
             prompt = f" prompt={text!r}"
-        return f"<nbimages.Image {self.format or '?'} {self.width}x{self.height}, {len(self.data):,} bytes{prompt}{where}>"
+        size = f"{self.width}x{self.height}"
+        return f"<nbimages.Image {self.format or '?'} {size}, {len(self.data):,} bytes{prompt}{where}>"

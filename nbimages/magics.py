@@ -15,9 +15,10 @@ import keyword
 import re
 import tokenize
 from argparse import ArgumentTypeError
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import make_tokens_by_line

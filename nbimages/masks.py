@@ -34,7 +34,8 @@ def _size_of(image_or_size: Any) -> tuple[int, int]:
 
 def mask_from_box(image_or_size: Any, box: tuple[int, int, int, int]) -> Image:
     """A mask that lets the model edit inside ``box`` = (left, top, right, bottom), in pixels."""
-    from PIL import Image as PIL, ImageDraw
+    from PIL import Image as PIL
+    from PIL import ImageDraw
 
     width, height = _size_of(image_or_size)
     if len(box) != 4 or not (0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height):
@@ -70,7 +71,8 @@ def mask_alpha(mask: Any) -> Any:
 
 def invert(mask: Any) -> Image:
     """Swap what is edited and what is kept."""
-    from PIL import Image as PIL, ImageOps
+    from PIL import Image as PIL
+    from PIL import ImageOps
 
     pil = to_image(mask, "mask").to_pil().convert("RGBA")
     alpha = ImageOps.invert(pil.getchannel("A"))
@@ -94,7 +96,8 @@ def outpaint(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidInputError(name, value, "a number of pixels >= 0")
     if not any((left, right, top, bottom)):
-        raise InvalidInputError("left/right/top/bottom", 0, "at least one side to extend by a positive number of pixels")
+        raise InvalidInputError("left/right/top/bottom", 0,
+                                "at least one side to extend by a positive number of pixels")
     source = to_image(image, "image")
     pil = source.to_pil().convert("RGBA")
     width = pil.width + left + right

@@ -7,7 +7,9 @@ KeyboardInterrupt closes the connection at once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Iterator, TypeVar
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._retry import connection_error
 from .events import Event, EventDecoder
@@ -104,10 +106,8 @@ def _wake_reader(response: httpx.Response) -> None:
     if sock is not None:
         import socket
 
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class Stream(_StreamState[R]):

@@ -15,11 +15,11 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import numpy as np
@@ -59,7 +59,7 @@ def with_bad_ihdr_crc(png: bytes) -> bytes:
     return bytes(data)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bomb_png(side: int = 20_000) -> bytes:
     """A real side x side black 1-bit PNG: tens of kB on disk, 1.2 GB as RGB pixels at 20000."""
     deflate = zlib.compressobj(9)
@@ -571,7 +571,7 @@ def test_magic_shows_one_line_naming_the_parameter(magic_shell: Any, sim_server:
 @pytest.mark.parametrize("case", USAGE_CASES, ids=[c.id for c in USAGE_CASES])
 def test_magic_option_of_the_wrong_type_is_one_usage_line(magic_shell: Any, sim_server: Any, bad: Bad,
                                                           case: MagicCase) -> None:
-    result, captured = run_cell(magic_shell, case.cell.replace("{dir}", str(bad.folder)))
+    _result, captured = run_cell(magic_shell, case.cell.replace("{dir}", str(bad.folder)))
     assert captured.outputs == []
     assert "Traceback" not in captured.stdout + captured.stderr
     lines = [line for line in (captured.stdout + captured.stderr).splitlines() if line.strip()]

@@ -10,9 +10,10 @@ import base64
 import email.utils
 import json
 import time
+from collections.abc import Callable, Iterator
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -249,8 +250,8 @@ def test_edit_one_image_is_sent_as_image(mock_client: Any, png: Callable[..., by
 def test_edit_several_images_are_sent_as_repeated_image_brackets(mock_client: Any, png: Callable[..., bytes]) -> None:
     from io import BytesIO
 
-    from PIL import Image as PIL
     import numpy as np
+    from PIL import Image as PIL
 
     jpeg = BytesIO()
     PIL.new("RGB", (20, 10), (9, 9, 9)).save(jpeg, format="JPEG")
@@ -839,8 +840,7 @@ def test_describe_stream_yields_text(mock_client: Any, png: Callable[..., bytes]
 
 
 def test_stream_error_event_keeps_partials(mock_client: Any, png: Callable[..., bytes]) -> None:
-    events = responses_stream(png)[:2] + [{"type": "error", "error": {"type": "server_error", "code": "server_error",
-                                                                     "message": "Internal error."}}]
+    events = [*responses_stream(png)[:2], {"type": "error", "error": {"type": "server_error", "code": "server_error", "message": "Internal error."}}]
     stream = mock_client(Script(sse_reply(events))).respond("x", stream=True)
     with pytest.raises(StreamError) as info:
         stream.until_done()
@@ -911,7 +911,7 @@ def test_simulator_variations(client: nbimages.Client, png: Callable[..., bytes]
 
 def test_simulator_faults_map_to_errors(client: nbimages.Client, simulator: Any, sleeps: list[float]) -> None:
     simulator.faults.add("status", times=1, status=429, retry_after_ms=250)
-    (image,) = client.generate("x", quality="low")
+    (_image,) = client.generate("x", quality="low")
     assert sleeps == [0.25]
     simulator.faults.add("status", times=1, status=400, code="moderation_blocked", message="Rejected.")
     with pytest.raises(ContentPolicyError) as info:

@@ -11,6 +11,7 @@ handed: same bytes, same prompt, one file each, nothing overwritten, exact count
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
@@ -21,9 +22,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _store_reader import counts_while_running
-
 from nbimages.store import Store, read_provenance
+
+from _store_reader import counts_while_running
 
 IMAGES_PER_WORKER = 10
 # (kind of worker, how many): 2 notebooks and 2 scripts, 4 processes x 10 images
@@ -164,7 +165,7 @@ def test_kernels_generating_into_one_store_at_once(tmp_path: Path, sim_server: A
         conn.close()
 
     # the kernels really wrote at the same time: their rows interleave in the index
-    switches = sum(a != b for a, b in zip(order, order[1:]))
+    switches = sum(a != b for a, b in itertools.pairwise(order))
     print(f"index order of writers: {''.join(order)} ({switches} switches)")
     assert switches >= len(WORKERS), order
     notebooks = [i for i, w in enumerate(order) if w in "01"]

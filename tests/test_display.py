@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _images import make_png
-from _notebook import RecordingPublisher
 
 import nbimages
 from nbimages import display, errors
 from nbimages._markdown import render
 from nbimages.display import PreviewOptions, error_bundle, history_bundle, image_bundle, preview, usage_bundle
 from nbimages.errors import APITimeoutError, ContentPolicyError, InvalidInputError, StreamError
+
+from _images import make_png
+from _notebook import RecordingPublisher
 
 
 def pil_of(image: nbimages.Image) -> Any:

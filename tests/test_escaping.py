@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -44,8 +44,8 @@ assert len(PROMPT) < 160  # the simulator's vision answer quotes questions up to
 class Audit(HTMLParser):
     """What a browser would build from an HTML string: elements, attributes, visible text."""
 
-    DANGEROUS_TAGS = {"script", "iframe", "object", "embed", "base", "form", "meta", "link", "svg", "math"}
-    URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "srcset", "poster", "background"}
+    DANGEROUS_TAGS: ClassVar[set[str]] = {"script", "iframe", "object", "embed", "base", "form", "meta", "link", "svg", "math"}
+    URL_ATTRS: ClassVar[set[str]] = {"href", "src", "action", "formaction", "xlink:href", "srcset", "poster", "background"}
 
     def __init__(self, html: str) -> None:
         super().__init__(convert_charrefs=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Callable, get_args
+from collections.abc import Callable
+from typing import Any, get_args
 
 import pytest
 from openai.types import ImageEditStreamEvent, ImageGenStreamEvent
@@ -118,7 +119,7 @@ def test_images_api_partials_then_completed(kind: str, adapter: TypeAdapter[Any]
 
 
 def test_partial_images_zero_streams_one_completed_event(png: Callable[..., bytes]) -> None:
-    decoder, out = decode(image_events("image_generation", IMAGE_GEN, [], png()))
+    _decoder, out = decode(image_events("image_generation", IMAGE_GEN, [], png()))
     assert [type(e) for e in out] == [ImageCompleted]
 
 
@@ -129,7 +130,7 @@ def test_n_images_finish_only_after_the_last_one(png: Callable[..., bytes]) -> N
         decode(events, meta)
     assert info.value.code == "incomplete_stream"
     assert len(info.value.partials) == 1 and len(info.value.images) == 1
-    decoder, out = decode(events + [events[-1]], meta)
+    _decoder, out = decode([*events, events[-1]], meta)
     assert [type(e) for e in out] == [PartialImage, ImageCompleted, ImageCompleted]
 
 
@@ -305,7 +306,7 @@ def test_final_image_only_in_output_item_done_with_status_generating(png: Callab
         # what a later fetch of the stored response has been seen to return:
         ev("response.completed", response=response_obj("completed", [call_item("completed", None)])),
     ]
-    decoder, out = decode(events)
+    _decoder, out = decode(events)
     assert [type(e) for e in out] == [ResponseCreated, ImageCompleted, ResponseCompleted]
     assert out[1].image.data == final
     assert out[2].response.images == [out[1].image]
@@ -318,7 +319,7 @@ def test_image_only_in_response_completed_is_yielded(png: Callable[..., bytes]) 
         ev("response.created", response=response_obj("in_progress")),
         ev("response.completed", response=response_obj("completed", [call_item("completed", b64(final), "ig_9")])),
     ]
-    decoder, out = decode(events)
+    _decoder, out = decode(events)
     assert [type(e) for e in out] == [ResponseCreated, ImageCompleted, ResponseCompleted]
     assert out[1].image.data == final and out[1].image.call_id == "ig_9"
     assert out[2].response.images == [out[1].image]
@@ -364,7 +365,7 @@ def test_response_incomplete_completes_with_its_status(png: Callable[..., bytes]
             "incomplete", [message_item("Par", "incomplete")], incomplete_details={"reason": "max_output_tokens"}
         )),
     ]
-    decoder, out = decode(events)
+    _decoder, out = decode(events)
     assert isinstance(out[-1], ResponseCompleted) and out[-1].response.status == "incomplete"
     assert out[-1].response.output_text == "Par"
 

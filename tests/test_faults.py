@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -474,17 +475,17 @@ def _reply_stream(server: Any, body: str) -> None:
 
 
 def test_an_oversized_event_ends_the_stream_and_keeps_what_came_before(sim_server: Any) -> None:
-    from nbimages.sse import MAX_EVENT_BYTES
-
     import tracemalloc
+
+    from nbimages.sse import MAX_EVENT_BYTES
 
     huge = b"data: {\"type\": \"image_generation.completed\", \"b64_json\": \"" + b"A" * (MAX_EVENT_BYTES + 1024)
     _reply_stream(sim_server, _stream_body(PARTIAL, raw=huge))
     tracemalloc.start()
     try:
-        with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
-            with pytest.raises(StreamError) as info:
-                client.generate("a fox", stream=True, partial_images=1).until_done()
+        with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client, \
+                pytest.raises(StreamError) as info:
+            client.generate("a fox", stream=True, partial_images=1).until_done()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -496,9 +497,9 @@ def test_an_endless_run_of_partials_is_cut_off(sim_server: Any) -> None:
     from nbimages.events import MAX_STREAM_PARTIALS
 
     _reply_stream(sim_server, _stream_body(*[PARTIAL] * (MAX_STREAM_PARTIALS + 5), COMPLETED))
-    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
-        with pytest.raises(StreamError, match=f"more than {MAX_STREAM_PARTIALS} partial images") as info:
-            client.generate("a fox", stream=True, partial_images=3).until_done()
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client, \
+            pytest.raises(StreamError, match=f"more than {MAX_STREAM_PARTIALS} partial images") as info:
+        client.generate("a fox", stream=True, partial_images=3).until_done()
     assert info.value.code == "malformed_event" and len(info.value.partials) == MAX_STREAM_PARTIALS
 
 
@@ -539,17 +540,16 @@ def test_an_unstreamed_reply_is_read_up_to_a_limit(sim_server: Any, monkeypatch:
     monkeypatch.setattr(client_module, "MAX_REPLY_BYTES", 2**20)  # 1 MB instead of 512 MB, to keep the test quick
     sim_server.simulator.faults.add("reply", headers={"content-type": "application/json"},
                                     body='{"data": [{"b64_json": "' + "A" * (3 * 2**20) + '"}]}')
-    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
-        with pytest.raises(APIError, match="larger than 1 MB") as info:
-            client.generate("a fox", **IMAGE)
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client, \
+            pytest.raises(APIError, match="larger than 1 MB") as info:
+        client.generate("a fox", **IMAGE)
     assert info.value.code == "reply_too_large"
 
 
 def test_a_huge_error_body_is_cut_and_still_reported(sim_server: Any) -> None:
     sim_server.simulator.faults.add("reply", status=400, headers={"content-type": "text/plain"},
                                     body="the gateway says no. " + "x" * (3 * 2**20))
-    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client:
-        with pytest.raises(APIError) as info:
-            client.generate("a fox", **IMAGE)
+    with nbimages.Client(api_key="sk-test-dummy", base_url=sim_server.url) as client, pytest.raises(APIError) as info:
+        client.generate("a fox", **IMAGE)
     assert info.value.status == 400 and str(info.value).startswith("400: the gateway says no.")
     assert len(str(info.value)) < 1000

@@ -6,8 +6,9 @@ import base64
 import dataclasses
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from PIL import Image as PIL
@@ -73,7 +74,7 @@ def test_jpeg_with_fill_bytes_before_a_marker() -> None:
 @pytest.mark.parametrize("data", [b"", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"RIFF\0\0\0\0WEBPVP8 ", b"\xff\xd8\xff",
                                   b"hello", b"%PDF-1.7 ..."])
 def test_unknown_or_truncated_headers(data: bytes) -> None:
-    fmt, width, height = sniff(data)
+    _fmt, width, height = sniff(data)
     assert (width, height) == (None, None)
     assert Image(data).mime_type in ("application/octet-stream", "image/png", "image/gif", "image/webp", "image/jpeg")
 

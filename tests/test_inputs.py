@@ -6,20 +6,21 @@ import base64
 import io
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from _images import make_png
 from test_bad_inputs import EndlessReader, bomb_png, crafted_png, unblocks_fifo_readers, with_bad_ihdr_crc
 
 import nbimages
 from nbimages import config
 from nbimages.errors import InvalidInputError
 from nbimages.inputs import to_image, validate_generation_options, validate_size
+
+from _images import make_png
 
 
 class Counter:

@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _sim_client import BASE, gen
 
 from nbimages.local import FaultPlan, LocalTransport, Simulator
+
+from _sim_client import BASE, gen
 
 
 @pytest.fixture

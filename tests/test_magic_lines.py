@@ -14,8 +14,9 @@ import json
 import keyword
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from IPython.core.error import UsageError

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -27,7 +27,7 @@ def _recording_client(nb: Any, cwd: Path) -> Any:
     from nbclient import NotebookClient
 
     class RecordingClient(NotebookClient):  # type: ignore[misc]
-        messages: list[dict[str, Any]] = []
+        messages: ClassVar[list[dict[str, Any]]] = []
 
         def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
             content = msg.get("content") or {}

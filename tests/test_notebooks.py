@@ -23,9 +23,10 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -380,7 +381,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
 
 # -- the tests -------------------------------------------------------------------------------
 def test_every_notebook_has_checks() -> None:
-    assert NOTEBOOKS == sorted(CHECKS)
+    assert sorted(CHECKS) == NOTEBOOKS
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

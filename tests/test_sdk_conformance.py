@@ -164,8 +164,9 @@ def test_edit_with_mask(client: Any, raw: httpx.Client) -> None:
                                 mask=("mask.png", mask, "image/png"), prompt="add a yellow star")
     assert isinstance(result, ImagesResponse)
     out = decode_image(result.data[0].b64_json).convert("RGB")
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     before = Image.open(io.BytesIO(src)).convert("RGB")
     assert out.size == before.size

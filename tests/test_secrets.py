@@ -29,15 +29,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from _images import make_png
 
 import nbimages
 from nbimages._secrets import REDACTED
 from nbimages.errors import NbImagesError
+
+from _images import make_png
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTINEL_PREFIX = "sk-nbimages-SENTINEL-"
@@ -201,7 +202,7 @@ def keyed_server(sim_server: Any, secret: Secret, monkeypatch: pytest.MonkeyPatc
     handle = simulator.handle
 
     def observed(method: str, path: str, headers: Any, *args: Any, **kwargs: Any) -> Any:
-        auth = dict((k.lower(), v) for k, v in headers).get("authorization")
+        auth = {k.lower(): v for k, v in headers}.get("authorization")
         if auth == f"Bearer {secret.key}":
             seen.with_key += 1
         else:
@@ -217,7 +218,7 @@ def keyed_server(sim_server: Any, secret: Secret, monkeypatch: pytest.MonkeyPatc
 class RecordingComm:
     """A comm that keeps every message a widget would send to the browser."""
 
-    messages: list[tuple[str, Any, list[bytes]]] = []
+    messages: ClassVar[list[tuple[str, Any, list[bytes]]]] = []
 
     def __init__(self, *args: Any, data: Any = None, buffers: Any = None, **kwargs: Any) -> None:
         import uuid
@@ -415,7 +416,7 @@ def test_tutorials_never_show_or_store_the_key(
 
     notebooks = _notebooks()
     assert notebooks, "no tutorial notebooks in notebooks/"
-    server, seen = keyed_server
+    _server, seen = keyed_server
     home = tmp_path / "home"
     work = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", work)
@@ -474,7 +475,7 @@ class EchoLog:
 class _EchoHandler(BaseHTTPRequestHandler):
     server: _EchoHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 -- the scan reads stderr: silent
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:

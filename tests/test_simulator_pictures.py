@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from _sim_client import BASE, edit, gen, output_text, respond, stream_events, vision
 
 from nbimages.local import LocalTransport
 
+from _sim_client import BASE, edit, gen, output_text, respond, stream_events, vision
 from _sim_fixtures import data_url, decode_image, half_red_blue, png_bytes, scene_png, solid_png, top_bottom
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from _sim_client import BASE, edit, gen, respond, stream_events, vision
 
 from nbimages._png_text import chunk_types
 from nbimages.local import FaultPlan, LocalTransport, Picture, Simulator
 
+from _sim_client import BASE, edit, gen, respond, stream_events, vision
 from _sim_fixtures import (
     box_mask,
     data_url,

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from PIL import Image as PIL
@@ -215,7 +216,7 @@ def test_saving_the_same_image_twice_keeps_one_file(store: Store, png: Callable[
     assert store.save(first) is first  # the returned copy is known too
     assert store.save(Image.open(first.path)).path == first.path  # type: ignore[arg-type]
     assert store.count() == 1
-    assert len([p for p in files_under(store.images_dir)]) == 1
+    assert len(list(files_under(store.images_dir))) == 1
 
 
 def test_the_same_received_image_saved_by_another_store_object_is_not_duplicated(

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _store_reader import counts_while_running
 from PIL import Image as PIL
 
 from nbimages.image import Image
 from nbimages.store import Store, read_provenance
+
+from _store_reader import counts_while_running
 
 WORKERS = 4
 PER_WORKER = 25
@@ -71,7 +72,7 @@ def check_store(store: Store, saved: list[dict[str, Any]]) -> None:
         path = Path(entry["path"])
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], path
         assert read_provenance(path)["prompt"] == entry["prompt"], path  # the sidecar or chunk is its own
-    for relative, sha256, prompt in rows:
+    for relative, sha256, _prompt in rows:
         assert hashlib.sha256((store.home / relative).read_bytes()).hexdigest() == sha256
     by_path = {str(store.home / relative): prompt for relative, _, prompt in rows}
     assert by_path == {entry["path"]: entry["prompt"] for entry in saved}
@@ -166,7 +167,7 @@ store.save(Image(bytes.fromhex(sys.argv[2])[:-1] + b"\x01", prompt="lost"))
     assert proc.returncode == 9, proc.stderr
 
     store = Store(home)
-    visible = [p for p in store.images_dir.rglob("*.jpg")]
+    visible = list(store.images_dir.rglob("*.jpg"))
     assert [read_provenance(p)["prompt"] for p in visible] == ["kept"]
     assert [r.prompt for r in store.list()] == ["kept"]
     assert len(list(store.images_dir.rglob("*.jpg.json"))) == 2  # the lost one's sidecar got written first

@@ -271,7 +271,7 @@ def test_history_studio_and_display_show_a_damaged_current_image(spoiled: tuple[
     from nbimages.display import history_bundle, image_bundle
     from nbimages.widgets import Studio
 
-    store, found = spoiled
+    _store, found = spoiled
     conv: Conversation = found["conversation"]
     damaged = conv.image.with_meta(data=truncated_png((256, 256)))  # as if read back from a bad disk
     conv.add("a damaged one", damaged)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -29,8 +29,12 @@ from nbimages.local import LocalTransport
 
 pytest.importorskip("anywidget")
 
-from nbimages.widgets import Gallery, MaskPainter, Studio  # noqa: E402
-from nbimages.widgets import _wire  # noqa: E402
+from nbimages.widgets import (
+    Gallery,
+    MaskPainter,
+    Studio,
+    _wire,
+)
 
 SENTINEL = "sk-SENTINEL-0123456789abcdefSECRET"
 FIVE_MB = 5 * 1024 * 1024
@@ -198,7 +202,7 @@ def test_no_message_above_five_megabytes_and_large_previews_are_downscaled() -> 
         assert max(shown.size) <= _wire.PREVIEW_MAX_SIDE
 
     class Sink:
-        sent: list[tuple[dict[str, Any], list[Any]]] = []
+        sent: ClassVar[list[tuple[dict[str, Any], list[Any]]]] = []
 
         def send(self, content: dict[str, Any], buffers: list[Any] | None = None) -> None:
             self.sent.append((content, list(buffers or [])))
@@ -449,7 +453,7 @@ def painted_layer(size: tuple[int, int], box: tuple[int, int, int, int], soft_ed
     layer = PIL.new("RGBA", size, (0, 0, 0, 0))
     layer.paste((255, 45, 110, 255), box)
     if soft_edge:  # antialiased border pixels, half transparent: not painted
-        left, top, right, bottom = box
+        left, top, _right, bottom = box
         layer.paste((255, 45, 110, 100), (left - 1, top, left, bottom))
     return png_bytes(layer)
 
@@ -537,7 +541,8 @@ def test_paste_back_repairs_a_model_that_drifts_outside_the_mask(picture: nbimag
                                                                 sim_transport: Any) -> None:
     """Real models may touch pixels outside the mask; the simulator does not, so a wrapper adds drift."""
     import numpy as np
-    from PIL import Image as PIL, ImageOps
+    from PIL import Image as PIL
+    from PIL import ImageOps
 
     def drifting(request: httpx.Request) -> httpx.Response:
         response = sim_transport.handle_request(request)

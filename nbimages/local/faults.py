@@ -58,10 +58,7 @@ class Fault:
         if not want.startswith("/"):
             want = "/" + want
         bare = path[3:] if path.startswith("/v1/") else path
-        for p in (path, bare):
-            if p == want or p.startswith(want + "/") or p.endswith(want):
-                return True
-        return False
+        return any(p == want or p.startswith(want + "/") or p.endswith(want) for p in (path, bare))
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any
 
 
 class Pause:
@@ -48,7 +49,7 @@ PAUSE = Pause()
 SHORT_PAUSE = Pause(0.1)
 CUT = Cut()
 
-StreamItem = Union[bytes, Pause, Sleep, Cut]
+StreamItem = bytes | Pause | Sleep | Cut
 
 
 @dataclass

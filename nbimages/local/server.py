@@ -34,6 +34,7 @@ preflight, which this server never grants (``OPTIONS`` is a 405).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import select
@@ -43,7 +44,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from .._secrets import redact
@@ -239,9 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server._track(self, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.log:  # a request line may carry a key (`?api-key=`, `user:password@`)
-            sys.stderr.write("%s - %s\n" % (self.address_string(), redact(format % args)))
+            sys.stderr.write(f"{self.address_string()} - {redact(format % args)}\n")
 
     def _client_gone(self) -> bool:
         try:
@@ -266,10 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _abort(self) -> None:
         """Close the connection abruptly (no more bytes, no end of body)."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def send_response_only(self, code: int, message: str | None = None) -> None:
         if code >= 200:
@@ -358,9 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- errors --------------------------------------------------------------------
 
-    _ERROR_CODES = {400: "malformed_request", 405: "method_not_allowed", 408: "request_timeout",
-                    414: "request_line_too_long", 431: "headers_too_large",
-                    505: "http_version_not_supported"}
+    _ERROR_CODES: ClassVar[dict[int, str]] = {
+        400: "malformed_request", 405: "method_not_allowed", 408: "request_timeout",
+        414: "request_line_too_long", 431: "headers_too_large", 505: "http_version_not_supported",
+    }
 
     def send_error(self, code: int, message: str | None = None,
                    explain: str | None = None) -> None:
@@ -640,10 +640,8 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         with self._active_lock:
             active = list(self._active.items())
         for handler, _ in active:
-            try:
+            with contextlib.suppress(OSError):
                 handler.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         deadline = time.monotonic() + timeout
         for _, thread in active:
             if thread is not threading.current_thread():

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
+from typing import Any
 
 import httpx
 
@@ -67,10 +69,8 @@ class _SyncStream(httpx.SyncByteStream):
 
     def close(self) -> None:
         self._closed = True
-        try:
+        with suppress(ValueError, AttributeError):  # still running in another thread
             self._items.close()  # type: ignore[attr-defined]
-        except (ValueError, AttributeError):  # still running in another thread
-            pass
 
 
 class _AsyncStream(httpx.AsyncByteStream):
@@ -104,10 +104,8 @@ class _AsyncStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._closed = True
-        try:
+        with suppress(ValueError, AttributeError):
             self._items.close()  # type: ignore[attr-defined]
-        except (ValueError, AttributeError):
-            pass
 
 
 class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):

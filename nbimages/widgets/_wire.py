@@ -10,8 +10,9 @@ the view puts back together (Jupyter's websocket drops messages near 10 MB).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from io import BytesIO
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..image import Image
@@ -102,7 +103,8 @@ def _undecodable() -> tuple[type[BaseException], ...]:
 
 
 def _unshowable_card(problem: str, side: int = 256) -> bytes:
-    from PIL import Image as PIL, ImageDraw
+    from PIL import Image as PIL
+    from PIL import ImageDraw
 
     card = PIL.new("RGB", (side, side), (214, 214, 214))
     draw = ImageDraw.Draw(card)

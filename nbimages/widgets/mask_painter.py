@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from ..errors import InvalidInputError
-from ..image import Image as NbImage, decode_problem, sniff
+from ..image import Image as NbImage
+from ..image import decode_problem, sniff
 from ..inputs import to_image
 from ._base import NbImagesWidget, static_file
 from ._wire import encode_thumbnail, preview_bytes, send_image
@@ -100,7 +101,8 @@ class MaskPainter(NbImagesWidget):
     def mask(self) -> Image:
         """The mask as a PNG `Image` of the image's size: alpha 0 where painted, 255 elsewhere."""
         if self._mask is None:
-            from PIL import Image as PIL, ImageOps
+            from PIL import Image as PIL
+            from PIL import ImageOps
 
             rgba = PIL.new("RGBA", self._painted.size, (0, 0, 0, 0))
             rgba.putalpha(ImageOps.invert(self._painted))
@@ -124,7 +126,8 @@ class MaskPainter(NbImagesWidget):
         else:
             pil = to_image(painted, "painted").to_pil()
             if pil.size != (self.width, self.height):
-                raise InvalidInputError("painted", f"{pil.width}x{pil.height} mask", f"a {self.width}x{self.height} mask")
+                raise InvalidInputError("painted", f"{pil.width}x{pil.height} mask",
+                                        f"a {self.width}x{self.height} mask")
             layer = pil.convert("RGBA").getchannel("A").point(lambda a: 255 if a < 128 else 0)
         self._set(layer)
         self._send_mask()

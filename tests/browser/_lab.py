@@ -8,6 +8,7 @@ nbimages store and visible simulator delays.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -272,10 +273,8 @@ class Notebook:
             time.sleep(0.1)
 
     def shutdown_kernel(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the page may already be gone; the server's teardown ends the kernel
             self._js("const p = window.__nbiPanel(path); return p ? p.sessionContext.shutdown() : null;")
-        except Exception:  # the page may already be gone; the server's teardown ends the kernel anyway
-            pass
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from _lab import CHROMIUM, LabServer, Notebook, chromium, open_notebook, start_lab
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"

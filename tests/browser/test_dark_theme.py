@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from _widgets import hook, wait_final, watch_preview
 
 pytestmark = pytest.mark.browser

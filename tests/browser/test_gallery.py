@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _widgets import hook
 from playwright.sync_api import expect
+
+from _widgets import hook
 
 pytestmark = pytest.mark.browser
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from _lab import record_frames, ws_parts
 
 pytestmark = pytest.mark.browser

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from _widgets import canvas_point, hook, stroke
 
 pytestmark = pytest.mark.browser

@@ -3,10 +3,12 @@ bytes each partial costs on the kernel websocket."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+
 from _lab import record_frames
 from _widgets import hook, image_frames, previews, wait_final, watch_preview
 
@@ -74,7 +76,7 @@ def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
         partial_indexes = [p["index"] for p in seen if p["kind"] == "partial"]
         assert partial_indexes == sorted(partial_indexes)
         # Each picture had its own moment on screen (the simulator spaces events 0.3 s apart).
-        gaps = [round((b["t"] - a["t"]) / 1000, 2) for a, b in zip(seen, seen[1:])]
+        gaps = [round((b["t"] - a["t"]) / 1000, 2) for a, b in itertools.pairwise(seen)]
         print(f"preview on screen: {[p['kind'] for p in seen]}, gaps {gaps} s")
         assert sum(gaps) >= 0.3, gaps
         nb.wait_value("not studio.busy")
