@@ -94,7 +94,7 @@ def api_error(response: httpx.Response) -> APIError:
         if text:
             message = text
     if isinstance(body, dict):
-        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        err: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
         message = _text_or_none(err.get("message")) or message
         code, kind, param = (_text_or_none(err.get(name)) for name in ("code", "type", "param"))
     cls = error_class(response.status_code, code)

@@ -416,6 +416,9 @@ class Client(_ClientBase):
         @overload
         def generate(self, prompt: str, *, stream: Literal[True],
                      **options: Unpack[ImageOptions]) -> Stream[list[Image]]: ...
+        @overload
+        def generate(self, prompt: str, *, stream: bool,
+                     **options: Unpack[ImageOptions]) -> list[Image] | Stream[list[Image]]: ...
         def generate(self, prompt: str, *, stream: bool = False, **options: Any) -> Any: ...
 
         @overload  # type: ignore[override]
@@ -424,6 +427,9 @@ class Client(_ClientBase):
         @overload
         def edit(self, prompt: str, image: Any, *, stream: Literal[True],
                  **options: Unpack[EditOptions]) -> Stream[list[Image]]: ...
+        @overload
+        def edit(self, prompt: str, image: Any, *, stream: bool,
+                 **options: Unpack[EditOptions]) -> list[Image] | Stream[list[Image]]: ...
         def edit(self, prompt: str, image: Any, *, stream: bool = False, **options: Any) -> Any: ...
 
         @overload  # type: ignore[override]
@@ -432,6 +438,9 @@ class Client(_ClientBase):
         @overload
         def respond(self, input: Any, *, stream: Literal[True],
                     **options: Unpack[RespondOptions]) -> Stream[Response | None]: ...
+        @overload
+        def respond(self, input: Any, *, stream: bool,
+                    **options: Unpack[RespondOptions]) -> Response | Stream[Response | None]: ...
         def respond(self, input: Any, *, stream: bool = False, **options: Any) -> Any: ...
 
         @overload  # type: ignore[override]
@@ -440,6 +449,9 @@ class Client(_ClientBase):
         @overload
         def describe(self, image: Any, question: str = ..., *, stream: Literal[True],
                      **options: Unpack[DescribeOptions]) -> Stream[str]: ...
+        @overload
+        def describe(self, image: Any, question: str = ..., *, stream: bool,
+                     **options: Unpack[DescribeOptions]) -> str | Stream[str]: ...
         def describe(self, image: Any, question: str = ..., *, stream: bool = False, **options: Any) -> Any: ...
 
         def variations(self, image: Any, *, n: int | None = None, size: str | None = None,
@@ -526,6 +538,9 @@ class AsyncClient(_ClientBase):
         @overload
         async def generate(self, prompt: str, *, stream: Literal[True],
                            **options: Unpack[ImageOptions]) -> AsyncStream[list[Image]]: ...
+        @overload
+        async def generate(self, prompt: str, *, stream: bool,
+                           **options: Unpack[ImageOptions]) -> list[Image] | AsyncStream[list[Image]]: ...
         async def generate(self, prompt: str, *, stream: bool = False, **options: Any) -> Any: ...
 
         @overload  # type: ignore[override]
@@ -534,6 +549,9 @@ class AsyncClient(_ClientBase):
         @overload
         async def edit(self, prompt: str, image: Any, *, stream: Literal[True],
                        **options: Unpack[EditOptions]) -> AsyncStream[list[Image]]: ...
+        @overload
+        async def edit(self, prompt: str, image: Any, *, stream: bool,
+                       **options: Unpack[EditOptions]) -> list[Image] | AsyncStream[list[Image]]: ...
         async def edit(self, prompt: str, image: Any, *, stream: bool = False, **options: Any) -> Any: ...
 
         @overload  # type: ignore[override]
@@ -542,6 +560,9 @@ class AsyncClient(_ClientBase):
         @overload
         async def respond(self, input: Any, *, stream: Literal[True],
                           **options: Unpack[RespondOptions]) -> AsyncStream[Response | None]: ...
+        @overload
+        async def respond(self, input: Any, *, stream: bool,
+                          **options: Unpack[RespondOptions]) -> Response | AsyncStream[Response | None]: ...
         async def respond(self, input: Any, *, stream: bool = False, **options: Any) -> Any: ...
 
         @overload  # type: ignore[override]
@@ -550,6 +571,9 @@ class AsyncClient(_ClientBase):
         @overload
         async def describe(self, image: Any, question: str = ..., *, stream: Literal[True],
                            **options: Unpack[DescribeOptions]) -> AsyncStream[str]: ...
+        @overload
+        async def describe(self, image: Any, question: str = ..., *, stream: bool,
+                           **options: Unpack[DescribeOptions]) -> str | AsyncStream[str]: ...
         async def describe(self, image: Any, question: str = ..., *, stream: bool = False, **options: Any) -> Any: ...
 
         async def variations(self, image: Any, *, n: int | None = None, size: str | None = None,

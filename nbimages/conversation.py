@@ -254,7 +254,7 @@ class ConversationStream:
     `StreamError` carries them.
     """
 
-    def __init__(self, conversation: Conversation, prompt: str, api: str, stream: Stream | None,
+    def __init__(self, conversation: Conversation, prompt: str, api: str, stream: Stream[Any] | None,
                  cache_key: str | None) -> None:
         self.conversation = conversation
         self.prompt = prompt

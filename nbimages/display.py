@@ -29,6 +29,8 @@ from ._markdown import render as render_markdown
 from .errors import describe_error
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
     from .conversation import Turn
     from .image import Image
 
@@ -88,7 +90,7 @@ def preview(image: Image, max_side: int = 512, format: str = "webp", quality: in
     fits = 0 < max(width, height) <= max_side
     if fits and (image.format == format or image.format in ("jpeg", "webp")):
         return image
-    pil = PIL.open(BytesIO(image.data))
+    pil: PILImage = PIL.open(BytesIO(image.data))
     if pil.format == "JPEG" and not fits:
         pil.draft("L" if pil.mode == "L" else "RGB", (max_side, max_side))
     has_alpha = pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info)

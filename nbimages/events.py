@@ -218,7 +218,7 @@ class EventDecoder:
         data = redact_json(data, _UNREDACTED_FIELDS)  # deltas: by `_text`, across pieces
         kind = data.get("type") or frame.event
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
+        if handler is None or not isinstance(kind, str):
             return []  # an event type this version does not know: skipped
         try:
             return handler(self, kind, data)

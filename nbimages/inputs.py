@@ -419,7 +419,7 @@ def validate_mask(mask: ImageSource, first_image: Image, param: str = "mask") ->
     image = to_image(mask, param, max_bytes=config.MAX_MASK_BYTES)
     shown = str(image.path) if image.path is not None else mask  # the file a user can go and fix
     if image.format != "png":
-        raise InvalidInputError(param, shown, f"a PNG with an alpha channel (got {image.format.upper()})")
+        raise InvalidInputError(param, shown, f"a PNG with an alpha channel (got {(image.format or '?').upper()})")
     if not _png_text.has_alpha(image.data):
         raise InvalidInputError(
             param, shown, "a PNG with an alpha channel: transparent pixels (alpha 0) mark where to edit"

@@ -229,6 +229,12 @@ class ImagineMagics(Magics):
 
     # -- what the magics work with (tests and users may reach them here) -----------------
     @property
+    def user_ns(self) -> dict[str, Any]:
+        """The namespace of the user's cells (where ``-o NAME`` binds and image names are looked up)."""
+        assert self.shell is not None, "the magics are registered with a shell"
+        return self.shell.user_ns
+
+    @property
     def client(self) -> Client:
         """The `Client`, rebuilt when the timeout or the OpenAI environment variables change."""
         backend = config.resolve_backend()
@@ -304,8 +310,8 @@ class ImagineMagics(Magics):
             if image is None:
                 raise InvalidInputError(param, "last", "a current image: run a %%imagine cell first")
             return image
-        if token.isidentifier() and token in self.shell.user_ns:
-            value = self.shell.user_ns[token]
+        if token.isidentifier() and token in self.user_ns:
+            value = self.user_ns[token]
             if param == "mask" and hasattr(type(value), "mask") and not hasattr(value, "data"):
                 # A MaskPainter (or anything holding a painted mask); an empty painting would edit nothing.
                 if getattr(value, "painted_pixels", None) == 0:
@@ -452,7 +458,7 @@ class ImagineMagics(Magics):
         response = stream.result
         text = (response.output_text if response is not None else "") or stream.text
         if args.output:
-            self.shell.user_ns[args.output] = text
+            self.user_ns[args.output] = text
         footer = " · ".join(p for p in (model, backend, f"{live.elapsed:.1f} s") if p)
         try:
             self.store.record_usage(model=model, usage=response.usage if response else None, endpoint="responses",
@@ -655,7 +661,7 @@ class _ImagineRun:
     def _output(self, images: list[Image]) -> None:
         name = self.args.output
         if name:
-            self.magics.shell.user_ns[name] = images[0] if len(images) == 1 else images
+            self.magics.user_ns[name] = images[0] if len(images) == 1 else images
 
 
 def _stored_results(store: Store, key: str) -> list[Image]:

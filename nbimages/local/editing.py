@@ -85,7 +85,7 @@ def mask_region(mask_img: Any, size: tuple[int, int], param: str) -> PILImage.Im
         raise APIError(400, f"Invalid mask image: the mask must have the same dimensions as "
                        f"the image (mask {mask_img.width}x{mask_img.height}, image "
                        f"{size[0]}x{size[1]}).", param=param, code="invalid_image_size")
-    return mask_img.getchannel("A").point(lambda a: 255 if a == 0 else 0)  # type: ignore[no-any-return]
+    return mask_img.getchannel("A").point(lambda a: 255 if a == 0 else 0)
 
 
 def output_mode(image: PILImage.Image, background: str) -> str:

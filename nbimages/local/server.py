@@ -302,8 +302,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _await_request(self) -> bool:
         """Wait, as long as an idle connection may, for the next request's first byte."""
+        reader: Any = self.rfile  # a buffered reader: it has peek()
         try:
-            return bool(self.rfile.peek(1))
+            return bool(reader.peek(1))
         except (OSError, ValueError):
             return False
 
@@ -528,7 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _ClientGone:
             self.close_connection = True
             if resp.stream is not None and hasattr(resp.stream, "close"):
-                resp.stream.close()  # type: ignore[union-attr]
+                resp.stream.close()
         finally:
             self._record_end(outcome)
 

@@ -101,7 +101,7 @@ def _expected(trait: traitlets.TraitType) -> str:
     return f"{trait.info()}{bounds}"
 
 
-class NbImagesWidget(anywidget.AnyWidget):  # type: ignore[misc]
+class NbImagesWidget(anywidget.AnyWidget):
     """Base class: action dispatch, the ``error`` trait, and a static image for non-widget frontends."""
 
     _css = static_file("widgets.css")

@@ -10,7 +10,7 @@ the view puts back together (Jupyter's websocket drops messages near 10 MB).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,7 +39,7 @@ _sequence = itertools.count(1)
 
 
 class Sender(Protocol):
-    def send(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None: ...
+    def send(self, content: dict[str, Any], buffers: Sequence[bytes | memoryview] | None = None) -> None: ...
 
 
 def _fits(image: Image, max_bytes: int, max_side: int) -> bool:
@@ -134,7 +134,7 @@ def send_image(widget: Sender, slot: str, data: bytes, mime: str, **meta: Any) -
     for part in range(parts):
         chunk = view[part * MAX_MESSAGE_BYTES : (part + 1) * MAX_MESSAGE_BYTES]
         content = {"type": "image", "slot": slot, "seq": seq, "mime": mime, "part": part, "parts": parts, **meta}
-        widget.send(content, buffers=[chunk])
+        widget.send(content, buffers=[chunk])  # a view of the bytes: no copy
     return seq
 
 

@@ -37,7 +37,7 @@ class _Shown(NamedTuple):
 
     image: Image | None
     final: bool = True
-    index: int | None = None
+    partial: int | None = None  # the partial image's index; None for a final image
     badge: bool = True  # False: the current image shown again after a failed run
 
 

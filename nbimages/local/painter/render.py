@@ -47,7 +47,7 @@ def render(prompt: str, size: tuple[int, int], seed: int, *, transparent: bool =
     key = ("gen", prompt, size, seed, transparent, label)
     cached = _IMAGES.get(key)
     if cached is not None:
-        return cached.copy()  # type: ignore[no-any-return]
+        return cached.copy()
     from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
@@ -102,7 +102,7 @@ def _enhance(kind: str, factor: float) -> Callable[[PILImage.Image, int], PILIma
     def enhance(rgb: PILImage.Image, width: int) -> PILImage.Image:
         from PIL import ImageEnhance
 
-        return getattr(ImageEnhance, kind)(rgb).enhance(factor)  # type: ignore[no-any-return]
+        return getattr(ImageEnhance, kind)(rgb).enhance(factor)
 
     return enhance
 

@@ -160,16 +160,16 @@ def parse_prompt(prompt: str) -> Scene:
             base = lookup(nxt)
             assert base is not None
             if tok in ("light", "pale", "bright"):
-                rgb = tuple(int(c + (255 - c) * 0.45) for c in base)
+                r, g, b = (int(c + (255 - c) * 0.45) for c in base)
             else:
-                rgb = tuple(int(c * 0.55) for c in base)
-            colors.append((i + 1, rgb))  # type: ignore[arg-type]
+                r, g, b = (int(c * 0.55) for c in base)
+            colors.append((i + 1, (r, g, b)))
             i += 2
             continue
-        rgb = lookup(tok)
+        named = lookup(tok)
         # "rose", "snow", "sand" are colours only when followed by nothing drawable
-        if rgb is not None and tok not in MOOD_WORDS and not _singular(tok):
-            colors.append((i, rgb))
+        if named is not None and tok not in MOOD_WORDS and not _singular(tok):
+            colors.append((i, named))
         i += 1
 
     for idx, tok in enumerate(tokens):
