@@ -239,11 +239,10 @@ class _Output:
     def publish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         from IPython.display import display
 
-        if self.display_id is None:
+        update = self.display_id is not None
+        if not update:
             self.display_id = uuid.uuid4().hex
-            display(data, raw=True, metadata=metadata, display_id=self.display_id)
-        else:
-            display(data, raw=True, metadata=metadata, display_id=self.display_id, update=True)
+        display(data, raw=True, metadata=metadata, display_id=self.display_id, update=update)  # type: ignore[no-untyped-call]
 
 
 class LiveImage(_Output):

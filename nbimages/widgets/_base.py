@@ -93,7 +93,7 @@ def one_line(exc: BaseException) -> str:
     return str(describe_error(exc, limit=300))
 
 
-def _expected(trait: traitlets.TraitType) -> str:
+def _expected(trait: traitlets.TraitType[Any, Any]) -> str:
     """What a trait accepts, in words: "an int from 1 to 200"."""
     low, high = getattr(trait, "min", None), getattr(trait, "max", None)
     bounds = (f" from {low} to {high}" if low is not None and high is not None

@@ -162,7 +162,7 @@ class MaskPainter(NbImagesWidget):
             from ..client import Client
 
             with Client() as own:
-                results = own.edit(prompt, self.image, mask=mask, **options)
+                results: list[Image] = own.edit(prompt, self.image, mask=mask, **options)
         else:
             results = client.edit(prompt, self.image, mask=mask, **options)
         if paste_back:

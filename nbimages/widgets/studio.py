@@ -110,7 +110,7 @@ class Studio(NbImagesWidget):
         value = proposal["value"]
         if value and value != "auto":  # refused here, not later in the worker thread
             validate_generation_options({proposal["trait"].name: value})
-        return value
+        return str(value)
 
     # -- Python API -------------------------------------------------------------------
     @property
