@@ -30,14 +30,7 @@ from traitlets.config import Configurable
 
 from . import config
 from ._digest import sha256_hex
-from .errors import (
-    APIConnectionError,
-    APIError,
-    ConfigurationError,
-    InvalidInputError,
-    StoreError,
-    StreamError,
-)
+from .errors import InvalidInputError, NbImagesError, StoreError, StreamError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -48,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Imagine", "ImagineMagics", "load_ipython_extension", "magics_for", "unload_ipython_extension"]
 
-KNOWN_ERRORS = (InvalidInputError, APIError, StreamError, APIConnectionError, ConfigurationError, StoreError)
 
 
 class Imagine(Configurable):
@@ -447,7 +439,7 @@ class ImagineMagics(Magics):
             for event in stream:
                 if isinstance(event, TextDelta):
                     live.append(event.delta)
-        except KNOWN_ERRORS as exc:
+        except NbImagesError as exc:
             live.error(exc)
             return
         except KeyboardInterrupt:
@@ -472,7 +464,7 @@ class ImagineMagics(Magics):
         """Known errors become one line of output (with a hint) instead of a traceback."""
         try:
             yield
-        except KNOWN_ERRORS as exc:
+        except NbImagesError as exc:
             from .display import error_bundle
 
             self._show(*error_bundle(exc))
@@ -644,7 +636,7 @@ class _ImagineRun:
         except StreamError as exc:
             live.error(exc, None if exc.images else exc.last_partial, images=exc.images)
             return
-        except KNOWN_ERRORS as exc:
+        except NbImagesError as exc:
             live.error(exc, live.last_partial)
             return
         except KeyboardInterrupt:

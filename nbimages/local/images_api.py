@@ -6,12 +6,12 @@ them: a JSON body, or (``stream``) partial images then one completed event per i
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._digest import sha256_hex
 from .codec import MIME, b64, background_of, decode_data_url, encode, encode_cached, open_image
 from .editing import EditJob, load_image_ref, mask_region, paint_edits
 from .incoming import Request
@@ -66,8 +66,8 @@ def edits(ctx: Context, req: Request) -> SimResponse:
         raise APIError(400, f"Too many images: at most {MAX_IMAGES}.", param="image",
                        code="invalid_value")
     job = _edit_job(images, mask, prompt, opts, fields.get("input_fidelity"))
-    ids = ([hashlib.sha256(b).hexdigest() for b in images],
-           hashlib.sha256(mask).hexdigest() if mask else None)
+    ids = ([sha256_hex(b) for b in images],
+           sha256_hex(mask) if mask else None)
     seeds = [seed("edits", prompt, opts.model, job.out_size, opts.quality, i, *ids, opts.background)
              for i in range(opts.n)]
     pictures = paint_edits(ctx.painter, job, seeds)
@@ -88,7 +88,7 @@ def variations(ctx: Context, req: Request) -> SimResponse:
     size = parse_size(fields.get("size")) or (1024, 1024)
     rf = response_format(fields.get("response_format"))
     base = open_image(files[0].data, "image")
-    digest = hashlib.sha256(files[0].data).hexdigest()
+    digest = sha256_hex(files[0].data)
     data = []
     for i in range(n):
         blob = encode(ctx.painter.variation(base, size, seed("variations", digest, size, i)), "png")
@@ -171,7 +171,7 @@ def _datum(ctx: Context, req: Request, opts: ImageOptions, blob: bytes, prompt: 
 def _image_url(ctx: Context, req: Request, data: bytes, fmt: str) -> str:
     """Served over HTTP: a URL of this server; in-process: a data URL."""
     if req.base_url:
-        name = f"img_{hashlib.sha256(data).hexdigest()[:24]}.{fmt}"
+        name = f"img_{sha256_hex(data)[:24]}.{fmt}"
         ctx.state.serve(name, data, MIME[fmt])
         return f"{req.base_url.rstrip('/')}/_files/{name}"
     return f"data:{MIME[fmt]};base64,{b64(data)}"

@@ -14,12 +14,12 @@ A new response goes parse -> decide -> produce -> respond -> emit:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._digest import sha256_hex
 from .codec import b64, background_of, encode, open_image
 from .editing import EditJob, load_image_ref, mask_region, paint_edits
 from .incoming import Request
@@ -254,7 +254,7 @@ def _paint(ctx: Context, call: ImageCall) -> tuple[Picture, tuple[int, int], str
                                                         opts.background), transparent=opts.transparent)
         return picture, size, prompt, 0
     turn_seed = seed("responses-edit", prompt, opts.model, job.out_size, opts.quality,
-                     hashlib.sha256(call.source).hexdigest())
+                     sha256_hex(call.source))
     (picture,) = paint_edits(ctx.painter, job, [turn_seed])
     revised = (f"{job.context.rstrip('. ')}{TURNS}{prompt}" if job.context
                else f"Edit of the given image: {prompt}")

@@ -6,8 +6,9 @@ Imported lazily: ``import nbimages`` does not load anywidget or ipywidgets.
 Front end: one self-contained ES module per widget, bundled by ``js/build.py`` from
 ``js/src/_shared.js`` + ``js/src/<widget>.js`` (anywidget loads ``_esm`` from a blob URL,
 where a relative import cannot resolve). Building a wheel writes the bundles into
-``nbimages/static/`` (``hatch_build.py``); in a source checkout the widgets rebuild them
-into ``js/build/`` (not committed) when imported. ``_esm`` is their path, so
+``nbimages/static/`` (``hatch_build.py``); a source checkout gets them in ``js/build/`` (not
+committed) from ``python js/build.py`` (run by ``make build``, ``pip install -e .`` and the
+test session), never when a widget is imported. ``_esm`` is their path, so
 ``ANYWIDGET_HMR=1`` (with ``watchfiles`` installed) and ``python js/build.py --watch``
 reload views live. ``js/widgets.css``
 styles all three with JupyterLab's theme variables.
