@@ -104,3 +104,36 @@ def test_gallery_click_selects_in_kernel(notebook: Any, shot: Any) -> None:
         shot(page.locator(hook("gallery")), "_page2")
         page.click(hook("enlarged-close"))
         expect(page.locator(hook("enlarged"))).to_be_hidden()
+
+
+SPOILED = f"""
+import tempfile
+from nbimages import Client
+from nbimages.store import Store
+from nbimages.widgets import Gallery
+store = Store(tempfile.mkdtemp())
+with Client() as c:
+    saved = [store.save(c.generate(p, size="1024x1024", quality="low")[0]) for p in {PROMPTS[:3]!r}]
+saved[0].path.unlink()  # deleted behind the store's back
+saved[1].path.write_bytes(saved[1].data[:2000])  # cut short: the header is fine, the pixels are not
+gallery = Gallery(store=store)
+gallery
+"""
+
+
+def test_gallery_cards_say_when_a_file_is_missing_or_damaged(notebook: Any, shot: Any) -> None:
+    """The good image shows; the others say why they cannot, and clicking one says where it was."""
+    with notebook([SPOILED]) as nb:
+        page = nb.page
+        problems = page.locator(hook("gallery-item-problem"))
+        expect(problems).to_have_count(2)
+        assert sorted(problems.all_inner_texts()) == ["file damaged", "file missing"]
+        good = page.locator(hook("gallery-item")).nth(0)
+        expect(good.locator("img")).to_be_visible()
+        missing = page.locator(hook("gallery-item")).filter(has_text="file missing")
+        missing.click()
+        error = page.locator(hook("error"))
+        expect(error).to_contain_text("No such file")
+        expect(page.locator(hook("enlarged"))).to_be_hidden()
+        assert nb.value("gallery.selected_id") == ""
+        shot(page.locator(hook("gallery")), "_missing_files")
