@@ -354,9 +354,12 @@ class LiveImage(_Output):
 
 def not_saved_line(error: BaseException, output: str | None = None) -> str:
     """Why an image is only in memory, and how to keep it."""
+    why = " ".join(str(error).split())
+    if not why.startswith("not saved"):
+        why = f"not saved to the store: {why}"
     kept = f"kept in memory as {output}" if output else "kept in memory (in the conversation: %imagine_history)"
     how = f"{output}.save('image.png')" if output else "nbimages.current_conversation().image.save('image.png')"
-    return f"not saved to the store: {' '.join(str(error).split())} — the image is {kept}; {how} writes it elsewhere"
+    return f"{why} — the image is {kept}; {how} writes it elsewhere"
 
 
 def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOptions(), cached: bool = False,

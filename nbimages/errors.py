@@ -203,6 +203,8 @@ class StoreError(NbImagesError, OSError):
     Nothing received is lost because of it: the image stays in memory and in the conversation.
     """
 
+    _hint = "make NBIMAGES_HOME (or %config Imagine.store_home) a writable folder with free space"
+
 
 class ErrorText(NamedTuple):
     """An error as a front end shows it: ``"{name}: {message} — {hint}"`` on one line."""

@@ -223,7 +223,7 @@ class Store:
         try:
             saved, prov = self._write_file(image, kind)
         except OSError as exc:
-            raise StoreError(f"could not save the image to the store at {self.home}: {os_reason(exc)}") from exc
+            raise StoreError(f"not saved to the store at {self.home}: {self._where(exc)}") from exc
         try:
             self._add_to_index(saved, prov, kind, cache_key, _fingerprint(image, kind))
         except StoreError as exc:
@@ -232,6 +232,17 @@ class Store:
                           stacklevel=2)
         self._remember(image, saved)
         return saved
+
+    def _where(self, exc: OSError) -> str:
+        """What failed, with the file named from the store's folder (its path is said already)."""
+        if exc.filename:
+            try:
+                relative = Path(exc.filename).relative_to(self.home)
+            except ValueError:
+                return os_reason(exc)
+            return f"{exc.strerror or type(exc).__name__} ({relative})" if str(relative) != "." else \
+                exc.strerror or type(exc).__name__
+        return os_reason(exc)
 
     def _earlier_save(self, image: Image, kind: str) -> Image | None:
         with self._lock:

@@ -184,7 +184,7 @@ HINTS = [
     (_api(errors.ConflictError, 409), ""),
     (_api(errors.APIError, 418), ""),
     (errors.ConfigurationError("no backend"), ""),
-    (errors.StoreError("disk full"), ""),
+    (errors.StoreError("disk full"), "make NBIMAGES_HOME"),
 ]
 
 

@@ -313,6 +313,6 @@ def test_the_studio_keeps_an_image_it_could_not_save_and_says_so(tmp_path: Path)
     turn = studio.wait(30)
     assert turn is not None and turn.image is not None and turn.image.path is None
     assert studio.image is turn.image and studio.image.to_pil().size == (1024, 1024)
-    assert studio.error.startswith("StoreError: could not save the image") and "Not a directory" in studio.error
+    assert studio.error.startswith("StoreError: not saved to the store at") and "Not a directory" in studio.error
     assert "studio.image.save(" in studio.error and studio.thumbnail  # shown all the same
     studio.close()

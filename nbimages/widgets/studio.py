@@ -314,7 +314,7 @@ class Studio(NbImagesWidget):
             self.status = self._status(job, f"done in {elapsed:.1f} s{size}", elapsed=False)
             if job.turn is not None and job.turn.save_error is not None:
                 self.error = one_line(job.turn.save_error) + (
-                    " — the image is kept in memory: studio.image.save('image.png') writes it elsewhere")
+                    "; the image is kept in memory (studio.image.save('image.png') writes it elsewhere)")
 
     def _status(self, job: _Job, what: str, *, elapsed: bool = True) -> str:
         model = job.runner.options.get("model") or self.default_model
