@@ -117,6 +117,9 @@ def chunked(data: bytes, size: int) -> list[bytes]:
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without OpenAI credentials (nothing here may reach the internet)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_") and k != "NBIMAGES_BACKEND"}
+    # Bytecode is written, as an installed package has it: with PYTHONDONTWRITEBYTECODE set, every
+    # fresh interpreter would compile nbimages from source (and not the SDK, installed with its .pyc).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(extra)
     return env
