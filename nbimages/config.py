@@ -7,7 +7,7 @@ Model names are open strings; nothing else in the package hard-codes one.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL_BASE_URL = "http://simulator.nbimages.local/v1"
@@ -38,8 +38,9 @@ EDIT_INPUT_FORMATS = frozenset({"png", "webp", "jpeg"})
 VISION_INPUT_FORMATS = frozenset({"png", "webp", "jpeg", "gif"})
 
 
-@dataclass(frozen=True)
-class SizeLimits:
+# NamedTuples rather than frozen dataclasses: config is imported with the magics, at every
+# kernel start, and a dataclass costs ten times as much to define.
+class SizeLimits(NamedTuple):
     """The sizes one image model takes, on top of the generic checks of `inputs.validate_size`.
 
     ``sizes`` is the whole list for models with fixed sizes (None: any WIDTHxHEIGHT within the
@@ -84,8 +85,7 @@ def mainline_model() -> str:
     return os.environ.get("NBIMAGES_MODEL") or DEFAULT_MODEL
 
 
-@dataclass(frozen=True)
-class Backend:
+class Backend(NamedTuple):
     """Where requests go. ``kind`` is "openai", "custom" (a compatible server) or "local"."""
 
     kind: str

@@ -11,6 +11,7 @@ installed).
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 import re
 import tokenize
@@ -92,12 +93,16 @@ def _unquote(token: str) -> str:
 # A line holds at most one prompt (or question) and a few options.
 _MAX_LINE_CHARS = config.MAX_PROMPT_CHARS + 4_000
 _MAX_MESSAGE_CHARS = 300
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+@functools.cache
+def _unprintable() -> re.Pattern[str]:
+    """Control characters and lone surrogates (compiled on first use: its surrogate range alone
+    takes half a millisecond, paid at every kernel start otherwise)."""
+    return re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def _printable(text: str) -> str:
     """``text`` fit for a one-line message: control characters and lone surrogates escaped, shortened."""
-    text = _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+    text = _unprintable().sub(lambda m: ascii(m.group())[1:-1], text)
     if len(text) > _MAX_MESSAGE_CHARS:
         text = text[:_MAX_MESSAGE_CHARS - 1] + "…"
     return text
