@@ -28,7 +28,7 @@ Each error knows how to fix it (``hint``, a few words; "" when there is nothing 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .image import Image
@@ -206,12 +206,22 @@ class StoreError(NbImagesError, OSError):
     _hint = "make NBIMAGES_HOME (or %config Imagine.store_home) a writable folder with free space"
 
 
-class ErrorText(NamedTuple):
-    """An error as a front end shows it: ``"{name}: {message} — {hint}"`` on one line."""
+class ErrorText:
+    """An error as a front end shows it: ``"{name}: {message} — {hint}"`` on one line.
 
-    name: str  # the error's class, or "Unexpected error" for one that is not nbimages' own
-    message: str  # one line, or "" when the error has none
-    hint: str  # how to fix it, or ""
+    (A plain class: errors is imported with the magics at every kernel start, and a
+    NamedTuple costs more to define than all the error classes together.)
+    """
+
+    __slots__ = ("hint", "message", "name")
+
+    def __init__(self, name: str, message: str, hint: str) -> None:
+        self.name = name  # the error's class, or "Unexpected error" for one that is not nbimages' own
+        self.message = message  # one line, or "" when the error has none
+        self.hint = hint  # how to fix it, or ""
+
+    def __repr__(self) -> str:
+        return f"ErrorText(name={self.name!r}, message={self.message!r}, hint={self.hint!r})"
 
     def __str__(self) -> str:
         return self.name + (f": {self.message}" if self.message else "") + (f" — {self.hint}" if self.hint else "")

@@ -30,7 +30,6 @@ from traitlets import Enum, Float, Int, Unicode, validate
 from traitlets.config import Configurable
 
 from . import config
-from ._digest import sha256_hex
 from .errors import InvalidInputError, NbImagesError, StoreError, StreamError
 
 if TYPE_CHECKING:
@@ -200,6 +199,8 @@ def _refuse_unsendable(texts: dict[str, Any]) -> None:
 
 
 def _digest(image: Image) -> str:
+    from ._digest import sha256_hex  # at first use: the extension loads at every kernel start
+
     return sha256_hex(image.data)
 
 

@@ -202,7 +202,7 @@ def test_describe_error_is_one_line_cut_to_a_limit_and_names_foreign_errors() ->
     assert "\n" not in str(said) and len(said.message) == 100 and said.message.endswith("...")
     assert str(said).endswith(" — check the options and inputs (%%imagine? lists them)")
     foreign = errors.describe_error(KeyError("k"))
-    assert foreign == ("Unexpected error", "KeyError: 'k'", "")
+    assert (foreign.name, foreign.message, foreign.hint) == ("Unexpected error", "KeyError: 'k'", "")
     assert str(errors.describe_error(errors.StreamError(""))) == "StreamError — run the cell again"
 
 
