@@ -6,7 +6,6 @@ sync and async clients differ only in how they wait.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from .inputs import (
     to_image,
     validate_detail,
     validate_generation_options,
+    validate_markup,
     validate_mask,
     validate_prompt,
     vision_part,
@@ -38,7 +38,7 @@ class Call:
     parse: Callable[[dict[str, Any], dict[str, Any]], Any]
     stream_result: Callable[[EventDecoder], Any]
     json: dict[str, Any] | None = None
-    data: dict[str, str] | None = None
+    data: dict[str, str | list[str]] | None = None
     files: list[tuple[str, tuple[str, bytes, str]]] | None = field(default=None, repr=False)
 
 
@@ -86,12 +86,30 @@ def _file_id(body: dict[str, Any], meta: dict[str, Any]) -> str:
 
 
 # -- builders ---------------------------------------------------------------------
-def _form_value(value: Any) -> str:
+def form_fields(options: dict[str, Any]) -> dict[str, str | list[str]]:
+    """Multipart text fields as the SDK writes them: a dict as ``key[sub]`` fields (nested as
+    deep as it goes), a list as repeated ``key[]`` fields, booleans as true/false, None left out."""
+    fields: dict[str, str | list[str]] = {}
+    for name, value in options.items():
+        for key, text in _flatten(name, value):
+            known = fields.get(key)
+            if known is None:
+                fields[key] = text
+            else:
+                fields[key] = [*(known if isinstance(known, list) else [known]), text]
+    return fields
+
+
+def _flatten(key: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [item for sub, v in value.items() for item in _flatten(f"{key}[{sub}]", v)]
+    if isinstance(value, (list, tuple)):
+        return [item for v in value for item in _flatten(f"{key}[]", v)]
+    if value is None:
+        return []
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
+        return [(key, "true" if value else "false")]
+    return [(key, str(value))]
 
 
 def _file_part(name: str, image: Image, index: int = 0) -> tuple[str, tuple[str, bytes, str]]:
@@ -125,6 +143,9 @@ def build_edit(
         for i, src in enumerate(sources)
     ]
     mask_image = validate_mask(mask, images[0]) if mask is not None else None
+    options = dict(options)
+    markup = options.pop("markup", None)
+    markup_image = validate_markup(markup, images[0], mask_image) if markup is not None else None
     model = config.image_model() if model is None else model
     _validate_model(model)
     opts = validate_generation_options(options, model=model)
@@ -132,7 +153,9 @@ def build_edit(
     files = [_file_part(name, img, i) for i, img in enumerate(images)]
     if mask_image is not None:
         files.append(_file_part("mask", mask_image))
-    data = {"prompt": prompt, "model": model, **{k: _form_value(v) for k, v in opts.items()}}
+    if markup_image is not None:
+        files.append(_file_part("markup", markup_image))
+    data: dict[str, str | list[str]] = {"prompt": prompt, "model": model, **form_fields(opts)}
     if stream:
         data["stream"] = "true"
     parent = images[0].call_id or (str(images[0].path) if images[0].path else None)
@@ -140,7 +163,8 @@ def build_edit(
         "prompt": prompt,
         "model": model,
         "parent": parent,
-        "params": {**opts, "endpoint": "images/edits", "images": len(images), "mask": mask_image is not None},
+        "params": {**opts, "endpoint": "images/edits", "images": len(images), "mask": mask_image is not None,
+                   **({"markup": True} if markup_image is not None else {})},
     }
     return Call("POST", "/images/edits", stream, meta, _images_from_reply, _stream_images, data=data, files=files)
 
@@ -151,7 +175,7 @@ def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) 
         _validate_model(model)
     opts = validate_generation_options(options, model=model or config.VARIATIONS_MODEL)
     # The legacy endpoint answers with URLs unless told otherwise.
-    data = {"response_format": "b64_json", **{k: _form_value(v) for k, v in opts.items()}}
+    data: dict[str, str | list[str]] = {"response_format": "b64_json", **form_fields(opts)}
     if model is not None:
         data["model"] = model
     meta = {"model": model, "params": {**opts, "endpoint": "images/variations"}}

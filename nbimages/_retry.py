@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import random
+import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,41 +36,57 @@ class RetryPolicy:
     max_retries: int = 2
     initial_delay: float = 0.5
     max_delay: float = 8.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = 120.0  # the SDK's MAX_RETRY_AFTER_DELAY
 
     def after_error(self, attempt: int, error: Exception, headers: Any = None) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up."""
+        """Seconds to wait before the next attempt, or None to give up.
+
+        As the SDK decides: a server hint longer than ``max_retry_after`` means no retry at all;
+        ``x-should-retry`` is obeyed either way; then 408, 409, 429 and 5xx are retried (but not
+        nbimages' `NEVER_RETRY_CODES`, which retrying cannot fix).
+        """
         if attempt >= self.max_retries:
             return None
+        server_delay = _retry_after(headers or {})
         if isinstance(error, APIError):
-            hint = (headers or {}).get("x-should-retry")
-            if hint == "false" or error.code in NEVER_RETRY_CODES:
+            if not self._retries(error, headers or {}, server_delay):
                 return None
-            if hint != "true" and error.status not in RETRY_STATUSES and error.status < 500:
-                return None
-            server_delay = _retry_after(headers or {})
-            if server_delay is not None and 0 <= server_delay <= self.max_retry_after:
+            if server_delay is not None and 0 < server_delay <= self.max_retry_after:
                 return server_delay
         elif isinstance(error, APITimeoutError) or not isinstance(error, APIConnectionError):
             return None
         delay = min(self.initial_delay * 2**attempt, self.max_delay)
         return delay * (1 - 0.25 * random.random())
 
+    def _retries(self, error: APIError, headers: Any, server_delay: float | None) -> bool:
+        if server_delay is not None and math.isfinite(server_delay) and server_delay > self.max_retry_after:
+            return False
+        hint = headers.get("x-should-retry")
+        if hint in ("true", "false"):
+            return hint == "true"
+        return error.code not in NEVER_RETRY_CODES and (error.status in RETRY_STATUSES or error.status >= 500)
+
+
+_INFINITY_WORDS = ("inf", "+inf", "infinity", "+infinity")
+
 
 def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after-ms")
-    if value is not None:
+    """The server's hint in seconds (``retry-after-ms`` first), as the SDK reads it: a number
+    too large for a float is a delay too long to wait, not a hint to ignore."""
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        if value is None:
+            continue
         try:
-            return float(value) / 1000
+            delay = float(value)
         except ValueError:
-            pass
+            continue
+        if delay == math.inf and value.strip().lower() not in _INFINITY_WORDS:
+            return math.nextafter(sys.float_info.max, 0)  # finite, and longer than any limit
+        return delay / divisor
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):  # neither seconds nor an HTTP date: ignore the hint

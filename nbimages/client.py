@@ -55,6 +55,7 @@ class ImageOptions(TypedDict, total=False):
 
 class EditOptions(ImageOptions, total=False):
     mask: Any
+    markup: Any
     input_fidelity: str | None
 
 
@@ -236,14 +237,19 @@ class _ClientBase:
         output_compression: int | None = None,
         input_fidelity: str | None = None,
         partial_images: int | None = None,
+        markup: Any = None,
         stream: bool = False,
         **extra: Any,
     ) -> Any:
-        """Edit one image or several (``image=[a, b]``); transparent pixels of ``mask`` mark where."""
+        """Edit one image or several (``image=[a, b]``); transparent pixels of ``mask`` mark where.
+
+        ``markup`` (GPT Image 2.5) is a transparent PNG drawn over the first image to guide the
+        edit, instead of a mask.
+        """
         options = dict(
             n=n, size=size, quality=quality, background=background, output_format=output_format,
             output_compression=output_compression, input_fidelity=input_fidelity,
-            partial_images=partial_images, **extra,
+            partial_images=partial_images, markup=markup, **extra,
         )
         return self._run(build_edit(prompt, image, mask=mask, model=model, stream=stream, options=options))
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import config
 from ._requests import image_tool
 from .errors import InvalidInputError, StoreError, StreamError
 from .events import Event, ImageCompleted, Response, ResponseCompleted
@@ -186,8 +187,13 @@ class Conversation:
 
     def send(self, prompt: str, *, stream: bool = False, images: Any = None, cache_key: str | None = None,
              **image_options: Any) -> Any:
-        """Refine the current image (or start one) through the Responses API."""
-        image_options.setdefault("model", self.image_model)
+        """Refine the current image (or start one) through the Responses API.
+
+        The image tool names its model (``image_model``, else ``NBIMAGES_IMAGE_MODEL`` or the
+        default), as generate and edit do: left out, the server would pick its own.
+        """
+        if image_options.get("model") is None:
+            image_options["model"] = self.image_model or config.image_model()
         if stream:
             image_options.setdefault("partial_images", 2)
         request = self.continuation(images)

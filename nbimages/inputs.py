@@ -26,6 +26,7 @@ __all__ = [
     "to_image",
     "validate_detail",
     "validate_generation_options",
+    "validate_markup",
     "validate_mask",
     "validate_prompt",
     "vision_part",
@@ -431,6 +432,28 @@ def validate_mask(mask: ImageSource, first_image: Image, param: str = "mask") ->
             f"the same size as the image ({first_image.width}x{first_image.height})",
         )
     return image
+
+
+def validate_markup(markup: ImageSource, first_image: Image, mask: Image | None = None,
+                    param: str = "markup") -> Image:
+    """A markup is a PNG with transparent pixels, the size of the first image, never with a mask
+    (the SDK's rules for GPT Image 2.5's markup edits)."""
+    if mask is not None:
+        raise InvalidInputError(param, markup, "a markup or a mask, not both (the API refuses them together)")
+    image = to_image(markup, param)
+    shown = str(image.path) if image.path is not None else markup
+    if image.format != "png" or not _png_text.has_alpha(image.data) or not _has_transparent_pixels(image):
+        raise InvalidInputError(param, shown, "a PNG with transparent pixels, drawn over the first image")
+    if first_image.size != image.size:
+        raise InvalidInputError(param, f"<{image.width}x{image.height} markup>",
+                                f"the same size as the image ({first_image.width}x{first_image.height})")
+    return image
+
+
+def _has_transparent_pixels(image: Image) -> bool:
+    alpha = image.to_pil().convert("RGBA").getchannel("A")
+    lowest, _ = alpha.getextrema()  # one band: (min, max)
+    return bool(lowest < 255)  # type: ignore[operator]
 
 
 def vision_part(source: ImageSource, detail: str, param: str = "image") -> dict[str, Any]:

@@ -608,13 +608,38 @@ def test_retry_after_as_an_http_date(mock_client: Any, png: Callable[..., bytes]
     assert len(sleeps) == 1 and 25 <= sleeps[0] <= 31
 
 
-@pytest.mark.parametrize("value", ["garbage", "", "-5", "3600"])
+@pytest.mark.parametrize("value", ["garbage", "", "-5", "0", "inf"])
 def test_unusable_retry_after_falls_back_to_backoff(
     mock_client: Any, png: Callable[..., bytes], sleeps: list[float], value: str
 ) -> None:
     script = Script(error_reply(429, None, {"retry-after": value}), images_reply(png()))
     mock_client(script).generate("x")
     assert script.calls == 2 and len(sleeps) == 1 and 0.375 <= sleeps[0] <= 0.5
+
+
+@pytest.mark.parametrize(("header", "value", "waited"), [
+    ("retry-after", "90", 90.0), ("retry-after", "120", 120.0), ("retry-after-ms", "119500", 119.5),
+])
+def test_server_hints_up_to_two_minutes_are_honoured_as_the_sdk_does(
+    mock_client: Any, png: Callable[..., bytes], sleeps: list[float], header: str, value: str, waited: float
+) -> None:
+    script = Script(error_reply(429, None, {header: value}), images_reply(png()))
+    mock_client(script).generate("x")
+    assert script.calls == 2 and sleeps == [waited]
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"retry-after": "121"}, 429), ({"retry-after": "3600"}, 503), ({"retry-after-ms": "120001"}, 429),
+    ({"retry-after": "1e999"}, 429),  # too large for a float: a delay too long, as the SDK reads it
+    ({"retry-after": "121", "x-should-retry": "true"}, 429),  # a hint too long wins over x-should-retry
+])
+def test_server_hints_over_two_minutes_are_not_retried_as_the_sdk_does(
+    mock_client: Any, sleeps: list[float], headers: dict[str, str], status: int
+) -> None:
+    script = Script(error_reply(status, None, headers))
+    with pytest.raises(APIError):
+        mock_client(script).generate("x")
+    assert script.calls == 1 and sleeps == []
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 520])
