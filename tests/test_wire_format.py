@@ -4,8 +4,10 @@ boundaries, file names and content types; the bytes of every file must be the sa
 
 from __future__ import annotations
 
+import contextlib
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from PIL import Image as PIL
@@ -38,10 +40,8 @@ def normalised(request: Any) -> dict[str, Any]:
 def last_request(server: Any, call: Callable[[], Any]) -> dict[str, Any]:
     """What the server saw of ``call`` (which may be refused: the request is what counts here)."""
     before = len(server.simulator.requests)
-    try:
+    with contextlib.suppress(nbimages.NbImagesError, openai.OpenAIError):
         call()
-    except (nbimages.NbImagesError, openai.OpenAIError):
-        pass
     requests = server.simulator.requests[before:]
     assert len(requests) == 1, [r.path for r in requests]
     return normalised(requests[0])
