@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .codec import sniff_mime
 from .incoming import Request
-from .protocol import APIError, SimResponse, new_id
+from .protocol import APIError, SimResponse, missing_parameter, new_id
 from .replies import json_reply
 
 if TYPE_CHECKING:
@@ -31,12 +31,10 @@ def _upload(ctx: Context, req: Request) -> SimResponse:
     form = req.form()
     files = form.get_files("file")
     if not files:
-        raise APIError(400, "Missing required parameter: 'file'.", param="file",
-                       code="missing_required_parameter")
+        raise missing_parameter("file")
     purpose = form.get("purpose")
     if not purpose:
-        raise APIError(400, "Missing required parameter: 'purpose'.", param="purpose",
-                       code="missing_required_parameter")
+        raise missing_parameter("purpose")
     f = files[0]
     fid = new_id("file-", 12)
     obj = {"id": fid, "object": "file", "bytes": f.size, "created_at": int(time.time()),

@@ -16,7 +16,7 @@ from .codec import MIME, b64, background_of, decode_data_url, encode, encode_cac
 from .editing import EditJob, load_image_ref, mask_region, paint_edits
 from .incoming import Request
 from .params import ImageOptions, check_prompt, image_options, int_param, parse_size, response_format, seed, size_label
-from .protocol import APIError, SimResponse
+from .protocol import APIError, SimResponse, missing_parameter
 from .replies import event_stream, json_reply
 from .usage import PARTIAL_TOKENS, image_output_tokens, image_usage
 
@@ -59,8 +59,7 @@ def edits(ctx: Context, req: Request) -> SimResponse:
     fields, images, mask = _edit_form(req) if req.is_multipart else _edit_json(ctx, req)
     prompt = check_prompt(fields.get("prompt"))
     if not images:
-        raise APIError(400, "Missing required parameter: 'image'.", param="image",
-                       code="missing_required_parameter")
+        raise missing_parameter("image")
     opts = image_options(fields, default_model=ctx.image_model)
     if len(images) > MAX_IMAGES:
         raise APIError(400, f"Too many images: at most {MAX_IMAGES}.", param="image",
@@ -81,8 +80,7 @@ def variations(ctx: Context, req: Request) -> SimResponse:
     form = req.form()
     files = form.get_files("image", "image[]")
     if not files:
-        raise APIError(400, "Missing required parameter: 'image'.", param="image",
-                       code="missing_required_parameter")
+        raise missing_parameter("image")
     fields = {k: v[-1] for k, v in form.fields.items()}
     n = int_param(fields.get("n"), "n", 1, 10, 1)
     size = parse_size(fields.get("size")) or (1024, 1024)

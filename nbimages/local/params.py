@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .protocol import APIError
+from .protocol import APIError, missing_parameter
 
 DEFAULT_IMAGE_MODEL = "gpt-image-1.5"
 DEFAULT_MODEL = "gpt-5"
@@ -169,8 +169,7 @@ def _output_format(raw: Any, prefix: str) -> str:
 
 def check_prompt(prompt: Any, param: str = "prompt") -> str:
     if prompt is None:
-        raise APIError(400, f"Missing required parameter: '{param}'.", param=param,
-                       code="missing_required_parameter")
+        raise missing_parameter(param)
     if not isinstance(prompt, str):
         raise APIError(400, f"Invalid type for '{param}': expected a string.", param=param,
                        code="invalid_type")

@@ -97,6 +97,11 @@ class APIError(Exception):
 MAX_JSON_DEPTH = 64  # arrays and objects inside each other; real requests stay far below
 
 
+def missing_parameter(param: str) -> APIError:
+    """OpenAI's answer to a request without a parameter it needs."""
+    return APIError(400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+
+
 def parse_json_body(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The JSON value of a request body, or an `APIError` (400) saying what is wrong with it.
 

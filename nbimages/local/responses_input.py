@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .codec import decode_data_url
 from .incoming import Request
 from .params import bool_param, moderate
-from .protocol import APIError, new_id
+from .protocol import APIError, missing_parameter, new_id
 from .state import StoredImage
 
 if TYPE_CHECKING:
@@ -69,8 +69,7 @@ def parse_request(ctx: Context, req: Request) -> Ask:
     body = req.json_object()
     model = body.get("model")
     if not model:
-        raise APIError(400, "Missing required parameter: 'model'.", param="model",
-                       code="missing_required_parameter")
+        raise missing_parameter("model")
     previous = body.get("previous_response_id")
     if previous and not ctx.state.has_response(previous):
         raise APIError(404, f"Previous response with id '{previous}' not found.",
@@ -89,8 +88,7 @@ def parse_request(ctx: Context, req: Request) -> Ask:
 
 def parse_input(state: State, raw: Any) -> ParsedInput:
     if raw is None:
-        raise APIError(400, "Missing required parameter: 'input'.", param="input",
-                       code="missing_required_parameter")
+        raise missing_parameter("input")
     if isinstance(raw, str):
         return ParsedInput(raw, [raw])
     if not isinstance(raw, list):
