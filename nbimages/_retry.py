@@ -82,7 +82,7 @@ def _retry_after(headers: Any) -> float | None:
         except ValueError:
             continue
         if delay == math.inf and value.strip().lower() not in _INFINITY_WORDS:
-            return math.nextafter(sys.float_info.max, 0)  # finite, and longer than any limit
+            return sys.float_info.max  # finite, and longer than any limit
         return delay / divisor
     value = headers.get("retry-after")
     if value is None:

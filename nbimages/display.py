@@ -149,8 +149,8 @@ def _picture(image: Image, side: int, alt: str, make: Any, *, faded: bool = Fals
     box = _box(image, side)
     if shown is not None:
         return _img_tag(shown, box, alt, faded=faded)
-    width, height = (box if max(box) <= side else (side, side))
-    return (f'<div style="width:{width}px;max-width:100%;height:{min(height, side)}px;display:flex;'
+    width, height = box
+    return (f'<div style="width:{width}px;max-width:100%;height:{height}px;display:flex;'
             f'align-items:center;justify-content:center;border:1px dashed rgba(128,128,128,.6);'
             f'border-radius:4px;{_MUTED};text-align:center">this image cannot be shown: {escape(problem)}</div>')
 

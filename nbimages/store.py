@@ -235,14 +235,12 @@ class Store:
 
     def _where(self, exc: OSError) -> str:
         """What failed, with the file named from the store's folder (its path is said already)."""
-        if exc.filename:
-            try:
-                relative = Path(exc.filename).relative_to(self.home)
-            except ValueError:
-                return os_reason(exc)
-            return f"{exc.strerror or type(exc).__name__} ({relative})" if str(relative) != "." else \
-                exc.strerror or type(exc).__name__
-        return os_reason(exc)
+        reason = exc.strerror or type(exc).__name__
+        try:
+            relative = Path(exc.filename).relative_to(self.home) if exc.filename else None
+        except ValueError:
+            return os_reason(exc)
+        return f"{reason} ({relative})" if relative is not None and str(relative) != "." else reason
 
     def _earlier_save(self, image: Image, kind: str) -> Image | None:
         with self._lock:

@@ -194,11 +194,6 @@ def _media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
 
 
-def _looks_like_json(body: bytes, content_type: str) -> bool:
-    # The simulator reads such bodies as JSON whatever their Content-Type.
-    return "json" in content_type.lower() or body.lstrip()[:1] in (b"{", b"[")
-
-
 @dataclass(frozen=True)
 class RequestEnd:
     """How the server finished answering one request (``time`` is ``time.monotonic()``).

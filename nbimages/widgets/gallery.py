@@ -7,7 +7,9 @@ image as binary messages, so saved widget state stays small however many images 
 from __future__ import annotations
 
 import math
+import os
 from contextlib import suppress
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import traitlets
@@ -93,7 +95,7 @@ class Gallery(NbImagesWidget):
         try:
             image = _usable(record)
         except StoreError as exc:
-            self._mark_problem(record.id, _problem_label(exc))
+            self._mark_problem(record.id, _problem_label(record.path))
             raise KeyError(f"{image_id}: {exc}") from exc
         self.selected_id = record.id
         self._send_large(record.id, image)
@@ -152,8 +154,8 @@ class Gallery(NbImagesWidget):
                 except KeyError:
                     problems[item["id"]] = "no longer in the store"
                     continue
-                except StoreError as exc:
-                    problems[item["id"]] = _problem_label(exc)
+                except StoreError:
+                    problems[item["id"]] = _problem_label(self.store.get(item["id"]).path)
                     continue
                 yield item["id"], data, MIME.get(sniff(data)[0] or "", "image/png")
 
@@ -205,9 +207,11 @@ def _usable(record: StoredImage) -> Image:
     return image
 
 
-def _problem_label(exc: StoreError) -> str:
-    text = str(exc)
-    return "file missing" if "No such file" in text else "file damaged" if "damaged" in text else "file unreadable"
+def _problem_label(path: Path) -> str:
+    """What a card says of an image whose file could not be shown (its error says the rest)."""
+    if not path.is_file():
+        return "file missing"
+    return "file damaged" if os.access(path, os.R_OK) else "file unreadable"
 
 
 def _summary(record: StoredImage) -> dict[str, Any]:
@@ -221,5 +225,5 @@ def _summary(record: StoredImage) -> dict[str, Any]:
         "height": record.height or 0,
         "kind": record.kind,
         "size": (record.params or {}).get("size") or "",
-        "problem": "" if record.path.is_file() else "file missing",
+        "problem": "" if record.path.is_file() else _problem_label(record.path),
     }
