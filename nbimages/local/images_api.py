@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._digest import sha256_hex
 from .codec import MIME, b64, background_of, decode_data_url, encode, encode_cached, open_image
-from .editing import EditJob, load_image_ref, mask_region, paint_edits
+from .editing import EditJob, load_image_ref, markup_layer, mask_region, paint_edits
 from .incoming import Request
 from .params import ImageOptions, check_prompt, image_options, int_param, parse_size, response_format, seed, size_label
 from .protocol import APIError, SimResponse, missing_parameter
@@ -56,7 +56,7 @@ def generations(ctx: Context, req: Request) -> SimResponse:
 
 
 def edits(ctx: Context, req: Request) -> SimResponse:
-    fields, images, mask = _edit_form(req) if req.is_multipart else _edit_json(ctx, req)
+    fields, images, mask, markup = _edit_form(req) if req.is_multipart else _edit_json(ctx, req)
     prompt = check_prompt(fields.get("prompt"))
     if not images:
         raise missing_parameter("image")
@@ -64,9 +64,9 @@ def edits(ctx: Context, req: Request) -> SimResponse:
     if len(images) > MAX_IMAGES:
         raise APIError(400, f"Too many images: at most {MAX_IMAGES}.", param="image",
                        code="invalid_value")
-    job = _edit_job(images, mask, prompt, opts, fields.get("input_fidelity"))
+    job = _edit_job(images, mask, markup, prompt, opts, fields.get("input_fidelity"))
     ids = ([sha256_hex(b) for b in images],
-           sha256_hex(mask) if mask else None)
+           sha256_hex(mask) if mask else None, sha256_hex(markup) if markup else None)
     seeds = [seed("edits", prompt, opts.model, job.out_size, opts.quality, i, *ids, opts.background)
              for i in range(opts.n)]
     pictures = paint_edits(ctx.painter, job, seeds)
@@ -97,21 +97,24 @@ def variations(ctx: Context, req: Request) -> SimResponse:
 # --------------------------------------------------------------------------- reading an edit
 
 
-def _edit_form(req: Request) -> tuple[dict[str, Any], list[bytes], bytes | None]:
-    """(fields, images, mask) of a multipart edit: ``image`` or ``image[]`` parts, files or
-    data URLs."""
+EditInputs = tuple[dict[str, Any], list[bytes], bytes | None, bytes | None]  # fields, images, mask, markup
+
+
+def _edit_form(req: Request) -> EditInputs:
+    """(fields, images, mask, markup) of a multipart edit: ``image`` or ``image[]`` parts,
+    files or data URLs."""
     form = req.form()
     fields: dict[str, Any] = {k: v[-1] for k, v in form.fields.items()}
     images = [f.data for f in form.get_files("image", "image[]")]
     images += [decode_data_url(val, "image") for key in ("image", "image[]")
                for val in form.fields.get(key, [])]
-    masks = form.get_files("mask")
-    return fields, images, masks[0].data if masks else None
+    masks, markups = form.get_files("mask"), form.get_files("markup")
+    return fields, images, masks[0].data if masks else None, markups[0].data if markups else None
 
 
-def _edit_json(ctx: Context, req: Request) -> tuple[dict[str, Any], list[bytes], bytes | None]:
-    """(fields, images, mask) of the JSON form: ``images`` (or ``image``) and ``mask`` as
-    ``{image_url}`` or ``{file_id}``."""
+def _edit_json(ctx: Context, req: Request) -> EditInputs:
+    """(fields, images, mask, markup) of the JSON form: ``images`` (or ``image``), ``mask`` and
+    ``markup`` as ``{image_url}`` or ``{file_id}``."""
     fields = req.json_object()
     refs = fields.get("images")
     if refs is None and fields.get("image") is not None:
@@ -120,16 +123,19 @@ def _edit_json(ctx: Context, req: Request) -> tuple[dict[str, Any], list[bytes],
         raise APIError(400, "Invalid 'images': expected an array.", param="images",
                        code="invalid_type")
     images = [load_image_ref(ctx.state, r, f"images[{i}]") for i, r in enumerate(refs or [])]
-    mask = load_image_ref(ctx.state, fields["mask"], "mask") if fields.get("mask") else None
-    return fields, images, mask
+    mask, markup = (load_image_ref(ctx.state, fields[name], name) if fields.get(name) else None
+                    for name in ("mask", "markup"))
+    return fields, images, mask, markup
 
 
-def _edit_job(images: list[bytes], mask: bytes | None, prompt: str, opts: ImageOptions,
-              fidelity: Any) -> EditJob:
+def _edit_job(images: list[bytes], mask: bytes | None, markup: bytes | None, prompt: str,
+              opts: ImageOptions, fidelity: Any) -> EditJob:
     several = len(images) > 1
     decoded = [open_image(b, "image", i + 1 if several else None) for i, b in enumerate(images)]
     region = mask_region(open_image(mask, "mask"), decoded[0].size, "mask") if mask is not None else None
-    return EditJob(decoded[0], prompt, references=decoded[1:], mask=region, size=opts.size,
+    marks = (markup_layer(open_image(markup, "markup"), decoded[0].size, mask is not None)
+             if markup is not None else None)
+    return EditJob(decoded[0], prompt, references=decoded[1:], mask=region, markup=marks, size=opts.size,
                    background=opts.background, fidelity=fidelity)
 
 
