@@ -59,6 +59,7 @@ _LAZY = {
     "ServerError": "errors",
     "StoreError": "errors",
     "StreamError": "errors",
+    "VectorImageError": "errors",
 }
 
 __all__ = sorted([*_LAZY, "__version__", "load_ipython_extension"])
@@ -99,6 +100,7 @@ if TYPE_CHECKING:
         ServerError,
         StoreError,
         StreamError,
+        VectorImageError,
     )
     from .events import (
         ImageCompleted,

@@ -2,6 +2,7 @@
 
     NbImagesError
     ├── InvalidInputError (also ValueError)   caught locally, before any request is sent
+    ├── VectorImageError (also ValueError)    pixels asked of an SVG, which has none until rasterised
     ├── ConfigurationError                    no usable backend / inconsistent settings
     ├── APIConnectionError                    the server could not be reached
     │   └── APITimeoutError
@@ -49,6 +50,7 @@ __all__ = [
     "ServerError",
     "StoreError",
     "StreamError",
+    "VectorImageError",
 ]
 
 
@@ -77,6 +79,14 @@ class InvalidInputError(NbImagesError, ValueError):
         self.value = value
         self.expected = expected
         super().__init__(f"{param}={_short_repr(value)} is not valid: expected {expected}")
+
+
+class VectorImageError(NbImagesError, ValueError):
+    """Pixels were asked of an SVG image: nbimages shows and stores SVGs as they are, and has
+    no rasteriser to turn one into pixels."""
+
+    _hint = ("rasterise it, e.g. pip install cairosvg, then "
+             "cairosvg.svg2png(bytestring=image.data); or ask for output_format='png' for pixels")
 
 
 class APIConnectionError(NbImagesError):
