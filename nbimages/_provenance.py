@@ -2,7 +2,8 @@
 
 A PNG carries it as two text chunks spliced in after ``IHDR`` (every other byte stays as it
 was, see `_png_text`): ``nbimages``, the provenance as JSON, and ``parameters``, the same in
-the A1111 form that image tools show. Other formats get a JSON sidecar, ``<file>.json``.
+the A1111 form that image tools show. Other formats (JPEG, WebP, GIF, SVG: their bytes are
+never touched) get a JSON sidecar, ``<file>.json``; a GIF's records its ``frame_count``.
 
 Nothing that could authenticate a request is written: keys that look like credentials or
 headers are dropped from the parameters, values that look like API keys are redacted, and
@@ -81,6 +82,7 @@ def parse_created(iso: Any) -> float | None:
 
 
 def provenance_of(image: Image, image_id: str, kind: str, created: float) -> dict[str, Any]:
+    frames = {"frame_count": image.frame_count} if image.format == "gif" else {}
     return {
         "nbimages": __version__,
         "id": image_id,
@@ -95,6 +97,7 @@ def provenance_of(image: Image, image_id: str, kind: str, created: float) -> dic
         "source": _clean_text(image.source),
         "created": _iso(created),
         "usage": image.usage.to_dict() if image.usage is not None else None,
+        **frames,
     }
 
 

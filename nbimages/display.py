@@ -76,7 +76,8 @@ def preview(image: Image, max_side: int = 512, format: str = "webp", quality: in
     An image of at most ``keep_under`` bytes in a format browsers show is returned as it is
     (the browser scales it). ``fast`` trades a little sharpness for speed (partial images):
     a box reduction, a bilinear finish and the quickest encoder setting. JPEGs are scaled
-    while decoding.
+    while decoding. An SVG is shown as it is and an animated GIF stays animated (see
+    `Image.thumbnail`), whatever ``format`` says.
     """
     from io import BytesIO
 
@@ -86,6 +87,8 @@ def preview(image: Image, max_side: int = 512, format: str = "webp", quality: in
 
     if image.format in _WEB_FORMATS and image.nbytes <= keep_under:
         return image
+    if image.format == "svg" or image.is_animated:
+        return image.thumbnail(max_side)
     width, height = image.width or 0, image.height or 0
     fits = 0 < max(width, height) <= max_side
     if fits and (image.format == format or image.format in ("jpeg", "webp")):
@@ -381,7 +384,8 @@ def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOp
         pictures.append(f"<figure style=\"margin:0\">{picture}"
                         f"<figcaption style=\"{_MUTED}\">{file_link(img.path)}</figcaption></figure>"
                         if len(images) > 1 else picture)
-    facts = [f"{first.width}×{first.height}" if first.width else None, first.model,
+    facts = [f"{first.width}×{first.height}" if first.width else None,
+             f"{first.frame_count} frames" if first.is_animated else None, first.model,
              (first.params or {}).get("quality"), backend, f"{elapsed:.1f} s" if elapsed is not None else None]
     facts_text = " · ".join(str(f) for f in facts if f)
     lines_html, lines_text = [], []

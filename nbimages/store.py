@@ -3,9 +3,9 @@
 Layout of the store's home (``NBIMAGES_HOME``, else the user's data folder)::
 
     images/YYYY-MM-DD/HHMMSS-<id>.png      provenance inside, as PNG text chunks
-    images/YYYY-MM-DD/HHMMSS-<id>.jpg      bytes as sent, plus ...
+    images/YYYY-MM-DD/HHMMSS-<id>.jpg      bytes as sent (also .webp, .gif, .svg), plus ...
     images/YYYY-MM-DD/HHMMSS-<id>.jpg.json ... a sidecar with the provenance
-    thumbs/<id>-<side>.png|jpg             thumbnail cache
+    thumbs/<id>-<side>.png|jpg|gif|svg     thumbnail cache (an animated GIF's is animated)
     index.sqlite                           images, usage ledger (WAL mode)
 
 Files are written to a temporary name, fsynced, then renamed into place (`_atomic_write`):
@@ -42,13 +42,14 @@ from ._digest import sha256_hex
 from ._provenance import clean_params, embed, parse_created, provenance_of, read_provenance, sidecar_path
 from ._store_index import COLUMNS, Index, os_reason
 from .errors import InvalidInputError, StoreError
-from .image import DECODE_ERRORS, Image, Usage, decode_error_text, decode_problem, header_problem
+from .image import DECODE_ERRORS, Image, Usage, decode_error_text, decode_problem, header_problem, svg_problem
 
 __all__ = ["Store", "StoredImage", "default_home", "default_store", "read_provenance"]
 
 KINDS = ("final", "partial")
 
-_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
+_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif", "svg": "svg"}
+THUMBNAIL_EXTENSIONS = ("png", "jpg", "gif", "svg")
 
 
 # -- where the store lives ---------------------------------------------------------------
@@ -68,12 +69,7 @@ def default_home() -> Path:
 
 # -- file names ------------------------------------------------------------------------------
 def _extension(image: Image) -> str:
-    if image.format in _EXTENSIONS:
-        return _EXTENSIONS[image.format]
-    head = image.data[:256].lstrip()
-    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in image.data[:4096]):
-        return "svg"
-    return "bin"
+    return _EXTENSIONS.get(image.format or "", "bin")
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -519,14 +515,15 @@ class Store:
         return found[0]
 
     def thumbnail(self, image_id: str, max_side: int = 256) -> bytes:
-        """A downscaled copy (PNG when the image has transparency, else JPEG), cached on disk.
+        """A downscaled copy (PNG when the image has transparency, else JPEG; an animated GIF
+        for an animated GIF; an SVG is its own thumbnail), cached on disk.
 
         `KeyError` for an unknown id; `StoreError` when the file is missing or damaged.
         """
         if not isinstance(max_side, int) or max_side < 1:
             raise InvalidInputError("max_side", max_side, "a positive integer")
         record = self.get(image_id)
-        for extension in ("png", "jpg"):
+        for extension in THUMBNAIL_EXTENSIONS:
             cached = self.thumbs_dir / f"{record.id}-{max_side}.{extension}"
             if cached.is_file():
                 return cached.read_bytes()
@@ -542,8 +539,12 @@ def _downscale(image: Image, max_side: int) -> tuple[bytes, str]:
     from PIL import Image as PIL
 
     problem = header_problem(image.data)  # before decoding: a bomb is never decompressed
+    if problem is None and image.format == "svg":
+        problem = svg_problem(image.data)
     if problem:
         raise StoreError(f"the stored image {image.path} is damaged: {problem}")
+    if image.format == "svg" or image.is_animated:
+        return _kept_format_thumbnail(image, max_side)
     try:
         with PIL.open(BytesIO(image.data)) as source:
             source.thumbnail((max_side, max_side))
@@ -557,6 +558,15 @@ def _downscale(image: Image, max_side: int) -> tuple[bytes, str]:
     else:
         picture.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue(), "png" if has_alpha else "jpg"
+
+
+def _kept_format_thumbnail(image: Image, max_side: int) -> tuple[bytes, str]:
+    """An SVG as it is, an animated GIF as a smaller animated GIF."""
+    try:
+        small = image.thumbnail(max_side)
+    except DECODE_ERRORS as exc:
+        raise StoreError(f"the stored image {image.path} is damaged: {decode_error_text(exc)}") from exc
+    return small.data, _extension(small)
 
 
 def _fingerprint(image: Image, kind: str) -> str | None:
