@@ -1,7 +1,8 @@
 // Helpers shared by the nbimages widget views (bundled into each widget's module).
 //
 // Text never goes through innerHTML: `h` sets text with text nodes and properties,
-// so prompts and errors are escaped by construction.
+// so prompts and errors are escaped by construction. An SVG image is never put into the
+// page either: it is only ever the data URL `src` of an <img>, where its scripts do not run.
 
 /**
  * The part of anywidget's model the views use.
@@ -74,10 +75,29 @@ export function sniffMime(bytes) {
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return "image/jpeg";
   if (ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP") return "image/webp";
   if (ascii(0, 3) === "GIF") return "image/gif";
+  if (/^(\ufeff|\s)*<(svg|\?xml|!--)/i.test(new TextDecoder().decode(bytes.subarray(0, 64)))) return SVG;
   return "application/octet-stream";
 }
 
-/** Blob URLs owned by one view; all revoked when the view goes away. */
+const SVG = "image/svg+xml";
+
+/**
+ * Bytes as a `data:` URL.
+ * @param {Uint8Array} bytes
+ * @param {string} mime
+ * @returns {string}
+ */
+function dataUrl(bytes, mime) {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return `data:${mime};base64,${btoa(binary)}`;
+}
+
+/**
+ * Blob URLs owned by one view; all revoked when the view goes away.
+ * An SVG gets a data URL instead: a blob URL opened on its own (a new tab) would run the
+ * SVG's scripts with the notebook's origin; a data URL is never given one.
+ */
 export class UrlBag {
   constructor() {
     /** @type {Set<string>} */
@@ -90,10 +110,22 @@ export class UrlBag {
    * @returns {string}
    */
   make(data, mime) {
+    if (!(data instanceof Blob) && (mime || sniffMime(data)) === SVG) return dataUrl(data, SVG);
+    if (data instanceof Blob && data.type === SVG) throw new Error("an SVG blob needs UrlBag.fromBlob");
     const blob = data instanceof Blob ? data : new Blob([data], { type: mime || sniffMime(data) });
     const url = URL.createObjectURL(blob);
     this.urls.add(url);
     return url;
+  }
+
+  /**
+   * `make` for a blob that may be an SVG (reading its bytes takes a turn of the event loop).
+   * @param {Blob} blob
+   * @returns {Promise<string>}
+   */
+  async fromBlob(blob) {
+    if (blob.type !== SVG) return this.make(blob);
+    return dataUrl(new Uint8Array(await blob.arrayBuffer()), SVG);
   }
 
   /** @param {string | null | undefined} url */

@@ -183,10 +183,12 @@ function render({ model, el }) {
       });
       renderGrid();
     },
-    image(msg, blob) {
+    async image(msg, blob) {
       if (msg.slot !== "large" || msg.id !== selected() && msg.id !== detail.dataset.id) return;
+      const url = await urls.fromBlob(blob);
+      if (msg.id !== selected() && msg.id !== detail.dataset.id) return; // another image was picked meanwhile
       const old = largeUrl;
-      largeUrl = urls.make(blob);
+      largeUrl = url;
       largeImg.onload = () => {
         largeImg.dataset.full = "true";
         urls.revoke(old);

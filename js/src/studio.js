@@ -122,7 +122,7 @@ function render({ model, el }) {
   let queue = Promise.resolve();
   /** @param {ImageMessage} msg @param {Blob} blob */
   const show = async (msg, blob) => {
-    const url = urls.make(blob);
+    const url = await urls.fromBlob(blob);
     const probe = new Image();
     probe.src = url;
     try {

@@ -3,8 +3,11 @@
 Full images never go into synced state (saved widget state would grow with every image);
 state holds at most a small thumbnail. Previews are sent as they are when the browser can
 show them and they are small enough (no re-encoding: the bytes sent are the image's own),
-otherwise downscaled. Anything larger than one message may carry is split into parts that
-the view puts back together (Jupyter's websocket drops messages near 10 MB).
+otherwise downscaled. An SVG always goes as it is and an animated GIF as a smaller
+animated GIF: a WebP would lose the vector or the animation (the view shows an SVG only as
+an ``<img>`` from a data URL, where its scripts never run). Anything larger than one message
+may carry is split into parts that the view puts back together (Jupyter's websocket drops
+messages near 10 MB).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "preview_bytes",
     "send_image",
     "send_thumbnails",
+    "strip_thumbnail",
 ]
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -32,8 +36,9 @@ PREVIEW_MAX_SIDE = 768
 PASSTHROUGH_MAX_BYTES = 3 * 1024 * 1024
 PASSTHROUGH_MAX_SIDE = 2048
 THUMBNAIL_SIDE = 256
-BROWSER_FORMATS = frozenset({"png", "jpeg", "webp", "gif"})
-MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+BROWSER_FORMATS = frozenset({"png", "jpeg", "webp", "gif", "svg"})
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
+        "svg": "image/svg+xml"}
 
 _sequence = itertools.count(1)
 
@@ -61,12 +66,22 @@ def _encode(image: Image, max_side: int, fmt: str = "webp", quality: int = 85) -
     return buffer.getvalue(), MIME[fmt]
 
 
+def _shrunk(image: Image, max_side: int) -> tuple[bytes, str]:
+    """A smaller copy for the browser: a WebP, except an SVG (as it is) and an animated GIF
+    (still animated)."""
+    if image.format == "svg" or image.is_animated:
+        small = image.thumbnail(max_side)
+        return small.data, small.mime_type
+    return _encode(image, max_side)
+
+
 def preview_bytes(
     image: Image, *, max_side: int = PREVIEW_MAX_SIDE, passthrough_bytes: int = PASSTHROUGH_MAX_BYTES,
     passthrough_side: int = PASSTHROUGH_MAX_SIDE,
 ) -> tuple[bytes, str]:
-    """(bytes, mime) to show ``image`` in a browser: as received when small enough, else a WebP;
-    a grey card saying why when the image does not decode (a view never breaks on one)."""
+    """(bytes, mime) to show ``image`` in a browser: as received when small enough, else a
+    smaller copy (`_shrunk`); a grey card saying why when the image does not decode (a view
+    never breaks on one)."""
     from ..image import header_problem
 
     problem = header_problem(image.data)
@@ -74,15 +89,15 @@ def preview_bytes(
         return image.data, image.mime_type
     if problem is None:
         try:
-            return _encode(image, max_side)
+            return _shrunk(image, max_side)
         except _undecodable() as exc:
             problem = str(exc).split(" <_io.", 1)[0] or type(exc).__name__
     return _unshowable_card(problem), "image/png"
 
 
 def encode_thumbnail(image: Image, max_side: int = THUMBNAIL_SIDE) -> bytes:
-    """A small WebP (keeps transparency) for synced state and history strips; empty when the
-    image does not decode (the view shows an empty frame)."""
+    """A small still WebP (keeps transparency) for synced state; empty when the image does not
+    decode or is an SVG (the view shows an empty frame until the preview arrives)."""
     from ..image import header_problem
 
     if header_problem(image.data):
@@ -91,6 +106,19 @@ def encode_thumbnail(image: Image, max_side: int = THUMBNAIL_SIDE) -> bytes:
         return _encode(image, max_side, "webp", quality=80)[0]
     except _undecodable():
         return b""
+
+
+def strip_thumbnail(image: Image, max_side: int) -> tuple[bytes, str]:
+    """(bytes, mime) of a thumbnail in a strip of many: a WebP, an SVG as it is, an animated
+    GIF animated; empty bytes when the image does not decode."""
+    from ..image import header_problem
+
+    if header_problem(image.data):
+        return b"", MIME["webp"]
+    try:
+        return _shrunk(image, max_side)
+    except _undecodable():
+        return b"", MIME["webp"]
 
 
 def _undecodable() -> tuple[type[BaseException], ...]:
