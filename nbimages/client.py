@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import httpx
     from typing_extensions import Unpack
 
+    from ._azure import TokenProvider
     from .events import Response
     from .image import Image
 
@@ -125,17 +126,43 @@ class _ClientBase:
         timeout: float | httpx.Timeout | None = None,
         http_client: Any = None,
         backend: str | None = None,
+        azure_endpoint: str | None = None,
+        azure_deployment: str | None = None,
+        api_version: str | None = None,
+        azure_ad_token: str | None = None,
+        azure_ad_token_provider: TokenProvider | None = None,
     ) -> None:
+        """Where requests go, decided in this order (`config.resolve_backend`):
+
+        1. ``backend=`` or ``NBIMAGES_BACKEND``: ``"local"``, ``"openai"`` or ``"azure"``;
+        2. Azure OpenAI, when an Azure argument is given: ``azure_endpoint``, ``azure_deployment``,
+           ``api_version``, ``azure_ad_token`` or ``azure_ad_token_provider``;
+        3. OpenAI (or a compatible server at ``base_url``), when ``api_key`` or ``base_url`` is given
+           or ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set;
+        4. Azure OpenAI, when ``AZURE_OPENAI_ENDPOINT`` is set;
+        5. the offline simulator.
+
+        Azure reads what `openai.AzureOpenAI` reads, arguments first: the endpoint (or
+        ``AZURE_OPENAI_ENDPOINT``), ``api_version`` (or ``OPENAI_API_VERSION``) and one credential:
+        ``api_key``, ``azure_ad_token`` or ``azure_ad_token_provider`` (called before every request),
+        else ``AZURE_OPENAI_AD_TOKEN``, else ``AZURE_OPENAI_API_KEY``. Without ``azure_deployment``,
+        image calls go to the deployment named like their model. A missing setting is a
+        `ConfigurationError` here, before any request.
+        """
         import os
 
         if base_url is None and http_client is not None and str(http_client.base_url):
             base_url = str(http_client.base_url)
-        self._backend = config.resolve_backend(api_key, base_url, backend)
+        azure = {"azure_endpoint": azure_endpoint, "azure_deployment": azure_deployment, "api_version": api_version,
+                 "azure_ad_token": azure_ad_token, "azure_ad_token_provider": azure_ad_token_provider}
+        self._backend = config.resolve_backend(api_key, base_url, backend, azure=azure)
         _remember_credentials(self._backend)
         self._endpoint, self._endpoint_params = _split_query(self._backend.base_url)
+        if self._backend.azure is not None:
+            self._endpoint_params = self._backend.azure.query
         self.retry = RetryPolicy(max_retries=max_retries)
         headers = {"User-Agent": f"nbimages/{__version__}"}
-        if self._backend.api_key:
+        if self._backend.api_key and self._backend.azure is None:  # Azure signs each request itself
             headers["Authorization"] = f"Bearer {self._backend.api_key}"
         organization = organization or os.environ.get("OPENAI_ORG_ID")
         project = project or os.environ.get("OPENAI_PROJECT_ID")
@@ -166,7 +193,7 @@ class _ClientBase:
     # -- facts --------------------------------------------------------------------
     @property
     def backend(self) -> str:
-        """``"openai"``, ``"custom"`` (a compatible server) or ``"local"`` (the simulator)."""
+        """``"openai"``, ``"custom"`` (a compatible server), ``"azure"`` or ``"local"`` (the simulator)."""
         return self._backend.kind
 
     @property
@@ -177,23 +204,30 @@ class _ClientBase:
     def __repr__(self) -> str:
         return f"<nbimages.{type(self).__name__} backend={self.backend} base_url={self.base_url}>"
 
-    def _request(self, call: Call) -> Any:
+    def _request(self, call: Call, auth: dict[str, str] | None = None) -> Any:
+        """The request of ``call``; ``auth``: the credential header made for this request alone."""
         import httpx
 
         try:
             return self._http.build_request(
                 call.method,
-                self._endpoint + call.path,
+                self._url(call),
                 params=self._endpoint_params,
                 json=call.json,
                 data=call.data,
                 files=call.files,
-                headers=self._headers,
+                headers={**self._headers, **auth} if auth else self._headers,
                 timeout=self._timeout,
             )
         except httpx.InvalidURL as exc:
             error = ConfigurationError(f"the base URL {self.base_url} is not valid: {redact(str(exc))}")
         raise error  # outside the handler: httpx's exception (holding the real URL) is not its context
+
+    def _url(self, call: Call) -> str:
+        azure = self._backend.azure
+        if azure is None:
+            return self._endpoint + call.path
+        return azure.url(call.path, _model_of(call))
 
     # -- the API (written once; `_run` sends) ----------------------------------------
     def generate(
@@ -385,11 +419,20 @@ def _request_id(response: httpx.Response) -> str | None:
 
 def _remember_credentials(backend: config.Backend) -> None:
     """Whatever a server might echo back is redacted from then on: the key (also one given as
-    ``api_key=``, not in the environment) and credentials in the base URL. The organization and
+    ``api_key=``, not in the environment), an Azure AD token (those of a token provider are
+    remembered as it makes them) and credentials in the base URL. The organization and
     project ids are not secrets (OpenAI's own error messages quote them), so they stay shown."""
     remember_secret(backend.api_key)
+    if backend.azure is not None:
+        remember_secret(backend.azure.ad_token)
     remember_url_secrets(backend.base_url)
     redact_http_logs()
+
+
+def _model_of(call: Call) -> str | None:
+    """The model a call names (in its JSON body or its form), which Azure takes for a deployment."""
+    model = (call.json or call.data or {}).get("model")
+    return model if isinstance(model, str) else None
 
 
 def _split_query(url: str) -> tuple[str, dict[str, str] | None]:
@@ -479,7 +522,7 @@ class Client(_ClientBase):
         while True:
             headers = None
             try:
-                response: httpx.Response = self._http.send(self._request(call), stream=True)
+                response: httpx.Response = self._http.send(self._request(call, self._auth()), stream=True)
             except httpx.TransportError as exc:
                 error: Exception = connection_error(exc)
             else:
@@ -500,6 +543,10 @@ class Client(_ClientBase):
                 raise error
             time.sleep(delay)
             attempt += 1
+
+    def _auth(self) -> dict[str, str] | None:
+        azure = self._backend.azure
+        return azure.headers() if azure is not None else None
 
     def _run(self, call: Call) -> Any:
         import httpx
@@ -601,7 +648,8 @@ class AsyncClient(_ClientBase):
         while True:
             headers = None
             try:
-                response: httpx.Response = await self._http.send(self._request(call), stream=True)
+                request = self._request(call, await self._auth())
+                response: httpx.Response = await self._http.send(request, stream=True)
             except httpx.TransportError as exc:
                 error: Exception = connection_error(exc)
             else:
@@ -622,6 +670,10 @@ class AsyncClient(_ClientBase):
                 raise error
             await asyncio.sleep(delay)
             attempt += 1
+
+    async def _auth(self) -> dict[str, str] | None:
+        azure = self._backend.azure
+        return await azure.async_headers() if azure is not None else None
 
     async def _run(self, call: Call) -> Any:
         import httpx

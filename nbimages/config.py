@@ -7,7 +7,11 @@ Model names are open strings; nothing else in the package hard-codes one.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from ._azure import AzureSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL_BASE_URL = "http://simulator.nbimages.local/v1"
@@ -86,11 +90,13 @@ def mainline_model() -> str:
 
 
 class Backend(NamedTuple):
-    """Where requests go. ``kind`` is "openai", "custom" (a compatible server) or "local"."""
+    """Where requests go. ``kind`` is "openai", "custom" (a compatible server), "azure" (Azure
+    OpenAI: ``azure`` holds its endpoint, API version and credential) or "local"."""
 
     kind: str
     base_url: str
     api_key: str | None
+    azure: AzureSettings | None = None
 
     @property
     def display_url(self) -> str:
@@ -101,18 +107,37 @@ class Backend(NamedTuple):
 
     def __repr__(self) -> str:  # never show the key, nor credentials in the URL
         key = "set" if self.api_key else "none"
-        return f"Backend(kind={self.kind!r}, base_url={self.display_url!r}, api_key={key})"
+        auth = f", auth={self.azure.auth}" if self.azure is not None else ""
+        return f"Backend(kind={self.kind!r}, base_url={self.display_url!r}, api_key={key}{auth})"
 
 
-def resolve_backend(api_key: str | None = None, base_url: str | None = None, backend: str | None = None) -> Backend:
-    """Arguments first, then the SDK's environment variables, then the simulator."""
+BACKEND_CHOICES = ("openai", "azure", "local")
+
+
+def resolve_backend(api_key: str | None = None, base_url: str | None = None, backend: str | None = None,
+                    *, azure: Mapping[str, Any] | None = None) -> Backend:
+    """Where requests go: the first of these that applies.
+
+    1. ``backend=`` (or ``NBIMAGES_BACKEND``): "local", "openai" or "azure".
+    2. Azure, when an Azure argument is given (``azure``: ``azure_endpoint``, ``azure_deployment``,
+       ``api_version``, ``azure_ad_token``, ``azure_ad_token_provider``).
+    3. OpenAI (or a compatible server), when ``api_key`` or ``base_url`` is given or
+       ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set.
+    4. Azure, when ``AZURE_OPENAI_ENDPOINT`` is set.
+    5. The offline simulator.
+
+    Azure reads the arguments, then the SDK's variables, as `openai.AzureOpenAI` does (`_azure.resolve`).
+    """
     from .errors import ConfigurationError
 
+    azure = {k: v for k, v in (azure or {}).items() if v is not None}
+    backend = (backend or os.environ.get("NBIMAGES_BACKEND") or "").strip().lower() or None
+    if backend not in (None, *BACKEND_CHOICES):
+        raise ConfigurationError(f"NBIMAGES_BACKEND={backend!r} is not valid: expected 'openai', 'azure' or 'local'")
+    if backend == "azure" or (backend is None and _azure_chosen(api_key, base_url, azure)):
+        return _azure_backend(api_key, base_url, azure)
     api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-    backend = (backend or os.environ.get("NBIMAGES_BACKEND") or "").strip().lower() or None
-    if backend not in (None, "openai", "local"):
-        raise ConfigurationError(f"NBIMAGES_BACKEND={backend!r} is not valid: expected 'openai' or 'local'")
     if backend == "local" or (backend is None and not api_key and not base_url):
         return Backend("local", LOCAL_BASE_URL, None)
     if backend == "openai" and not api_key and not base_url:
@@ -122,6 +147,21 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, bac
     url = (base_url or OPENAI_BASE_URL).rstrip("/")
     kind = "openai" if url == OPENAI_BASE_URL else "custom"
     return Backend(kind, url, api_key)
+
+
+def _azure_chosen(api_key: str | None, base_url: str | None, azure: Mapping[str, Any]) -> bool:
+    """Whether Azure is meant, ``backend`` being unset (steps 2 to 4 of `resolve_backend`)."""
+    if azure:
+        return True
+    openai_setup = api_key or base_url or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
+    return not openai_setup and bool(os.environ.get("AZURE_OPENAI_ENDPOINT"))
+
+
+def _azure_backend(api_key: str | None, base_url: str | None, azure: Mapping[str, Any]) -> Backend:
+    from . import _azure
+
+    settings = _azure.resolve(api_key=api_key, base_url=base_url, **azure)
+    return Backend("azure", settings.base_url, settings.api_key, settings)
 
 
 def simulator_options() -> dict[str, float]:

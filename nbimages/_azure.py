@@ -1,0 +1,179 @@
+"""Azure OpenAI as the official SDK's `AzureOpenAI` does it: settings, URLs, credentials.
+
+`resolve` reads the arguments, then the SDK's environment variables (``AZURE_OPENAI_ENDPOINT``,
+``AZURE_OPENAI_API_KEY``, ``AZURE_OPENAI_AD_TOKEN``, ``OPENAI_API_VERSION``), with the SDK's
+precedence and its error messages. `AzureSettings.url` puts a call where the SDK puts it, and
+`AzureSettings.headers` makes each request's ``api-key`` or ``Authorization: Bearer`` header
+(a token provider is called for every request, as the SDK calls it).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlsplit
+
+from ._secrets import remember_secret
+from .errors import ConfigurationError
+
+__all__ = ["AZURE_ARGUMENTS", "DEPLOYMENT_PATHS", "AzureSettings", "TokenProvider", "label", "resolve"]
+
+TokenProvider = Callable[[], "str | Awaitable[str]"]
+
+# The arguments that only Azure takes: passing any of them chooses Azure.
+AZURE_ARGUMENTS = ("azure_endpoint", "azure_deployment", "api_version", "azure_ad_token", "azure_ad_token_provider")
+# The SDK's `_deployments_endpoints`, of the paths nbimages calls. Only these go under
+# /deployments/{name}; /responses, /files and /images/variations do not, deployment or not.
+DEPLOYMENT_PATHS = frozenset({"/images/generations", "/images/edits"})
+# What `path_template` leaves unquoted in a path segment (the SDK quotes the model name with it).
+_SEGMENT_SAFE = "!$&'()*+,;=:@"
+PROVIDER_RESULT = "Expected `azure_ad_token_provider` argument to return a non-empty string."
+
+
+class AzureSettings(NamedTuple):
+    """Where an Azure client sends requests and how it signs them.
+
+    ``base_url`` is the SDK's: ``{endpoint}/openai`` or ``{endpoint}/openai/deployments/{deployment}``
+    (or the ``base_url`` given instead of an endpoint). At most one credential is set.
+    """
+
+    base_url: str
+    endpoint: str | None
+    deployment: str | None
+    api_version: str
+    api_key: str | None = None
+    ad_token: str | None = None
+    token_provider: TokenProvider | None = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {"api-version": self.api_version}
+
+    def url(self, path: str, model: str | None) -> str:
+        """The URL of a call to ``path`` (without the query), as the SDK's ``_build_request`` and
+        ``_prepare_url`` make it: a model names the deployment when the client names none."""
+        if self.endpoint and self.deployment and path not in DEPLOYMENT_PATHS:
+            return f"{self.endpoint}/openai{path}"
+        if path in DEPLOYMENT_PATHS and model and "/deployments" not in urlsplit(self.base_url).path:
+            return f"{self.base_url}/deployments/{quote(model, safe=_SEGMENT_SAFE)}{path}"
+        return self.base_url + path
+
+    def headers(self) -> dict[str, str]:
+        """The credential header of one request (a blocking client: the provider must return a string)."""
+        if self.token_provider is None:
+            return self._static_headers()
+        return _bearer(_checked_token(self.token_provider(), awaitable_hint=True))
+
+    async def async_headers(self) -> dict[str, str]:
+        """`headers`, for an asynchronous client: the provider may also be a coroutine function."""
+        if self.token_provider is None:
+            return self._static_headers()
+        token = self.token_provider()
+        if inspect.isawaitable(token):
+            token = await token
+        return _bearer(_checked_token(token))
+
+    def _static_headers(self) -> dict[str, str]:
+        if self.ad_token is not None:
+            return _bearer(self.ad_token)
+        return {"api-key": self.api_key} if self.api_key else {}
+
+    def __repr__(self) -> str:  # never the credential
+        return f"AzureSettings(base_url={self.base_url!r}, api_version={self.api_version!r}, auth={self.auth!r})"
+
+    @property
+    def auth(self) -> str:
+        """Which credential signs the requests (its name, never its value)."""
+        if self.token_provider is not None:
+            return "azure_ad_token_provider"
+        return "azure_ad_token" if self.ad_token is not None else "api_key"
+
+
+def resolve(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    azure_endpoint: str | None = None,
+    azure_deployment: str | None = None,
+    api_version: str | None = None,
+    azure_ad_token: str | None = None,
+    azure_ad_token_provider: TokenProvider | None = None,
+) -> AzureSettings:
+    """Arguments first, then the environment; the checks in the SDK's order (credentials, API
+    version, endpoint), each failure a `ConfigurationError` naming the argument and the variable."""
+    api_key, azure_ad_token = _credentials(api_key, azure_ad_token, azure_ad_token_provider)
+    api_version = api_version or os.environ.get("OPENAI_API_VERSION")
+    if not api_version:
+        raise ConfigurationError(
+            "Must provide either the `api_version` argument or the `OPENAI_API_VERSION` environment variable"
+        )
+    endpoint, deployment, root = _where(base_url, azure_endpoint, azure_deployment)
+    return AzureSettings(root, endpoint, deployment, api_version, api_key, azure_ad_token, azure_ad_token_provider)
+
+
+def label(url: str) -> str:
+    """What a status line shows of an Azure client: ``Azure OpenAI · myres.openai.azure.com``."""
+    host = urlsplit(url).hostname
+    return f"Azure OpenAI · {host}" if host else "Azure OpenAI"
+
+
+def _credentials(
+    api_key: str | None, ad_token: str | None, provider: TokenProvider | None
+) -> tuple[str | None, str | None]:
+    """The SDK's `_resolve_azure_auth`: one explicit credential at most; with none, the AD token
+    of the environment before its key."""
+    api_key, ad_token = api_key or None, ad_token or None
+    given = [x for x in (api_key, ad_token, provider) if x is not None]
+    if len(given) > 1:
+        raise ConfigurationError(
+            "The `api_key`, `azure_ad_token` and `azure_ad_token_provider` arguments are mutually exclusive; "
+            "Only one can be passed at a time"
+        )
+    if not given:
+        ad_token = os.environ.get("AZURE_OPENAI_AD_TOKEN") or None
+        api_key = None if ad_token else os.environ.get("AZURE_OPENAI_API_KEY") or None
+        if api_key is None and ad_token is None:
+            raise ConfigurationError(
+                "Missing credentials. Please pass one of `api_key`, `azure_ad_token`, `azure_ad_token_provider`, "
+                "or the `AZURE_OPENAI_API_KEY` or `AZURE_OPENAI_AD_TOKEN` environment variables."
+            )
+    return api_key, ad_token
+
+
+def _where(base_url: str | None, endpoint: str | None, deployment: str | None) -> tuple[str | None, str | None, str]:
+    """The endpoint, the deployment (kept only with an endpoint, as the SDK does) and the base URL."""
+    if base_url is not None:
+        if endpoint is not None:
+            raise ConfigurationError("base_url and azure_endpoint are mutually exclusive")
+        return None, None, base_url.rstrip("/")
+    endpoint = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+    if not endpoint:
+        raise ConfigurationError(
+            "Must provide one of the `base_url` or `azure_endpoint` arguments, "
+            "or the `AZURE_OPENAI_ENDPOINT` environment variable"
+        )
+    endpoint = endpoint.rstrip("/")
+    if deployment:
+        return endpoint, deployment, f"{endpoint}/openai/deployments/{deployment}"
+    return endpoint, None, f"{endpoint}/openai"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _checked_token(token: Any, *, awaitable_hint: bool = False) -> str:
+    """A provider's token, remembered as a secret; anything but a non-empty string is refused."""
+    if isinstance(token, str) and token:
+        token = str.__str__(token)  # a str subclass's own methods never see the credential
+        remember_secret(token)
+        return token
+    if awaitable_hint and inspect.isawaitable(token):
+        if inspect.iscoroutine(token):
+            token.close()  # never awaited: closed, so that Python does not warn about it
+        raise ConfigurationError(
+            f"{PROVIDER_RESULT} It returned an awaitable: use nbimages.AsyncClient for an async token provider."
+        )
+    raise ConfigurationError(PROVIDER_RESULT)
