@@ -4,10 +4,10 @@ Server text enters nbimages at one boundary (the decoding of a reply, an error b
 stream event); `redact_json` cleans it there, so that every sink after it (outputs, widget
 state, exceptions, logs, the store) only ever sees clean text. `redact` cleans one string:
 values shaped like API keys or bearer tokens, passwords in URLs, and every secret this
-process knows (the keys clients were made with, credentials in base URLs,
-``OPENAI_API_KEY``). `display_url` is a URL fit to show; `TextRedactor` cleans text that
-arrives in pieces, where one key may be split across two of them; `redact_http_logs` cleans
-what the HTTP stack logs (request URLs, response headers).
+process knows (the keys and Azure AD tokens clients were made with, credentials in base
+URLs, the variables of `SECRET_ENV`). `display_url` is a URL fit to show; `TextRedactor`
+cleans text that arrives in pieces, where one key may be split across two of them;
+`redact_http_logs` cleans what the HTTP stack logs (request URLs, response headers).
 """
 
 from __future__ import annotations
@@ -55,9 +55,12 @@ _SECRET_VALUE = re.compile(r"\b(?:sk|rk|sess)-[A-Za-z0-9_\-]{16,}|\bBearer\s+\S+
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@?#]*:)[^/\s@?#]+@", re.IGNORECASE)
 _QUERY_PARAM = re.compile(r"([?&]([^=&#\s]+)=)([^&#\s\"'<>]+)")
 
+# Read at each use: a key set after a client was made is a secret too.
+SECRET_ENV = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN")
+
 _lock = threading.Lock()
 _known: frozenset[str] = frozenset()  # replaced, never mutated: readers need no lock
-_ordered: tuple[frozenset[str], str, tuple[str, ...]] = (frozenset(), "", ())
+_ordered: tuple[frozenset[str], tuple[str, ...], tuple[str, ...]] = (frozenset(), (), ())
 
 
 def remember_secret(secret: str | None) -> None:
@@ -94,15 +97,13 @@ def _secrets() -> tuple[str, ...]:
     """Every known secret, the longest first (in case one holds another)."""
     global _ordered
     known = _known
-    env_key = os.environ.get("OPENAI_API_KEY") or ""
+    env_keys = tuple(os.environ.get(name) or "" for name in SECRET_ENV)
     cached_known, cached_env, ordered = _ordered
-    if known is cached_known and env_key == cached_env:
+    if known is cached_known and env_keys == cached_env:
         return ordered
-    every = set(known)
-    if len(env_key) >= MIN_SECRET_CHARS:
-        every.add(env_key)
+    every = set(known) | {key for key in env_keys if len(key) >= MIN_SECRET_CHARS}
     ordered = tuple(sorted(every, key=len, reverse=True))
-    _ordered = (known, env_key, ordered)
+    _ordered = (known, env_keys, ordered)
     return ordered
 
 
