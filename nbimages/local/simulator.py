@@ -8,6 +8,10 @@ A request is recorded, meets the fault plan (:mod:`.fault_replies`), and is rout
 endpoint: :mod:`.images_api`, :mod:`.responses_api`, :mod:`.files_api`, or the models
 list here. The endpoints never draw: they ask the painter (:mod:`.painter`) for pixels.
 ``/_simulator/...`` is the control API (faults, recorded requests, reset).
+
+Azure OpenAI's paths are served too, as `openai.AzureOpenAI` calls them (`azure_call`):
+``/openai/deployments/{deployment}/images/generations?api-version=...``, ``/openai/responses``,
+``/openai/files``..., signed with an ``api-key`` header or a bearer token.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from . import files_api, images_api, responses_api
 from .fault_replies import REPLACING, bend, instead
@@ -24,7 +30,7 @@ from .faults import FaultPlan
 from .incoming import RecordedFile, RecordedRequest, Request
 from .painter import Painter, ProceduralPainter
 from .params import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, MODELS
-from .protocol import APIError, SimResponse
+from .protocol import APIError, SimResponse, dumps
 from .replies import error_reply, json_reply
 from .state import Context, State
 
@@ -119,7 +125,10 @@ class Simulator:
     # ------------------------------------------------------------ routing
 
     def _route(self, req: Request) -> SimResponse:
-        ctx = Context(self._state, self.painter, self.image_model)
+        req, deployment = _unwrap_azure(req)
+        # On Azure the deployment is the model: the one an image request without a model gets.
+        image_model = deployment if deployment and req.path.startswith("/images/") else self.image_model
+        ctx = Context(self._state, self.painter, image_model)
         parts = [x for x in req.path.split("/") if x]
         endpoint = ENDPOINTS.get((req.method, req.path))
         if endpoint is not None:
@@ -187,3 +196,57 @@ def _models(parts: list[str]) -> SimResponse:
 
 def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1735689600, "owned_by": "system"}
+
+
+# ------------------------------------------------------------ Azure OpenAI
+
+class AzureCall(NamedTuple):
+    """What an Azure path stands for: the OpenAI path, the deployment it names, and whether it is
+    the classic API (``?api-version=`` required) or Azure's v1 API (``/openai/v1/...``, none)."""
+
+    path: str
+    deployment: str | None
+    versioned: bool
+
+
+def azure_call(path: str) -> AzureCall | None:
+    """The `AzureCall` of a request path (without its query), or None for an OpenAI path."""
+    if not path.startswith("/openai/"):
+        return None
+    rest = path[len("/openai"):]
+    if rest.startswith("/v1/"):
+        return AzureCall(rest[len("/v1"):], None, False)
+    parts = rest.split("/", 3)  # "", "deployments", name, the rest
+    if len(parts) == 4 and parts[1] == "deployments" and parts[2]:
+        return AzureCall("/" + parts[3], unquote(parts[2]), True)
+    return AzureCall(rest, None, True)
+
+
+def _unwrap_azure(req: Request) -> tuple[Request, str | None]:
+    """An Azure request as the OpenAI request it stands for, and its deployment; refused as
+    Azure refuses it without a credential or an API version."""
+    call = azure_call(req.path)
+    if call is None:
+        return req, None
+    if not (req.headers.get("api-key") or req.headers.get("authorization")):
+        raise APIError(401, "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+                       "provide a valid key for an active subscription and use a correct regional API endpoint "
+                       "for your resource.", code="401")
+    if call.versioned and not req.query.get("api-version", [""])[0]:
+        raise APIError(400, "The api-version query parameter (?api-version=) is required for all requests.",
+                       code="MissingApiVersionParameter", param="api-version")
+    inner = replace(req, path=call.path)
+    if call.deployment and call.path == "/responses":
+        inner = _with_model(inner, call.deployment)
+    return inner, call.deployment
+
+
+def _with_model(req: Request, model: str) -> Request:
+    """``req`` with ``model`` in its JSON body, unless the body names one (or is not an object)."""
+    try:
+        body = req.json()
+    except APIError:
+        return req  # the endpoint reports it
+    if not isinstance(body, dict) or body.get("model"):
+        return req
+    return replace(req, body=dumps({**body, "model": model}), _json=None)
