@@ -209,6 +209,10 @@ def _backend_label(client: Client) -> str | None:
         return "offline simulator"
     if client.backend == "custom":
         return client.base_url
+    if client.backend == "azure":
+        from ._azure import label
+
+        return label(client.base_url)
     return None
 
 

@@ -323,6 +323,10 @@ class Studio(NbImagesWidget):
             parts.append(f"{time.monotonic() - job.started:.1f} s")
         if self.backend == "local":
             parts.append("offline simulator")
+        elif self.backend == "azure":
+            from .._azure import label
+
+            parts.append(label(self.conversation.client.base_url))
         return " · ".join(parts)
 
     # -- sending images ----------------------------------------------------------------
