@@ -1,7 +1,9 @@
 """Image bytes in and out of the simulator: data URLs, decoding, encoding with provenance.
 
 Decoding turns a bad upload into the API's 400 (``invalid_image_file``); encoding writes
-png/jpeg/webp/gif, and PNGs carry a placeholder C2PA ``caBX`` chunk as OpenAI's do.
+png/jpeg/webp, an animated GIF (the picture panned and hue-turned a step per frame) and an
+SVG (shapes in the picture's colours); PNGs carry a placeholder C2PA ``caBX`` chunk as
+OpenAI's do.
 Pillow is imported inside the functions so that importing the simulator stays cheap.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import colorsys
 import io
 import re
 import struct
@@ -18,12 +21,14 @@ from urllib.parse import unquote_to_bytes
 
 from .._png_text import insert_after_ihdr, make_chunk
 from .lru import LRU
+from .params import DEFAULT_FRAME_MS, DEFAULT_FRAMES, ImageOptions
 from .protocol import APIError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
+        "svg": "image/svg+xml"}
 
 C2PA_MANIFEST = (
     b'{"claim_generator":"nbimages-simulator/0.1","title":"simulated image",'
@@ -98,8 +103,9 @@ CABX = _jumbf_manifest()
 
 
 def encode(img: PILImage.Image, fmt: str = "png", compression: int | None = None,
-           *, provenance: bool = True) -> bytes:
-    """Encode ``img`` as png/jpeg/webp/gif; PNGs get a placeholder C2PA ``caBX`` chunk."""
+           *, provenance: bool = True, frames: int = DEFAULT_FRAMES, frame_ms: int = DEFAULT_FRAME_MS) -> bytes:
+    """Encode ``img`` as png/jpeg/webp, a GIF of ``frames`` frames ``frame_ms`` apart, or an
+    SVG; PNGs get a placeholder C2PA ``caBX`` chunk."""
     fmt = fmt.lower()
     buf = io.BytesIO()
     if fmt == "png":
@@ -112,12 +118,60 @@ def encode(img: PILImage.Image, fmt: str = "png", compression: int | None = None
     elif fmt == "webp":
         img.save(buf, "WEBP", quality=quality, method=0)
     elif fmt == "gif":
-        from PIL import Image
-
-        img.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=255).save(buf, "GIF")
+        return animated_gif(img, frames, frame_ms)
+    elif fmt == "svg":
+        return svg_document(img)
     else:
         raise ValueError(f"unsupported output format {fmt!r}")
     return buf.getvalue()
+
+
+def animated_gif(img: PILImage.Image, frames: int, frame_ms: int) -> bytes:
+    """A looping GIF whose every frame differs: ``img`` panned across by a step and its
+    colours hue-turned by a step (the palette is turned, no pixel is recomputed)."""
+    from PIL import Image, ImageChops
+
+    still = img.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
+    palette = still.getpalette() or []
+    pictures = []
+    for k in range(frames):
+        frame = ImageChops.offset(still, k * img.width // frames, 0)
+        frame.putpalette(_hue_turned(palette, k / frames))
+        pictures.append(frame)
+    buf = io.BytesIO()
+    pictures[0].save(buf, "GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0)
+    return buf.getvalue()
+
+
+def _hue_turned(palette: list[int], turn: float) -> list[int]:
+    turned = []
+    for i in range(0, len(palette) - 2, 3):
+        h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in palette[i:i + 3]))
+        turned += [round(c * 255) for c in colorsys.hsv_to_rgb((h + turn) % 1.0, s, v)]
+    return turned
+
+
+SVG_GRID = 4  # the SVG is a SVG_GRID x SVG_GRID mosaic of the picture's colours, and a disc
+
+
+def svg_document(img: PILImage.Image) -> bytes:
+    """An SVG document of ``img``'s size: a mosaic of its colours and a disc of its centre's."""
+    from PIL import Image
+
+    width, height = img.size
+    colours = img.convert("RGB").resize((SVG_GRID, SVG_GRID), Image.Resampling.BOX)
+    cell_w, cell_h = width / SVG_GRID, height / SVG_GRID
+    cells = [f'<rect x="{x * cell_w:g}" y="{y * cell_h:g}" width="{cell_w:g}" height="{cell_h:g}" '
+             f'fill="{_hex(colours.getpixel((x, y)))}"/>' for y in range(SVG_GRID) for x in range(SVG_GRID)]
+    centre = _hex(img.convert("RGB").getpixel((width // 2, height // 2)))
+    disc = f'<circle cx="{width / 2:g}" cy="{height / 2:g}" r="{min(width, height) / 4:g}" fill="{centre}"/>'
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+            f'{"".join(cells)}{disc}</svg>\n').encode()
+
+
+def _hex(rgb: Any) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb[:3])
 
 
 def _flatten(img: PILImage.Image) -> PILImage.Image:
@@ -134,13 +188,16 @@ def _flatten(img: PILImage.Image) -> PILImage.Image:
     return bg
 
 
-def encode_cached(key: Any, img: PILImage.Image, fmt: str, compression: int | None) -> bytes:
-    """``encode(img, fmt, compression)``, remembered under ``key``: what ``img`` depends on."""
-    full = (key, fmt, compression)
-    data: bytes | None = _ENCODED.get(full)
+def encode_output(img: PILImage.Image, opts: ImageOptions, key: Any = None) -> bytes:
+    """``img`` as the request asked (format, compression, a GIF's frames), remembered under
+    ``key`` (what ``img`` depends on) unless it is None."""
+    full = (key, opts.output_format, opts.compression, opts.frame_count, opts.frame_duration_ms)
+    data: bytes | None = _ENCODED.get(full) if key is not None else None
     if data is None:
-        data = encode(img, fmt, compression)
-        _ENCODED.put(full, data)
+        data = encode(img, opts.output_format, opts.compression, frames=opts.frame_count,
+                      frame_ms=opts.frame_duration_ms)
+        if key is not None:
+            _ENCODED.put(full, data)
     return data
 
 
@@ -153,6 +210,8 @@ def sniff_mime(data: bytes, filename: str | None = None) -> str:
         return "image/webp"
     if data[:4] == b"GIF8":
         return "image/gif"
+    if data.lstrip()[:5] in (b"<svg ", b"<?xml"):
+        return "image/svg+xml"
     if filename:
         import mimetypes
 

@@ -12,10 +12,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._digest import sha256_hex
-from .codec import MIME, b64, background_of, decode_data_url, encode, encode_cached, open_image
+from .codec import MIME, b64, background_of, decode_data_url, encode, encode_output, open_image
 from .editing import EditJob, load_image_ref, markup_layer, mask_region, paint_edits
 from .incoming import Request
-from .params import ImageOptions, check_prompt, image_options, int_param, parse_size, response_format, seed, size_label
+from .params import (
+    ImageOptions,
+    check_prompt,
+    image_options,
+    int_param,
+    parse_size,
+    refuse_mask_for_gif,
+    response_format,
+    seed,
+    size_label,
+)
 from .protocol import APIError, SimResponse, missing_parameter
 from .replies import event_stream, json_reply
 from .usage import PARTIAL_TOKENS, image_output_tokens, image_usage
@@ -61,6 +71,8 @@ def edits(ctx: Context, req: Request) -> SimResponse:
     if not images:
         raise missing_parameter("image")
     opts = image_options(fields, default_model=ctx.image_model)
+    if mask is not None:
+        refuse_mask_for_gif(opts, "mask")
     if len(images) > MAX_IMAGES:
         raise APIError(400, f"Too many images: at most {MAX_IMAGES}.", param="image",
                        code="invalid_value")
@@ -161,9 +173,7 @@ def _encoded(made: Made, opts: ImageOptions) -> list[bytes]:
     # A repeated request skips the PNG encoder, the simulator's main cost (it would
     # otherwise limit concurrent clients).
     keys = made.cache_keys or [None] * len(made.images)
-    return [encode(img, opts.output_format, opts.compression) if key is None
-            else encode_cached(key, img, opts.output_format, opts.compression)
-            for img, key in zip(made.images, keys, strict=True)]
+    return [encode_output(img, opts, key) for img, key in zip(made.images, keys, strict=True)]
 
 
 def _datum(ctx: Context, req: Request, opts: ImageOptions, blob: bytes, prompt: str) -> dict[str, Any]:

@@ -22,7 +22,10 @@ MODELS = ("gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2", "chatgpt-image-lat
 MAX_PROMPT = 32000
 MODERATION_TRIGGER = "forbidden-content"
 QUALITY_ALIASES = {None: "medium", "auto": "medium", "standard": "medium", "hd": "high"}
-FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp", "gif": "gif"}
+FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp", "gif": "gif", "svg": "svg"}
+WHOLE_FORMATS = {"gif": "GIF", "svg": "SVG"}  # made whole: no stream, no partial images, no compression
+GIF_ONLY = ("frame_count", "frame_duration_ms")
+DEFAULT_FRAMES, DEFAULT_FRAME_MS, MAX_FRAME_MS = 9, 200, 655_350
 
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
 
@@ -39,6 +42,8 @@ class ImageOptions:
     partial_images: int = 0
     stream: bool = False
     response_format: str = "b64_json"
+    frame_count: int = DEFAULT_FRAMES  # GIF only
+    frame_duration_ms: int = DEFAULT_FRAME_MS
 
     @property
     def transparent(self) -> bool:
@@ -145,10 +150,48 @@ def image_options(src: Mapping[str, Any], *, prefix: str = "", allow_n: bool = T
     n = int_param(src.get("n"), prefix + "n", 1, 10, 1) if allow_n else 1
     partial = int_param(src.get("partial_images"), prefix + "partial_images", 0, 3, 0)
     rf = response_format(src.get("response_format"), prefix + "response_format")
-    return ImageOptions(model=str(src.get("model") or default_model), size=size,
+    opts = ImageOptions(model=str(src.get("model") or default_model), size=size,
                         quality=_quality(src.get("quality")), background=str(background),
                         output_format=fmt, compression=compression, n=n, partial_images=partial,
-                        stream=bool_param(src.get("stream"), prefix + "stream"), response_format=rf)
+                        stream=bool_param(src.get("stream"), prefix + "stream"), response_format=rf,
+                        **_frames(src, fmt, prefix))
+    _refuse_for_whole_format(opts, prefix)
+    return opts
+
+
+def _frames(src: Mapping[str, Any], fmt: str, prefix: str) -> dict[str, int]:
+    """A GIF's frame_count and frame_duration_ms (rounded to 10 ms, capped as the API caps
+    them); a 400 when they, or ``svg``, come with another format."""
+    for name, needs in (*((name, "gif") for name in GIF_ONLY), ("svg", "svg")):
+        if src.get(name) is not None and fmt != needs:
+            raise APIError(400, f"'{name}' is only supported with output_format '{needs}'.",
+                           param=prefix + name, code="invalid_value")
+    if fmt != "gif":
+        return {}
+    duration = int_param(src.get("frame_duration_ms"), prefix + "frame_duration_ms", 0, 10**9, DEFAULT_FRAME_MS)
+    return {"frame_count": int_param(src.get("frame_count"), prefix + "frame_count", 2, 16, DEFAULT_FRAMES),
+            "frame_duration_ms": min(round(duration, -1), MAX_FRAME_MS)}
+
+
+def _refuse_for_whole_format(opts: ImageOptions, prefix: str) -> None:
+    """GIF and SVG are made whole: the API's 400 for streaming, partial images or a custom
+    compression; and SVG comes one at a time."""
+    name = WHOLE_FORMATS.get(opts.output_format)
+    if name is None:
+        return
+    refused = [("stream", "streaming", opts.stream), ("partial_images", "partial images", opts.partial_images > 0),
+               ("output_compression", "a custom output_compression", opts.compression not in (None, 100)),
+               ("n", "n greater than 1", opts.output_format == "svg" and opts.n > 1)]
+    for param, what, asked in refused:
+        if asked:
+            raise APIError(400, f"{name} output does not support {what}.", param=prefix + param,
+                           code="invalid_value")
+
+
+def refuse_mask_for_gif(opts: ImageOptions, param: str) -> None:
+    """GIF output takes no mask (the API's 400)."""
+    if opts.output_format == "gif":
+        raise APIError(400, "GIF output does not support a mask.", param=param, code="invalid_value")
 
 
 def _quality(q: Any) -> str:
@@ -162,7 +205,7 @@ def _output_format(raw: Any, prefix: str) -> str:
     fmt = FORMATS.get(str(fmt_raw).lower())
     if fmt is None:
         raise APIError(400, f"Invalid value: '{fmt_raw}'. The offline simulator supports "
-                       "'png', 'jpeg', 'webp' and 'gif'.", param=prefix + "output_format",
+                       "'png', 'jpeg', 'webp', 'gif' and 'svg'.", param=prefix + "output_format",
                        code="invalid_value")
     return fmt
 

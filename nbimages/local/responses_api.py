@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._digest import sha256_hex
-from .codec import b64, background_of, encode, open_image
+from .codec import b64, background_of, encode_output, open_image
 from .editing import EditJob, load_image_ref, mask_region, paint_edits
 from .incoming import Request
 from .painter.base import TURNS
-from .params import ImageOptions, image_options, seed, size_label
+from .params import ImageOptions, image_options, refuse_mask_for_gif, seed, size_label
 from .protocol import APIError, SimResponse, new_id
 from .replies import event_stream, json_reply
 from .responses_events import response_events
@@ -207,6 +207,7 @@ def _edit_job(ctx: Context, ask: Ask, source: StoredImage, prompt: str, opts: Im
     mask = None
     if ask.tool.get("input_image_mask"):
         param = prefix + "input_image_mask"
+        refuse_mask_for_gif(opts, param)
         mask_img = open_image(load_image_ref(ctx.state, ask.tool["input_image_mask"], param), param)
         mask = mask_region(mask_img, base.size, param)
     references = [open_image(im.data, "input") for im in ask.input.images[1:]]
@@ -230,7 +231,7 @@ def produce(ctx: Context, ask: Ask, call: ImageCall | None) -> Turn:
 def _image_turn(ctx: Context, ask: Ask, call: ImageCall, tokens: int) -> Turn:
     picture, size, revised, image_tokens = _paint(ctx, call)
     opts = call.options
-    blob = encode(picture.image, opts.output_format, opts.compression)
+    blob = encode_output(picture.image, opts)
     item = {"id": new_id("ig_", 24), "type": "image_generation_call", "status": "completed",
             "action": "edit" if call.edit else "generate", "background": background_of([picture.image]),
             "output_format": opts.output_format, "quality": opts.quality, "revised_prompt": revised,
