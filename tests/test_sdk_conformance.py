@@ -374,3 +374,41 @@ def test_unknown_events_are_survivable_by_sdk(client: Any, sim_server: Any) -> N
     assert [e.type for e in known] == ["image_generation.partial_image",
                                        "image_generation.completed"]
     assert json.loads(json.dumps(known[-1].usage.model_dump()))["output_tokens"] > 0
+
+
+# ----------------------------------------------------------------------------- gif and svg
+
+
+def test_sdk_gets_an_animated_gif(client: Any, raw: httpx.Client) -> None:
+    result = client.images.generate(prompt="a paper boat on waves", output_format="gif", frame_count=4,
+                                    frame_duration_ms=150, size="256x256", quality="low")
+    assert isinstance(result, ImagesResponse) and result.output_format == "gif"
+    assert result.data and result.data[0].b64_json
+    gif = decode_image(result.data[0].b64_json)
+    assert gif.format == "GIF" and gif.n_frames == 4 and gif.info["duration"] == 150
+    strict(ImagesResponse, raw.post("/images/generations", json={
+        "prompt": "a paper boat", "output_format": "gif", "size": "256x256"}).json())
+
+
+def test_sdk_gets_an_svg(client: Any, raw: httpx.Client) -> None:
+    import base64
+    from xml.etree import ElementTree
+
+    result = client.images.generate(prompt="a compass rose", output_format="svg", size="1024x1536")
+    assert isinstance(result, ImagesResponse) and result.output_format == "svg"
+    assert result.data and result.data[0].b64_json
+    root = ElementTree.fromstring(base64.b64decode(result.data[0].b64_json))
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert (root.get("width"), root.get("height")) == ("1024", "1536")
+    strict(ImagesResponse, raw.post("/images/generations", json={
+        "prompt": "a compass rose", "output_format": "svg"}).json())
+    resp = client.responses.create(model="gpt-5", input="draw a compass rose", tools=[
+        {"type": "image_generation", "output_format": "svg", "size": "1024x1024"}])
+    [call] = [item for item in resp.output if isinstance(item, ImageGenerationCall)]
+    assert call.output_format == "svg" and b"<svg" in base64.b64decode(call.result or "")
+
+
+def test_sdk_sees_the_400_for_a_streamed_gif(client: Any) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(prompt="a boat", output_format="gif", stream=True)
+    assert caught.value.param == "stream"
