@@ -19,12 +19,12 @@ from .inputs import (
     check_sendable,
     to_image,
     validate_detail,
-    validate_generation_options,
     validate_markup,
     validate_mask,
     validate_prompt,
     vision_part,
 )
+from .options import validate_generation_options, validate_model
 
 __all__ = ["Call", "image_tool"]
 
@@ -120,8 +120,8 @@ def _file_part(name: str, image: Image, index: int = 0) -> tuple[str, tuple[str,
 def build_generate(prompt: str, *, model: str | None, stream: bool, options: dict[str, Any]) -> Call:
     prompt = validate_prompt(prompt)
     model = config.image_model() if model is None else model
-    _validate_model(model)
-    opts = validate_generation_options(options, model=model)
+    validate_model(model)
+    opts = validate_generation_options(options, model=model, streamed=stream)
     body = {"prompt": prompt, "model": model, **opts}
     if stream:
         body["stream"] = True
@@ -147,8 +147,9 @@ def build_edit(
     markup = options.pop("markup", None)
     markup_image = validate_markup(markup, images[0], mask_image) if markup is not None else None
     model = config.image_model() if model is None else model
-    _validate_model(model)
-    opts = validate_generation_options(options, model=model)
+    validate_model(model)
+    opts = validate_generation_options(options, model=model, streamed=stream, masked=mask_image is not None,
+                                       markup=markup_image is not None)
     name = "image" if len(images) == 1 else "image[]"
     files = [_file_part(name, img, i) for i, img in enumerate(images)]
     if mask_image is not None:
@@ -172,8 +173,13 @@ def build_edit(
 def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) -> Call:
     source = to_image(image, "image", formats=frozenset({"png"}), max_bytes=config.MAX_MASK_BYTES)
     if model is not None:
-        _validate_model(model)
-    opts = validate_generation_options(options, model=model or config.VARIATIONS_MODEL)
+        _validate_name(model)  # the retired endpoint's own models: compatible servers still serve it
+    size = options.get("size")
+    if size is not None and size not in config.VARIATION_SIZES:
+        raise InvalidInputError("size", size, "one of " + ", ".join(repr(s) for s in config.VARIATION_SIZES))
+    opts = validate_generation_options({k: v for k, v in options.items() if k != "size"})
+    if size is not None:
+        opts["size"] = size
     # The legacy endpoint answers with URLs unless told otherwise.
     data: dict[str, str | list[str]] = {"response_format": "b64_json", **form_fields(opts)}
     if model is not None:
@@ -191,7 +197,8 @@ def image_tool(**options: Any) -> dict[str, Any]:
     ``input_image_mask`` may be any image source; it is sent as a data URL.
     """
     mask = options.pop("input_image_mask", None)
-    tool: dict[str, Any] = {"type": "image_generation", **validate_generation_options(options)}
+    tool: dict[str, Any] = {"type": "image_generation",
+                            **validate_generation_options(options, masked=mask is not None)}
     if mask is not None:
         if isinstance(mask, dict):
             tool["input_image_mask"] = mask
@@ -227,7 +234,7 @@ def build_respond(
     options: dict[str, Any],
 ) -> Call:
     model = config.mainline_model() if model is None else model
-    _validate_model(model)
+    _validate_name(model)
     checked_tools = _check_tools(tools)
     if previous_response_id is not None and (not isinstance(previous_response_id, str) or not previous_response_id):
         raise InvalidInputError("previous_response_id", previous_response_id, "a response id such as 'resp_...'")
@@ -282,7 +289,7 @@ def build_describe(
         raise InvalidInputError("image", sources, "at least one image to describe")
     parts = [vision_part(src, detail, "image" if len(items) == 1 else f"image[{i}]") for i, src in enumerate(items)]
     model = config.mainline_model() if model is None else model
-    _validate_model(model)
+    _validate_name(model)
     body: dict[str, Any] = {
         "model": model,
         "input": [{"role": "user", "content": [{"type": "input_text", "text": question}, *parts]}],
@@ -311,7 +318,7 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _validate_model(model: Any) -> None:
+def _validate_name(model: Any) -> None:
     if not isinstance(model, str) or not model.strip():
-        raise InvalidInputError("model", model, "a model name such as 'gpt-image-1.5'")
+        raise InvalidInputError("model", model, "a model name such as " + repr(config.DEFAULT_MODEL))
     check_sendable("model", model)

@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL_BASE_URL = "http://simulator.nbimages.local/v1"
 
-DEFAULT_IMAGE_MODEL = "gpt-image-1.5"
+# The model the Responses API's image tool uses when none is named (the SDK's ImageGeneration
+# docs): the Images API and conversations then make the same pictures by default.
+DEFAULT_IMAGE_MODEL = "gpt-image-2.6-sunburst"
 DEFAULT_MODEL = "gpt-5"
-VARIATIONS_MODEL = "dall-e-2"  # the variations endpoint's only model, when none is named
+VARIATION_SIZES = ("256x256", "512x512", "1024x1024")  # the retired variations endpoint's
 
 # Image models take minutes at high quality: a short read timeout breaks them.
 DEFAULT_TIMEOUT = 600.0
@@ -34,51 +36,15 @@ MAX_IMAGE_BYTES = 50 * 1024 * 1024
 MAX_MASK_BYTES = 4 * 1024 * 1024
 MAX_SIDE = 3840
 LEGACY_SIZES = frozenset({"256x256", "512x512", "1792x1024", "1024x1792"})
-MAX_OUTPUT_PIXELS = 3840 * 2160  # the largest size any image model makes (2880x2880 is as many)
 DETAIL_LEVELS = ("auto", "low", "high", "original")
 BACKGROUNDS_NEEDING_ALPHA = frozenset({"transparent"})
-FORMATS_WITH_ALPHA = frozenset({"png", "webp", "gif"})
+FORMATS_WITH_ALPHA = frozenset({"png", "webp"})  # the SDK: transparent needs png or webp
 EDIT_INPUT_FORMATS = frozenset({"png", "webp", "jpeg"})
+WHOLE_FORMATS = frozenset({"gif", "svg"})  # output that arrives whole: no streaming, no partial images
+GIF_FRAMES = (2, 16)  # frame_count, when output_format="gif"
+SVG_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+MAX_SAFETY_IDENTIFIER = 128  # characters, as the Responses API documents it
 VISION_INPUT_FORMATS = frozenset({"png", "webp", "jpeg", "gif"})
-
-
-# NamedTuples rather than frozen dataclasses: config is imported with the magics, at every
-# kernel start, and a dataclass costs ten times as much to define.
-class SizeLimits(NamedTuple):
-    """The sizes one image model takes, on top of the generic checks of `inputs.validate_size`.
-
-    ``sizes`` is the whole list for models with fixed sizes (None: any WIDTHxHEIGHT within the
-    bounds); ``min_pixels`` and ``max_pixels`` bound the total of a WIDTHxHEIGHT size.
-    """
-
-    sizes: frozenset[str] | None = None
-    min_pixels: int = 0
-    max_pixels: int = MAX_OUTPUT_PIXELS
-
-
-_GPT_IMAGE_1_SIZES = frozenset({"auto", "1024x1024", "1536x1024", "1024x1536"})
-_FLEXIBLE_SIZES = SizeLimits(min_pixels=1024 * 640, max_pixels=MAX_OUTPUT_PIXELS)
-
-# Keyed by model-name prefix: the longest prefix that matches wins, so a dated snapshot
-# ("gpt-image-1-mini-2025-10-06") or a variant ("gpt-image-2.5-flare") shares its model's row.
-# Models not listed here (other servers' models) get only the generic checks.
-SIZE_LIMITS: dict[str, SizeLimits] = {
-    "gpt-image-1": SizeLimits(sizes=_GPT_IMAGE_1_SIZES),  # and gpt-image-1-mini
-    "gpt-image-1.5": _FLEXIBLE_SIZES,
-    "gpt-image-2": _FLEXIBLE_SIZES,  # and gpt-image-2.5-..., gpt-image-2.6-...
-    "dall-e-2": SizeLimits(sizes=frozenset({"256x256", "512x512", "1024x1024"})),
-    "dall-e-3": SizeLimits(sizes=frozenset({"1024x1024", "1792x1024", "1024x1792"})),
-}
-
-
-def size_limits(model: object) -> SizeLimits | None:
-    """The `SizeLimits` of ``model`` (None for a model not in `SIZE_LIMITS`, or no model)."""
-    if not isinstance(model, str):
-        return None
-    name = model.strip().lower()
-    # "gpt-image-1" must not claim a "gpt-image-10": a prefix ends where a number ends.
-    matches = [p for p in SIZE_LIMITS if name.startswith(p) and not name[len(p):len(p) + 1].isdigit()]
-    return SIZE_LIMITS[max(matches, key=len)] if matches else None
 
 
 def image_model() -> str:

@@ -194,7 +194,7 @@ class Conversation:
         """
         if image_options.get("model") is None:
             image_options["model"] = self.image_model or config.image_model()
-        if stream:
+        if stream and image_options.get("output_format") not in config.WHOLE_FORMATS:
             image_options.setdefault("partial_images", 2)
         request = self.continuation(images)
         source = self.client.respond(

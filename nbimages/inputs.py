@@ -25,7 +25,6 @@ __all__ = [
     "ImageSource",
     "to_image",
     "validate_detail",
-    "validate_generation_options",
     "validate_markup",
     "validate_mask",
     "validate_prompt",
@@ -34,7 +33,6 @@ __all__ = [
 
 ImageSource = Any  # path, URL, bytes, PIL image, ndarray, matplotlib Figure, Image, file id
 
-_SIZE = re.compile(r"([0-9]+)x([0-9]+)")  # ASCII digits only, the whole string (fullmatch)
 # NUL and lone surrogates (U+D800-U+DFFF) have no place in text sent to the API, and a lone
 # surrogate cannot even be encoded as UTF-8.
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
@@ -63,140 +61,10 @@ def check_sendable(param: str, text: str) -> None:
                                              "(U+D800 to U+DFFF), which cannot be sent")
 
 
-def _int_in(param: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(param, value, f"an integer from {low} to {high}")
-    return value
-
-
-def validate_size(size: Any, param: str = "size", *, model: str | None = None) -> str:
-    """A size the API takes: generic checks for any model, then ``model``'s own limits."""
-    if not isinstance(size, str):
-        raise InvalidInputError(param, size, "'auto' or a 'WIDTHxHEIGHT' string such as '1024x1024'")
-    limits = config.size_limits(model)
-    if limits is not None and limits.sizes is not None:
-        if size not in limits.sizes:
-            raise InvalidInputError(param, size, f"one of {_listed(limits.sizes)} for {model}")
-        return size
-    if size == "auto" or size in config.LEGACY_SIZES:
-        return size  # the SDK keeps the legacy sizes as suggestions for every GPT image model
-    match = _SIZE.fullmatch(size)
-    if not match:
-        raise InvalidInputError(param, size, "'auto' or a 'WIDTHxHEIGHT' string such as '1024x1024'")
-    width, height = int(match[1]), int(match[2])
-    if width % 16 or height % 16 or not width or not height:
-        raise InvalidInputError(param, size, "both sides divisible by 16, such as '1024x1024' or '1536x1024'")
-    if max(width, height) > config.MAX_SIDE:
-        raise InvalidInputError(param, size, f"sides of at most {config.MAX_SIDE} pixels")
-    if max(width, height) > 3 * min(width, height):
-        raise InvalidInputError(param, size, "an aspect ratio between 1:3 and 3:1")
-    _check_pixel_count(param, size, width * height, model, limits or config.SizeLimits())
-    return size
-
-
-def _check_pixel_count(param: str, size: str, pixels: int, model: str | None, limits: config.SizeLimits) -> None:
-    which = f"for {model}" if model else "for any image model"
-    if pixels > limits.max_pixels:
-        raise InvalidInputError(
-            param, size, f"at most {limits.max_pixels:,} pixels in total {which} ({size} has {pixels:,}), "
-            f"such as '3840x2160' or '2880x2880' (sides divisible by 16, up to {config.MAX_SIDE}, 3:1 at most)"
-        )
-    if pixels < limits.min_pixels:
-        raise InvalidInputError(
-            param, size, f"at least {limits.min_pixels:,} pixels in total {which} ({size} has {pixels:,}), "
-            "such as '1024x640' or '1024x1024'"
-        )
-
-
-def _listed(sizes: frozenset[str]) -> str:
-    return ", ".join(repr(s) for s in sorted(sizes, key=lambda s: (s != "auto", s)))
-
-
 def validate_detail(detail: Any, param: str = "detail") -> str:
     if detail not in config.DETAIL_LEVELS:
         raise InvalidInputError(param, detail, "one of " + ", ".join(repr(d) for d in config.DETAIL_LEVELS))
     return str(detail)
-
-
-def _open_string(param: str, value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise InvalidInputError(param, value, "a non-empty string")
-    if value is not None:
-        check_sendable(param, value)
-
-
-# Values the API takes today. The options stay open (a new value passes through), but a value
-# one slip away from a known one (case, one letter swapped or replaced, 'jpg') is a typo the
-# API would reject only after the upload: refuse it here and name the value meant.
-KNOWN_VALUES: dict[str, tuple[str, ...]] = {
-    "quality": ("auto", "low", "medium", "high", "standard", "hd"),
-    "background": ("auto", "transparent", "opaque"),
-    "output_format": ("png", "jpeg", "webp"),
-    "moderation": ("auto", "low"),
-    "input_fidelity": ("low", "high"),
-}
-_ALIASES = {"jpg": "jpeg"}
-
-
-def _one_slip(value: str, known: str) -> bool:
-    """Same letters but for case, one substitution or one swap of neighbours."""
-    if value.lower() == known:
-        return True
-    if len(value) != len(known):
-        return False
-    diff = [i for i, (a, b) in enumerate(zip(value, known, strict=True)) if a != b]
-    if len(diff) == 1:
-        return len(known) > 3  # 'low' vs 'row' is too short to call a typo
-    return len(diff) == 2 and diff[1] == diff[0] + 1 and value[diff[0]] == known[diff[1]] \
-        and value[diff[1]] == known[diff[0]]
-
-
-def _check_known(param: str, value: str) -> None:
-    known = KNOWN_VALUES[param]
-    if value in known:
-        return
-    meant = _ALIASES.get(value.lower())
-    if meant is None or meant not in known:
-        meant = next((k for k in known if _one_slip(value, k)), None)
-    if meant is not None:
-        choices = ", ".join(repr(k) for k in known)
-        raise InvalidInputError(param, value, f"one of {choices} (did you mean {meant!r}?)")
-
-
-def validate_generation_options(options: dict[str, Any], *, model: str | None = None) -> dict[str, Any]:
-    """Check the image options shared by generations, edits and the image tool.
-
-    ``model`` is the image model when it is not among the options (the size depends on it).
-    Returns the options without the ``None`` values.
-    """
-    opts = {k: v for k, v in options.items() if v is not None}
-    if "n" in opts:
-        _int_in("n", opts["n"], 1, config.MAX_N)
-    if "partial_images" in opts:
-        _int_in("partial_images", opts["partial_images"], 0, config.MAX_PARTIAL_IMAGES)
-    if "output_compression" in opts:
-        _int_in("output_compression", opts["output_compression"], 0, 100)
-    if "size" in opts:
-        validate_size(opts["size"], model=opts.get("model", model))
-    for key in ("model", "quality", "background", "output_format", "moderation", "input_fidelity"):
-        _open_string(key, opts.get(key))
-        if key in KNOWN_VALUES and key in opts:
-            _check_known(key, opts[key])
-    if opts.get("response_format", "b64_json") != "b64_json":
-        # Checked here, not on the reply: a URL answer would be paid for, then lost.
-        raise InvalidInputError(
-            "response_format", opts["response_format"], "'b64_json' (nbimages keeps the image bytes; URLs expire)"
-        )
-    fmt = opts.get("output_format")
-    if opts.get("background") in config.BACKGROUNDS_NEEDING_ALPHA and fmt and fmt not in config.FORMATS_WITH_ALPHA:
-        raise InvalidInputError(
-            "output_format", fmt, "'png' or 'webp' when background='transparent' (JPEG has no alpha)"
-        )
-    if "output_compression" in opts and fmt in (None, "png"):
-        raise InvalidInputError(
-            "output_compression", opts["output_compression"], "output_format='jpeg' or 'webp' (PNG is lossless)"
-        )
-    return opts
 
 
 # -- images ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import config
 from .errors import InvalidInputError
 from .events import ImageCompleted, ImageGenerationProgress, PartialImage
 
@@ -95,6 +96,8 @@ class TurnRunner:
         Errors propagate (a `StreamError` carries the partial and completed images, stored);
         Ctrl-C closes the connection before it propagates, keeping what arrived.
         """
+        if self._arrives_whole():
+            return self._run_whole()
         try:
             stream = self.stream = self._open()
             if self.cancelled:  # cancelled while the request was being sent
@@ -110,6 +113,25 @@ class TurnRunner:
                 self.stream.close()
             raise
         return stream.turn
+
+    def _arrives_whole(self) -> bool:
+        """GIF and SVG from the Images API cannot be streamed: the turn is one request."""
+        return self.kind != "send" and self.options.get("output_format") in config.WHOLE_FORMATS
+
+    def _run_whole(self) -> Turn:
+        """One unstreamed request. Once sent it is paid for, so a cancel does not discard it."""
+        conv = self.conversation
+        options = {k: v for k, v in self.options.items() if k != "partial_images"}
+        if self.kind == "generate":
+            turn: Turn = conv.generate(self.prompt, cache_key=self.cache_key, **options)
+        else:
+            image = self.images[0] if len(self.images) == 1 else self.images or None
+            turn = conv.edit(self.prompt, image, mask=self.mask, cache_key=self.cache_key, **options)
+        for number, image in enumerate(turn.images, 1):
+            self.completed.append(image)
+            if self.on_completed is not None:
+                self.on_completed(image, number, self.wanted)
+        return turn
 
     def _open(self) -> ConversationStream:
         conv, options = self.conversation, dict(self.options)

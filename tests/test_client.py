@@ -191,10 +191,10 @@ def test_unknown_keyword_arguments_pass_through(mock_client: Any, png: Callable[
     script = Script(images_reply(png()))
     client = mock_client(script)
     client.generate("x", safety_identifier="user-42", style="vivid", quality="xhigh", frame_count=4,
-                    output_format="svg", extra_obj={"a": [1]})
+                    output_format="gif", extra_obj={"a": [1]})
     body = script.json()
     assert body["safety_identifier"] == "user-42" and body["style"] == "vivid" and body["frame_count"] == 4
-    assert body["quality"] == "xhigh" and body["output_format"] == "svg" and body["extra_obj"] == {"a": [1]}
+    assert body["quality"] == "xhigh" and body["output_format"] == "gif" and body["extra_obj"] == {"a": [1]}
     client.edit("x", png(), future_flag=True, level=3)
     fields = form_fields(script.requests[-1])
     assert fields["future_flag"] == "true" and fields["level"] == "3"

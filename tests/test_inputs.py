@@ -16,9 +16,10 @@ import pytest
 from test_bad_inputs import EndlessReader, bomb_png, crafted_png, unblocks_fifo_readers, with_bad_ihdr_crc
 
 import nbimages
-from nbimages import config
+from nbimages import config, models
 from nbimages.errors import InvalidInputError
-from nbimages.inputs import to_image, validate_generation_options, validate_size
+from nbimages.inputs import to_image
+from nbimages.options import validate_generation_options, validate_size
 
 from _images import make_png
 
@@ -171,8 +172,12 @@ def test_bad_input_is_refused_before_any_request(
 @pytest.mark.parametrize("call", [
     lambda c, p: c.generate("x" * 32_000, size="3840x2160", n=10, partial_images=3, stream=True),
     lambda c, p: c.generate("x", size="auto", background="transparent", output_format="webp", output_compression=0),
-    lambda c, p: c.generate("x", size="1024x3072", quality="max", output_format="gif"),
-    lambda c, p: c.generate("x", size="256x256", model="dall-e-2", response_format="b64_json"),
+    lambda c, p: c.generate("x", size="1024x3072", quality="max", output_format="gif", frame_count=16,
+                            model="gpt-image-2.5-flare"),
+    lambda c, p: c.generate("x", size="256x256", model="my-local-model", response_format="b64_json"),
+    lambda c, p: c.generate("x", model="gpt-image-2", output_format="svg", n=1,
+                            svg={"model": "gpt-5", "reasoning": {"effort": "max"}}, complexity="high",
+                            safety_identifier="u" * 128),
     lambda c, p: c.edit("x", [p((8, 8))] * 16, mask=p((8, 8), (0, 0, 0, 0), "RGBA")),
     lambda c, p: c.edit("x", p() + bytes(49 * 2**20)),
     lambda c, p: c.describe(p(), detail="original"),
@@ -195,14 +200,16 @@ def test_generation_options_drop_none_values() -> None:
 
 # -- sizes per model -------------------------------------------------------------------------
 @pytest.mark.parametrize(("model", "size"), [
-    ("gpt-image-1.5", "2880x2880"),  # exactly 3840x2160's pixels
-    ("gpt-image-1.5", "3840x2160"),
+    ("gpt-image-2", "2880x2880"),  # exactly 3840x2160's pixels
+    ("gpt-image-2", "3840x2160"),
     ("gpt-image-2", "1024x640"),  # exactly the minimum
+    ("gpt-image-2", "1792x1024"),  # a legacy size that is also a flexible one
     ("gpt-image-2.5-flare", "2048x1152"),
-    ("gpt-image-1", "auto"), ("gpt-image-1", "1536x1024"),
-    ("gpt-image-1-mini-2025-10-06", "1024x1536"),  # a dated snapshot shares its model's row
-    ("dall-e-2", "256x256"), ("dall-e-3", "1792x1024"),
-    ("my-local-model", "512x768"),  # unknown models: the generic checks only
+    ("gpt-image-2.5-sunburst-2026-09-08", "1536x864"),  # a dated snapshot shares its model's rules
+    ("gpt-image-1.5", "auto"), ("gpt-image-1.5", "1536x1024"),
+    ("gpt-image-1-mini", "1024x1536"),
+    ("gpt-image-2.6-sunburst", "2048x1152"),  # the SDK gives no size rule: the generic checks only
+    ("my-local-model", "512x768"), ("my-local-model", "256x256"),  # unknown models: the generic checks only
     (None, "16x48"),
 ])
 def test_sizes_each_model_takes(model: str | None, size: str) -> None:
@@ -211,16 +218,15 @@ def test_sizes_each_model_takes(model: str | None, size: str) -> None:
 
 
 @pytest.mark.parametrize(("model", "size", "limit"), [
-    ("gpt-image-1.5", "3840x3840", "at most 8,294,400 pixels"),
-    ("gpt-image-1.5", "2896x2896", "at most 8,294,400 pixels"),  # one step of 16 over 2880x2880
+    ("gpt-image-2", "3840x3840", "at most 8,294,400 pixels"),
+    ("gpt-image-2", "2896x2896", "at most 8,294,400 pixels"),  # one step of 16 over 2880x2880
     ("gpt-image-2.6-sunburst", "3200x3200", "at most 8,294,400 pixels"),
     ("my-local-model", "3840x3840", "at most 8,294,400 pixels"),
     (None, "3840x2880", "at most 8,294,400 pixels"),
     ("gpt-image-2", "512x768", "at least 655,360 pixels"),
-    ("gpt-image-1", "2048x1152", "one of 'auto', '1024x1024', '1024x1536', '1536x1024'"),
+    ("gpt-image-2.5-flare", "512x512", "at least 655,360 pixels"),  # legacy sizes follow the model's rules
+    ("gpt-image-1.5", "2048x1152", "one of 'auto', '1024x1024', '1024x1536', '1536x1024'"),
     ("gpt-image-1-mini", "512x512", "one of 'auto', '1024x1024'"),
-    ("dall-e-2", "1536x1024", "one of '1024x1024', '256x256', '512x512'"),
-    ("dall-e-3", "auto", "one of '1024x1024', '1024x1792', '1792x1024'"),
 ])
 def test_sizes_a_model_refuses_name_the_size_the_model_and_the_limit(model: str | None, size: str,
                                                                      limit: str) -> None:
@@ -232,9 +238,9 @@ def test_sizes_a_model_refuses_name_the_size_the_model_and_the_limit(model: str 
 
 
 def test_a_model_number_is_not_a_prefix_of_a_longer_one() -> None:
-    assert config.size_limits("gpt-image-1") is config.size_limits("gpt-image-1-mini")
-    assert config.size_limits("gpt-image-1.5") is not config.size_limits("gpt-image-1")
-    assert config.size_limits("gpt-image-10") is None and config.size_limits(None) is None
+    assert models.rules_for("gpt-image-2-2026-04-21") is models.rules_for("gpt-image-2")
+    assert models.rules_for("gpt-image-2.5-flare") is not models.rules_for("gpt-image-2")
+    assert models.rules_for("gpt-image-20") is None and models.rules_for(None) is None
     assert validate_size("2048x1152", model="gpt-image-10") == "2048x1152"
 
 
@@ -243,9 +249,9 @@ def test_the_size_is_checked_against_the_model_of_each_call(mock_client: Any, pn
     counter = Counter()
     client = mock_client(counter)
     calls = [
-        lambda: client.generate("x", size="2048x1152", model="gpt-image-1"),
+        lambda: client.generate("x", size="2048x1152", model="gpt-image-1.5"),
         lambda: client.edit("x", png(), size="2048x1152", model="gpt-image-1-mini"),
-        lambda: client.respond("x", tools=[{"type": "image_generation", "model": "dall-e-3", "size": "auto"}]),
+        lambda: client.respond("x", tools=[{"type": "image_generation", "model": "gpt-image-2", "size": "512x512"}]),
         lambda: client.generate("x", size="3840x3840"),  # the default model
     ]
     for call in calls:

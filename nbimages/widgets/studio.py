@@ -18,7 +18,7 @@ from .. import config
 from ..errors import InvalidInputError
 from ..runner import TurnRunner
 from ._base import NbImagesWidget, one_line, static_file
-from ._wire import encode_thumbnail, preview_bytes, send_image, send_thumbnails
+from ._wire import encode_thumbnail, preview_bytes, send_image, send_thumbnails, strip_thumbnail
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -105,7 +105,7 @@ class Studio(NbImagesWidget):
 
     @traitlets.validate("size", "quality")
     def _check_option(self, proposal: Any) -> str:
-        from ..inputs import validate_generation_options
+        from ..options import validate_generation_options
 
         value = proposal["value"]
         if value and value != "auto":  # refused here, not later in the worker thread
@@ -354,7 +354,7 @@ class Studio(NbImagesWidget):
         for turn in self.conversation.all_turns:
             if turn.image is None or turn.id in self._sent_thumbs:
                 continue
-            items.append((turn.id, encode_thumbnail(turn.image, HISTORY_THUMB_SIDE), "image/webp"))
+            items.append((turn.id, *strip_thumbnail(turn.image, HISTORY_THUMB_SIDE)))
             self._sent_thumbs.add(turn.id)
         if items:
             send_thumbnails(self, "history-thumbs", items)
