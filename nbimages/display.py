@@ -66,6 +66,8 @@ class PreviewOptions:
 
 # -- previews ---------------------------------------------------------------------------
 _WEB_FORMATS = ("png", "jpeg", "webp", "gif")
+# An animation embeds every frame: its preview is smaller (shown in the same box, scaled up).
+ANIMATED_PREVIEW_SIDE = 256
 PARTIAL_AS_IS_BYTES = 96_000  # a partial this small is shown as it came: no decoding at all
 
 
@@ -76,8 +78,8 @@ def preview(image: Image, max_side: int = 512, format: str = "webp", quality: in
     An image of at most ``keep_under`` bytes in a format browsers show is returned as it is
     (the browser scales it). ``fast`` trades a little sharpness for speed (partial images):
     a box reduction, a bilinear finish and the quickest encoder setting. JPEGs are scaled
-    while decoding. An SVG is shown as it is and an animated GIF stays animated (see
-    `Image.thumbnail`), whatever ``format`` says.
+    while decoding. An SVG is shown as it is and an animated GIF stays animated, at most
+    ANIMATED_PREVIEW_SIDE a side (see `Image.thumbnail`), whatever ``format`` says.
     """
     from io import BytesIO
 
@@ -87,8 +89,10 @@ def preview(image: Image, max_side: int = 512, format: str = "webp", quality: in
 
     if image.format in _WEB_FORMATS and image.nbytes <= keep_under:
         return image
-    if image.format == "svg" or image.is_animated:
-        return image.thumbnail(max_side)
+    if image.format == "svg":
+        return image
+    if image.is_animated:
+        return image.thumbnail(min(max_side, ANIMATED_PREVIEW_SIDE))
     width, height = image.width or 0, image.height or 0
     fits = 0 < max(width, height) <= max_side
     if fits and (image.format == format or image.format in ("jpeg", "webp")):
