@@ -412,3 +412,73 @@ def test_sdk_sees_the_400_for_a_streamed_gif(client: Any) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.images.generate(prompt="a boat", output_format="gif", stream=True)
     assert caught.value.param == "stream"
+
+
+# ----------------------------------------------------------------------------- Azure OpenAI
+# openai.AzureOpenAI at the simulator's Azure paths: its requests reach the endpoints, its
+# replies validate as strictly as OpenAI's.
+
+AZURE_VERSION = "2025-04-01-preview"
+
+
+@pytest.fixture
+def azure_client(sim_server: Any) -> Any:
+    endpoint = sim_server.url.removesuffix("/v1")
+    with openai.AzureOpenAI(azure_endpoint=endpoint, api_version=AZURE_VERSION, api_key="azure-test-key",
+                            max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture
+def azure_raw(sim_server: Any) -> Any:
+    with httpx.Client(base_url=sim_server.url.removesuffix("/v1") + "/openai", params={"api-version": AZURE_VERSION},
+                      headers={"api-key": "azure-test-key"}, timeout=30) as c:
+        yield c
+
+
+def azure_paths(sim_server: Any) -> list[str]:
+    return [r.path for r in sim_server.simulator.requests if r.query.get("api-version") == [AZURE_VERSION]]
+
+
+def test_azure_generate(azure_client: Any, azure_raw: httpx.Client, sim_server: Any) -> None:
+    result = azure_client.images.generate(model="gpt-image-1.5", prompt="a red circle", size="1024x1024",
+                                          quality="low")
+    assert isinstance(result, ImagesResponse) and result.data and result.data[0].b64_json
+    assert decode_image(result.data[0].b64_json).size == (1024, 1024)
+    body = azure_raw.post("/deployments/gpt-image-1.5/images/generations",
+                          json={"prompt": "a red circle", "size": "1024x1024"}).json()
+    strict(ImagesResponse, body)
+    assert azure_paths(sim_server) == ["/openai/deployments/gpt-image-1.5/images/generations"] * 2
+
+
+def test_azure_edit(azure_client: Any, sim_server: Any) -> None:
+    result = azure_client.images.edit(model="gpt-image-1.5", image=("scene.png", scene_png((256, 256)), "image/png"),
+                                      prompt="add a yellow star")
+    assert isinstance(result, ImagesResponse)
+    assert decode_image(result.data[0].b64_json).size == (256, 256)
+    assert azure_paths(sim_server) == ["/openai/deployments/gpt-image-1.5/images/edits"]
+
+
+def test_azure_generate_streamed(azure_client: Any, azure_raw: httpx.Client, sim_server: Any) -> None:
+    events = list(azure_client.images.generate(model="gpt-image-1.5", prompt="a sun over a lake", stream=True,
+                                               partial_images=2, size="1024x1024"))
+    assert [type(e) for e in events] == [ImageGenPartialImageEvent, ImageGenPartialImageEvent,
+                                         ImageGenCompletedEvent]
+    raw = azure_raw.post("/deployments/gpt-image-1.5/images/generations",
+                         json={"prompt": "a sun", "stream": True, "partial_images": 1}).content
+    for event in sse_json(raw):
+        strict(ImageGenStreamEvent, event)
+    assert azure_paths(sim_server)[0] == "/openai/deployments/gpt-image-1.5/images/generations"
+
+
+def test_azure_responses_with_the_image_tool(azure_client: Any, azure_raw: httpx.Client, sim_server: Any) -> None:
+    resp = azure_client.responses.create(model="gpt-5", input="draw a lighthouse",
+                                         tools=[{"type": "image_generation", "quality": "low"}])
+    [call] = [o for o in resp.output if isinstance(o, ImageGenerationCall)]
+    assert call.result and decode_image(call.result).size[0] > 0
+    strict(Response, azure_raw.get(f"/responses/{resp.id}").json())
+    events = list(azure_client.responses.create(model="gpt-5", input="draw a boat", stream=True,
+                                                tools=[{"type": "image_generation", "partial_images": 1}]))
+    assert isinstance(events[-1], ResponseCompletedEvent)
+    assert any(isinstance(e, ResponseImageGenCallPartialImageEvent) for e in events)
+    assert azure_paths(sim_server) == ["/openai/responses", f"/openai/responses/{resp.id}", "/openai/responses"]
