@@ -179,6 +179,16 @@ def _undo_steps(text: str) -> int:
     return steps
 
 
+def _refuse_markup_combinations(args: Any) -> None:
+    """A markup goes only to the Images API's edit endpoint, and never with a mask."""
+    if args.markup and args.mask:
+        raise UsageError("--markup and --mask cannot be combined (the API refuses them together): "
+                         "draw the marks, or paint a mask, not both")
+    if args.markup and args.continue_:
+        raise UsageError("--markup cannot be combined with --continue (the Responses API takes no markup): "
+                         "use --markup alone, or --edit last --markup ..., to edit the current image")
+
+
 # -- text that cannot be sent ------------------------------------------------------------------
 _PARAM_OF_DEST = {"edit": "image", "source": "image"}
 
@@ -196,6 +206,25 @@ def _refuse_unsendable(texts: dict[str, Any]) -> None:
         for text in value if isinstance(value, list) else [value]:
             if isinstance(text, str):
                 check_sendable(param, text)
+
+
+# What a MaskPainter (or anything holding a painted layer) gives for --mask and --markup: the
+# count that says whether anything was drawn, and what to do when nothing was.
+_PAINTER_LAYERS = {
+    "mask": ("painted_pixels", "a painted mask (paint on the mask painter first)"),
+    "markup": ("markup_pixels", "a drawn markup (draw on the painter in markup mode first)"),
+}
+
+
+def _painted_layer(painter: Any, token: str, param: str) -> Any:
+    """The painter's ``mask`` or ``markup``; an empty one is refused, as it would edit nothing."""
+    count, wanted = _PAINTER_LAYERS[param]
+    if getattr(painter, count, None) == 0:
+        raise InvalidInputError(param, token, wanted)
+    layer = getattr(painter, param)
+    if layer is None:
+        raise InvalidInputError(param, token, wanted)
+    return layer
 
 
 def _digest(image: Image) -> str:
@@ -314,13 +343,8 @@ class ImagineMagics(Magics):
             return image
         if token.isidentifier() and token in self.user_ns:
             value = self.user_ns[token]
-            if param == "mask" and hasattr(type(value), "mask") and not hasattr(value, "data"):
-                # A MaskPainter (or anything holding a painted mask); an empty painting would edit nothing.
-                if getattr(value, "painted_pixels", None) == 0:
-                    raise InvalidInputError(param, token, "a painted mask (paint on the mask painter first)")
-                value = value.mask
-                if value is None:
-                    raise InvalidInputError(param, token, "a painted mask (paint on the mask painter first)")
+            if param in _PAINTER_LAYERS and hasattr(type(value), param) and not hasattr(value, "data"):
+                value = _painted_layer(value, token, param)
             return value
         return token
 
@@ -350,6 +374,10 @@ class ImagineMagics(Magics):
     @argument("--mask", metavar="MASK",
               help="where to edit (transparent = edit): a path, a variable (an image or a MaskPainter) or 'last'; "
                    "without --edit, the current image is edited")
+    @argument("--markup", metavar="MARKUP",
+              help="marks drawn over the image to guide the edit (GPT Image 2.5; a transparent PNG of its size, "
+                   "not with --mask or --continue): a path, a variable (an image or a MaskPainter in markup "
+                   "mode) or 'last'; without --edit, the current image is edited")
     @argument("--new", action="store_true", help="start a new conversation")
     @argument("-o", "--output", metavar="NAME", help="store the resulting Image in this variable, " + _OUTPUT_NAME_RULE)
     @argument("--fresh", action="store_true", help="always make a new image (do not reuse a stored one)")
@@ -369,6 +397,9 @@ class ImagineMagics(Magics):
             %%imagine --edit room.png --mask mask.png -o room2
             Add a flamingo on the sofa
 
+            %%imagine --edit room.png --markup arrows.png
+            Put a lamp where the arrow points
+
         Partial images appear while the image is made; the final image is saved to the store
         (``NBIMAGES_HOME``) with its provenance, and a small preview is embedded. Running an
         unchanged cell again reuses the stored image at no cost; ``--fresh`` makes a new one.
@@ -387,6 +418,7 @@ class ImagineMagics(Magics):
                 prompt = _unquote(prompt)
         if args.continue_ and (args.edit or args.new):
             raise UsageError("--continue refines the current image: it cannot be combined with --edit or --new")
+        _refuse_markup_combinations(args)
         if args.continue_ and args.n not in (None, 1):
             raise UsageError("--continue makes one image at a time: drop -n")
         args.output = _output_name(args.output, self.shell, "image")
@@ -554,7 +586,8 @@ class _ImagineRun:
         }
         if args.input_fidelity is not None:
             self.options["input_fidelity"] = args.input_fidelity
-        self.mode = "send" if args.continue_ else "edit" if (args.edit or args.mask) else "generate"
+        self.markup: Image | None = None  # resolved with the other inputs, in run()
+        self.mode = "send" if args.continue_ else "edit" if (args.edit or args.mask or args.markup) else "generate"
 
     def run(self) -> None:
         from .inputs import validate_generation_options, validate_prompt
@@ -572,6 +605,7 @@ class _ImagineRun:
                 raise InvalidInputError("image", None, "an image to edit: --edit IMAGE, or run %%imagine first")
             images = [current]
         mask = magics._image(args.mask, "mask") if args.mask else None
+        self.markup = magics._image(args.markup, "markup") if args.markup else None
         if args.new:
             conv.reset()
         request = self._request(conv, images, mask)
@@ -598,6 +632,8 @@ class _ImagineRun:
         elif self.mode == "edit":
             request.update(endpoint="images/edits", images=[_digest(i) for i in images],
                            mask=_digest(mask) if mask is not None else None)
+            if self.markup is not None:  # only then: the keys of earlier edits stay as they were
+                request["markup"] = _digest(self.markup)
         else:
             continuation = conv.continuation()
             request.update(
@@ -638,7 +674,7 @@ class _ImagineRun:
                          partials=self.options["partial_images"] or 0, options=magics.preview_options,
                          tick=magics.settings.status_interval if in_kernel else 0.0)
         runner = TurnRunner(magics.conversation, self.mode, self.prompt, images=images, mask=mask, cache_key=key,
-                            options={**self.options, "model": self.model},
+                            options={**self.options, "model": self.model, "markup": self.markup},
                             on_partial=live.partial, on_progress=live.progress, on_completed=live.completed)
         live.show()
         try:

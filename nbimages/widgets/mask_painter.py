@@ -5,10 +5,17 @@ the same image pixels at any zoom. After each stroke it sends the painted layer 
 (binary buffer); the kernel keeps it as a one-channel PIL image (255 = painted; no numpy
 needed) and builds ``mask`` from it: alpha 0 where painted (edit here), opaque elsewhere,
 the format ``client.edit`` and ``%%imagine --edit img --mask painter`` take.
+
+In markup mode (``mode="markup"``, or the toolbar's Markup button) the view draws coloured
+freehand strokes, arrows and boxes instead; it sends that layer as an RGBA PNG, kept as it
+is and returned by ``markup``: the marks over a transparent layer of the image's size, the
+``markup`` GPT Image 2.5's edits take (``%%imagine --edit img --markup painter``). The two
+layers are kept apart: switching modes loses neither.
 """
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +37,8 @@ __all__ = ["MaskPainter"]
 
 # The backdrop only has to look right under the mask; the mask itself is full size.
 BACKDROP_MAX_SIDE = 1536
+MODES = ("mask", "markup")
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def shown_fraction(painted: int, total: int) -> float:
@@ -59,6 +68,10 @@ class MaskPainter(NbImagesWidget):
     ``mask`` is the PNG `Image` to pass to ``client.edit`` (alpha 0 where painted);
     ``painted`` the same as an HxW boolean numpy array; ``edit(prompt)`` runs the edit and by
     default puts the original pixels back outside the mask.
+
+    With ``mode="markup"`` draw marks instead (pen, arrow, box, in ``color`` at ``line_width``):
+    ``markup`` is the drawn layer as a PNG `Image`, and ``edit(prompt)`` sends it as the edit's
+    ``markup``.
     """
 
     _esm = static_file("mask_painter.js")
@@ -71,6 +84,11 @@ class MaskPainter(NbImagesWidget):
     painted_fraction = traitlets.Float(0.0).tag(sync=True)  # rounded for display, never to 0 if anything is painted
     mask_version = traitlets.Int(0).tag(sync=True)  # bumps on every mask the kernel receives or sets
     caption = traitlets.Unicode("").tag(sync=True)  # what the last edit did
+    mode = traitlets.Enum(MODES, "mask").tag(sync=True)  # what the view draws and edit() sends
+    color = traitlets.Unicode("#ff2d55").tag(sync=True)  # the markup pen's colour, #rrggbb
+    line_width = traitlets.Int(8, min=1, max=512).tag(sync=True)  # of markup strokes, in image pixels
+    markup_pixels = traitlets.Int(0).tag(sync=True)  # pixels with some ink: "nothing drawn" is decided on this
+    markup_version = traitlets.Int(0).tag(sync=True)  # bumps on every markup the kernel receives or sets
 
     def __init__(self, image: Any, **kwargs: Any) -> None:
         from PIL import Image as PIL
@@ -80,6 +98,8 @@ class MaskPainter(NbImagesWidget):
             raise InvalidInputError("image", self.image, "an image whose size can be read (PNG, JPEG, WebP, GIF)")
         self._painted = PIL.new("L", (self.image.width, self.image.height), 0)
         self._mask: Image | None = None
+        self._drawn = PIL.new("RGBA", (self.image.width, self.image.height), (0, 0, 0, 0))
+        self._markup: Image | None = None
         super().__init__(**kwargs)
         self.width, self.height = self.image.width, self.image.height
         self.thumbnail = encode_thumbnail(self.image)
@@ -106,10 +126,21 @@ class MaskPainter(NbImagesWidget):
 
             rgba = PIL.new("RGBA", self._painted.size, (0, 0, 0, 0))
             rgba.putalpha(ImageOps.invert(self._painted))
-            buffer = BytesIO()
-            rgba.save(buffer, format="PNG")
-            self._mask = NbImage(buffer.getvalue(), source="MaskPainter")
+            self._mask = NbImage(_png(rgba), source="MaskPainter")
         return self._mask
+
+    @property
+    def markup(self) -> Image:
+        """The marks drawn in markup mode, as a PNG `Image` of the image's size: the marks'
+        colours over a transparent layer (all transparent when nothing is drawn)."""
+        if self._markup is None:
+            self._markup = NbImage(_png(self._drawn), source="MaskPainter")
+        return self._markup
+
+    @property
+    def markup_share(self) -> str:
+        """The part of the image drawn on, as a percentage to show."""
+        return share_label(self.markup_pixels, self.width * self.height)
 
     def set_painted(self, painted: Any) -> None:
         """Replace the painting: an HxW array (nonzero = edit here) or a mask image (transparent = edit)."""
@@ -124,18 +155,24 @@ class MaskPainter(NbImagesWidget):
                                         f"an array of shape {(self.height, self.width)} (the image's height x width)")
             layer = PIL.fromarray(np.where(array.astype(bool), 255, 0).astype(np.uint8), "L")
         else:
-            pil = to_image(painted, "painted").to_pil()
-            if pil.size != (self.width, self.height):
-                raise InvalidInputError("painted", f"{pil.width}x{pil.height} mask",
-                                        f"a {self.width}x{self.height} mask")
-            layer = pil.convert("RGBA").getchannel("A").point(lambda a: 255 if a < 128 else 0)
+            layer = self._same_size(painted, "painted", "mask").getchannel("A").point(lambda a: 255 if a < 128 else 0)
         self._set(layer)
         self._send_mask()
 
+    def set_markup(self, markup: Any) -> None:
+        """Replace the drawing with ``markup``: an image of the image's size whose transparent
+        pixels are where nothing is drawn (a path, bytes, a PIL image, an array, an `Image`)."""
+        self._set_markup(self._same_size(markup, "markup"))
+        self._send_markup()
+
     def clear(self) -> None:
-        """Erase everything painted."""
+        """Erase everything painted (in markup mode: everything drawn)."""
         from PIL import Image as PIL
 
+        if self.mode == "markup":
+            self._set_markup(PIL.new("RGBA", self._drawn.size, (0, 0, 0, 0)))
+            self._send_markup()
+            return
         self._set(PIL.new("L", self._painted.size, 0))
         self._send_mask()
 
@@ -154,29 +191,21 @@ class MaskPainter(NbImagesWidget):
         since image models may change them; such results carry ``params["pasted_outside_mask"]``
         and the widget's caption says so. Results are written to the store (``store=False``
         to skip) and returned, like ``client.edit``'s.
+
+        In markup mode the drawn marks go as the edit's ``markup`` instead (there is no mask,
+        so nothing is pasted back).
         """
-        if self.painted_pixels == 0:
-            raise InvalidInputError("mask", "nothing painted", "a painted region: paint where the edit goes")
-        mask = self.mask
-        if client is None:
-            from ..client import Client
-
-            with Client() as own:
-                results: list[Image] = own.edit(prompt, self.image, mask=mask, **options)
+        if self.mode == "markup":
+            results = self._edit_with(prompt, client, markup=self._drawn_markup(), **options)
+            caption = f"Edited following the markup ({self.markup_share} of the image drawn on)."
         else:
-            results = client.edit(prompt, self.image, mask=mask, **options)
-        if paste_back:
-            from ..masks import paste_outside_mask
-
-            results = [paste_outside_mask(result, self.image, mask) for result in results]
+            results, caption = self._edit_masked(prompt, client, paste_back, options)
         if store is not False:
             from ..store import default_store
 
             target = default_store() if store is None or store is True else store
             results = [target.save(result) for result in results]
-        area = f"{self.painted_share} of the image"
-        self.caption = (f"Edited {area}; original pixels pasted back outside the mask." if paste_back
-                        else f"Edited {area}; pixels outside the mask are as the model returned them.")
+        self.caption = caption
         self.error = ""
         return results
 
@@ -186,25 +215,74 @@ class MaskPainter(NbImagesWidget):
         send_image(self, "backdrop", data, mime, width=self.width, height=self.height)
         if self.painted_pixels:
             self._send_mask()
+        if self.markup_pixels:
+            self._send_markup()
 
     def _action_mask(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         """The view's painted layer (a PNG, alpha > 127 = painted) after each change."""
+        alpha = self._layer_from_view(buffers, "mask").getchannel("A")
+        self._set(alpha.point(lambda a: 255 if a > 127 else 0))
+
+    def _action_markup(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        """The view's drawn layer (an RGBA PNG, transparent where nothing is drawn) after each change."""
+        self._set_markup(self._layer_from_view(buffers, "markup"))
+
+    # -- internals ---------------------------------------------------------------------
+    def _edit_masked(self, prompt: str, client: Client | None, paste_back: bool,
+                     options: dict[str, Any]) -> tuple[list[Image], str]:
+        if self.painted_pixels == 0:
+            raise InvalidInputError("mask", "nothing painted", "a painted region: paint where the edit goes")
+        mask = self.mask
+        results = self._edit_with(prompt, client, mask=mask, **options)
+        if paste_back:
+            from ..masks import paste_outside_mask
+
+            results = [paste_outside_mask(result, self.image, mask) for result in results]
+        area = f"{self.painted_share} of the image"
+        caption = (f"Edited {area}; original pixels pasted back outside the mask." if paste_back
+                   else f"Edited {area}; pixels outside the mask are as the model returned them.")
+        return results, caption
+
+    def _drawn_markup(self) -> Image:
+        if self.markup_pixels == 0:
+            raise InvalidInputError("markup", "nothing drawn",
+                                    "marks drawn in markup mode: draw where and what the edit should change")
+        return self.markup
+
+    def _edit_with(self, prompt: str, client: Client | None, **options: Any) -> list[Image]:
+        """``client.edit`` of the image, or that of a client of our own (closed afterwards)."""
+        if client is not None:
+            results: list[Image] = client.edit(prompt, self.image, **options)
+            return results
+        from ..client import Client
+
+        with Client() as own:
+            results = own.edit(prompt, self.image, **options)
+        return results
+
+    def _same_size(self, source: Any, param: str, noun: str = "markup") -> Any:
+        """``source`` as an RGBA PIL image, or `InvalidInputError` when it is not the image's size."""
+        pil = to_image(source, param).to_pil()
+        if pil.size != (self.width, self.height):
+            raise InvalidInputError(param, f"{pil.width}x{pil.height} {noun}", f"a {self.width}x{self.height} {noun}")
+        return pil.convert("RGBA")
+
+    def _layer_from_view(self, buffers: list[bytes], param: str) -> Any:
+        """The one PNG buffer the view sent, as an RGBA PIL image of the image's size."""
         from PIL import Image as PIL
 
         if len(buffers) != 1:
-            raise InvalidInputError("mask", f"{len(buffers)} buffers", "one PNG buffer")
+            raise InvalidInputError(param, f"{len(buffers)} buffers", "one PNG buffer")
         data = buffers[0]
         fmt, width, height = sniff(data)
         if fmt is not None and (width, height) != (self.width, self.height):  # on the header, before decoding
-            raise InvalidInputError("mask", f"{width}x{height}", f"{self.width}x{self.height}")
+            raise InvalidInputError(param, f"{width}x{height}", f"{self.width}x{self.height}")
         problem = decode_problem(data)
         if problem:
-            raise InvalidInputError("mask", f"<{len(data)} bytes>", f"a PNG of the painted layer ({problem})")
+            raise InvalidInputError(param, f"<{len(data)} bytes>", f"a PNG of the painted layer ({problem})")
         with PIL.open(BytesIO(data)) as pil:
-            alpha = pil.convert("RGBA").getchannel("A")
-        self._set(alpha.point(lambda a: 255 if a > 127 else 0))
+            return pil.convert("RGBA")
 
-    # -- internals ---------------------------------------------------------------------
     def _set(self, layer: Any) -> None:
         self._painted = layer
         self._mask = None
@@ -214,12 +292,37 @@ class MaskPainter(NbImagesWidget):
         self.mask_version += 1
         self.error = ""
 
+    def _set_markup(self, layer: Any) -> None:
+        self._drawn = layer
+        self._markup = None
+        self.markup_pixels = layer.getchannel("A").point(lambda a: 255 if a else 0).histogram()[255]
+        self.markup_version += 1
+        self.error = ""
+
     def _send_mask(self) -> None:
         """Tell the views what is painted (a grey PNG: 255 = painted)."""
-        buffer = BytesIO()
-        self._painted.save(buffer, format="PNG")
-        send_image(self, "mask", buffer.getvalue(), "image/png", width=self.width, height=self.height)
+        send_image(self, "mask", _png(self._painted), "image/png", width=self.width, height=self.height)
+
+    def _send_markup(self) -> None:
+        """Tell the views what is drawn (the RGBA layer as it is)."""
+        send_image(self, "markup", _png(self._drawn), "image/png", width=self.width, height=self.height)
+
+    @traitlets.validate("color")
+    def _check_color(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        if not _HEX_COLOUR.fullmatch(value):
+            raise InvalidInputError("color", value, "a colour as #rrggbb, such as #ff2d55")
+        return value.lower()
 
     def _static_text(self) -> str:
+        if self.mode == "markup":
+            return (f"<nbimages MaskPainter {self.width}x{self.height} in markup mode, "
+                    f"{self.markup_share} drawn on; .markup holds the markup>")
         return (f"<nbimages MaskPainter {self.width}x{self.height}, "
                 f"{self.painted_share} painted; .mask holds the mask>")
+
+
+def _png(pil: Any) -> bytes:
+    buffer = BytesIO()
+    pil.save(buffer, format="PNG")
+    return buffer.getvalue()
