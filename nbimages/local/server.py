@@ -3,7 +3,8 @@
     with start_server() as server:            # 127.0.0.1, a free port, a daemon thread
         client = OpenAI(api_key="sk-test", base_url=server.url)
 
-``nbimages serve`` runs the same server in the foreground.
+``nbimages serve`` runs the same server in the foreground. Azure OpenAI clients reach it
+too, at Azure's paths: ``AzureOpenAI(azure_endpoint=server.url.removesuffix("/v1"), ...)``.
 
 Whatever a client sends, it gets an answer in OpenAI's error shape
 (``{"error": {"message", "type", "param", "code"}}``) with a 4xx status, promptly
