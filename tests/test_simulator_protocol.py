@@ -184,6 +184,62 @@ def test_validation_errors(client: httpx.Client, body: dict[str, Any], param: st
     assert r.headers["x-request-id"]
 
 
+@pytest.mark.parametrize("body,param,says", [
+    ({"model": "gpt-image-1.5", "size": "2048x1152"}, "size", "'1024x1536'"),
+    ({"model": "gpt-image-2", "size": "512x768"}, "size", "655,360"),
+    ({"model": "gpt-image-2", "quality": "xhigh", "size": "1024x1024"}, "quality", "'high'"),
+    ({"model": "gpt-image-2.5-flare", "quality": "hd", "size": "1024x1024"}, "quality", "'max'"),
+    ({"model": "gpt-image-1-mini", "input_fidelity": "high", "size": "1024x1024"}, "input_fidelity", "'low'"),
+    ({"model": "gpt-image-2-2026-04-21", "input_fidelity": "low", "size": "1024x1024"}, "input_fidelity",
+     "not supported"),
+])
+def test_options_a_model_does_not_take(client: httpx.Client, body: dict[str, Any], param: str, says: str) -> None:
+    r = gen(client, **body)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["param"] == param and says in err["message"] and body["model"] in err["message"], err
+
+
+@pytest.mark.parametrize("model,replacement", [
+    ("gpt-image-1", "gpt-image-2.5-sunburst"), ("gpt-image-1-2025-04-15", "gpt-image-2.5-flare"),
+    ("dall-e-3", "GPT image model"),
+])
+def test_shut_down_models_are_refused_with_their_replacement(client: httpx.Client, model: str,
+                                                             replacement: str) -> None:
+    r = gen(client, model=model)
+    assert r.status_code == 404
+    err = r.json()["error"]
+    assert err["code"] == "model_not_found" and replacement in err["message"]
+    tool = client.post("/responses", json={"model": "gpt-5", "input": "a fox",
+                                           "tools": [{"type": "image_generation", "model": model}]})
+    assert tool.status_code == 404 and tool.json()["error"]["param"].endswith("model")
+
+
+def test_markup_only_for_models_that_take_it(client: httpx.Client) -> None:
+    from PIL import Image
+
+    layer = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    layer.paste((255, 0, 0, 255), (40, 40, 80, 80))
+    buffer = io.BytesIO()
+    layer.save(buffer, format="PNG")
+    files = [("image", ("in.png", solid_png((256, 256), (10, 200, 10)), "image/png")),
+             ("markup", ("markup.png", buffer.getvalue(), "image/png"))]
+    refused = client.post("/images/edits", files=files, data={"prompt": "a star", "model": "gpt-image-1.5"})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "markup"
+    assert "GPT Image 2.5" in refused.json()["error"]["message"]
+    taken = client.post("/images/edits", files=files, data={"prompt": "a star", "model": "gpt-image-2.5-flare"})
+    assert taken.status_code == 200, taken.text
+
+
+def test_models_the_table_does_not_know_pass(client: httpx.Client) -> None:
+    for model in ("my-local-model", "gpt-image-2.6-flare", "chatgpt-image-latest"):
+        r = gen(client, model=model, size="2048x1152", quality="xhigh")
+        assert r.status_code == 200, (model, r.text)
+    listed = {m["id"] for m in client.get("/models").json()["data"]}
+    assert {"gpt-image-2.6-sunburst", "gpt-image-2.5-flare", "gpt-image-1-mini"} <= listed
+    assert "gpt-image-1" not in listed
+
+
 def test_bad_json_and_unknown_paths(client: httpx.Client) -> None:
     r = client.post("/images/generations", content=b"{nope",
                     headers={"content-type": "application/json"})

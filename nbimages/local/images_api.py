@@ -15,6 +15,7 @@ from .._digest import sha256_hex
 from .codec import MIME, b64, background_of, decode_data_url, encode, encode_output, open_image
 from .editing import EditJob, load_image_ref, markup_layer, mask_region, paint_edits
 from .incoming import Request
+from .model_rules import refuse_markup_for_model
 from .params import (
     ImageOptions,
     check_prompt,
@@ -73,6 +74,8 @@ def edits(ctx: Context, req: Request) -> SimResponse:
     opts = image_options(fields, default_model=ctx.image_model)
     if mask is not None:
         refuse_mask_for_gif(opts, "mask")
+    if markup is not None:
+        refuse_markup_for_model(opts.model)
     if len(images) > MAX_IMAGES:
         raise APIError(400, f"Too many images: at most {MAX_IMAGES}.", param="image",
                        code="invalid_value")

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..models import IMAGE_MODELS
+from .model_rules import check_model_rules
 from .protocol import APIError, missing_parameter
 
-DEFAULT_IMAGE_MODEL = "gpt-image-1.5"
+DEFAULT_IMAGE_MODEL = "gpt-image-2.6-sunburst"  # the image tool's default, as the SDK documents it
 DEFAULT_MODEL = "gpt-5"
-MODELS = ("gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2", "chatgpt-image-latest",
-          "gpt-5", "gpt-5-mini", "gpt-4.1", "gpt-4o")
+MODELS = (*IMAGE_MODELS, "gpt-5", "gpt-5-mini", "gpt-4.1", "gpt-4o")
 MAX_PROMPT = 32000
 MODERATION_TRIGGER = "forbidden-content"
 QUALITY_ALIASES = {None: "medium", "auto": "medium", "standard": "medium", "hd": "high"}
@@ -156,6 +157,7 @@ def image_options(src: Mapping[str, Any], *, prefix: str = "", allow_n: bool = T
                         stream=bool_param(src.get("stream"), prefix + "stream"), response_format=rf,
                         **_frames(src, fmt, prefix))
     _refuse_for_whole_format(opts, prefix)
+    check_model_rules(src, opts, prefix)
     return opts
 
 
