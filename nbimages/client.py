@@ -75,6 +75,8 @@ class DescribeOptions(TypedDict, total=False):
     model: str | None
     detail: str
 
+# Any of these set means an API was configured: the simulator is then used only when asked for.
+_API_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
 _announce_lock = threading.Lock()
 _announced = False
 
@@ -175,8 +177,8 @@ class _ClientBase:
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else self._default_http()
         if self._backend.kind == "local" and http_client is None:
-            _announce_simulator(forced=bool(api_key or base_url or os.environ.get("OPENAI_API_KEY")
-                                            or os.environ.get("OPENAI_BASE_URL")))
+            configured = (api_key, base_url, *azure.values(), *map(os.environ.get, _API_ENV))
+            _announce_simulator(forced=any(configured))
 
     # -- what a subclass provides ------------------------------------------------
     def _default_http(self) -> Any:

@@ -210,6 +210,19 @@ def test_a_missing_setting_is_named_before_any_request(kwargs: dict[str, Any], n
     assert KEY not in str(caught.value) and TOKEN not in str(caught.value)
 
 
+@pytest.mark.parametrize("azure_setting", [{"env": "https://res.openai.azure.com"}, {"arg": "https://res.openai.azure.com"}])
+def test_the_simulator_notice_says_it_was_asked_for_when_azure_is_configured(
+        azure_setting: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbimages.client as client_module
+
+    monkeypatch.setattr(client_module, "_announced", False)
+    if "env" in azure_setting:
+        monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", azure_setting["env"])
+    with nbimages.Client(backend="local", azure_endpoint=azure_setting.get("arg")) as client:
+        assert client.backend == "local"
+    assert "the local backend was chosen" in capsys.readouterr().err
+
+
 def test_the_sdks_base_url_form_is_taken_too() -> None:
     settings = nbimages.Client(backend="azure", base_url="https://gw.example/openai", api_version=VERSION,
                                api_key=KEY)._backend.azure
