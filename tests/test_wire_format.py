@@ -4,8 +4,11 @@ boundaries, file names and content types; the bytes of every file must be the sa
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
+import re
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -13,13 +16,16 @@ import pytest
 from PIL import Image as PIL
 
 import nbimages
-from nbimages import config
+from nbimages import config, models
+from nbimages.options import KNOWN_VALUES
 
 from _images import make_png
 
 openai = pytest.importorskip("openai")
 
 PICTURE = make_png((64, 64), (200, 30, 30))
+MASK = make_png((64, 64), (0, 0, 0, 0), "RGBA")
+DATA_URL = "data:image/png;base64," + base64.b64encode(PICTURE).decode()
 
 
 def markup_png(size: tuple[int, int] = (64, 64)) -> bytes:
@@ -72,6 +78,79 @@ CASES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
         lambda s: s.images.edit(prompt="as a logo", image=PICTURE, model="gpt-image-2", output_format="svg",
                                 svg={"model": "svg-author-1", "reasoning": {"effort": "low"}}),
     ),
+    "generate with today's options": (
+        lambda c: c.generate("a red fox", model="gpt-image-2.5-sunburst", size="1536x864", quality="xhigh",
+                             complexity="high", safety_identifier="user-1f2e", moderation="low", n=2),
+        lambda s: s.images.generate(prompt="a red fox", model="gpt-image-2.5-sunburst", size="1536x864",
+                                    quality="xhigh", complexity="high", safety_identifier="user-1f2e",
+                                    moderation="low", n=2),
+    ),
+    "generate, streamed with partials": (
+        lambda c: c.generate("a red fox", model="gpt-image-2", size="2048x1152", quality="high",
+                             stream=True, partial_images=2, output_format="webp",
+                             output_compression=80).until_done(),
+        lambda s: list(s.images.generate(prompt="a red fox", model="gpt-image-2", size="2048x1152", quality="high",
+                                         stream=True, partial_images=2, output_format="webp",
+                                         output_compression=80)),
+    ),
+    "generate an animated GIF": (
+        lambda c: c.generate("a spinning coin", model="gpt-image-2.5-flare", output_format="gif", frame_count=12,
+                             frame_duration_ms=120, size="1024x1024"),
+        lambda s: s.images.generate(prompt="a spinning coin", model="gpt-image-2.5-flare", output_format="gif",
+                                    frame_count=12, frame_duration_ms=120, size="1024x1024"),
+    ),
+    "generate an SVG with its author": (
+        lambda c: c.generate("a fox logo", model="gpt-image-2", output_format="svg", complexity="low",
+                             svg={"model": "gpt-5", "reasoning": {"effort": "minimal"}}),
+        lambda s: s.images.generate(prompt="a fox logo", model="gpt-image-2", output_format="svg", complexity="low",
+                                    svg={"model": "gpt-5", "reasoning": {"effort": "minimal"}}),
+    ),
+    "generate, transparent": (
+        lambda c: c.generate("a sticker", model="gpt-image-1.5", background="transparent", output_format="png",
+                             size="1024x1536"),
+        lambda s: s.images.generate(prompt="a sticker", model="gpt-image-1.5", background="transparent",
+                                    output_format="png", size="1024x1536"),
+    ),
+    "edit with a mask and input fidelity": (
+        lambda c: c.edit("a hat", PICTURE, mask=MASK, model="gpt-image-1.5", input_fidelity="high",
+                         quality="low", safety_identifier="user-1f2e"),
+        lambda s: s.images.edit(prompt="a hat", image=PICTURE, mask=MASK, model="gpt-image-1.5",
+                                input_fidelity="high", quality="low", safety_identifier="user-1f2e"),
+    ),
+    "edit to an animated GIF": (
+        lambda c: c.edit("make it wave", PICTURE, model="gpt-image-2.5-flare", output_format="gif", frame_count=4,
+                         complexity="medium"),
+        lambda s: s.images.edit(prompt="make it wave", image=PICTURE, model="gpt-image-2.5-flare",
+                                output_format="gif", frame_count=4, complexity="medium"),
+    ),
+    "responses: the image tool with today's options": (
+        lambda c: c.respond("a fox", model="gpt-5", tools=[{
+            "type": "image_generation", "model": "gpt-image-2.5-flare", "quality": "max", "complexity": "high",
+            "size": "1536x864", "action": "generate"}], safety_identifier="user-1f2e"),
+        lambda s: s.responses.create(input="a fox", model="gpt-5", tools=[{
+            "type": "image_generation", "model": "gpt-image-2.5-flare", "quality": "max", "complexity": "high",
+            "size": "1536x864", "action": "generate"}], safety_identifier="user-1f2e"),
+    ),
+    "responses: a GIF from the image tool": (
+        lambda c: c.respond("a fox", model="gpt-5", tools=[{
+            "type": "image_generation", "output_format": "gif", "frame_count": 6, "frame_duration_ms": 90}]),
+        lambda s: s.responses.create(input="a fox", model="gpt-5", tools=[{
+            "type": "image_generation", "output_format": "gif", "frame_count": 6, "frame_duration_ms": 90}]),
+    ),
+    "responses: an SVG from the image tool, streamed": (
+        lambda c: c.respond("a fox logo", model="gpt-5", stream=True, tools=[{
+            "type": "image_generation", "output_format": "svg",
+            "svg": {"model": "gpt-5", "reasoning": {"effort": "low"}}}]).until_done(),
+        lambda s: list(s.responses.create(input="a fox logo", model="gpt-5", stream=True, tools=[{
+            "type": "image_generation", "output_format": "svg",
+            "svg": {"model": "gpt-5", "reasoning": {"effort": "low"}}}])),
+    ),
+    "vision": (
+        lambda c: c.describe(PICTURE, "what colour?", model="gpt-5", detail="low"),
+        lambda s: s.responses.create(model="gpt-5", input=[{"role": "user", "content": [
+            {"type": "input_text", "text": "what colour?"},
+            {"type": "input_image", "image_url": DATA_URL, "detail": "low"}]}]),
+    ),
     "edit of two images, streamed": (
         lambda c: c.edit("both", [PICTURE, make_png((64, 64), (0, 0, 255))], model="gpt-image-1.5",
                          stream=True, partial_images=1).until_done(),
@@ -110,3 +189,43 @@ def test_a_conversation_names_the_image_model_in_its_tool(sim_server: Any, monke
     tools = [r.json["tools"][0] for r in sim_server.simulator.requests if r.path.endswith("/responses")]
     assert [t["model"] for t in tools] == ["gpt-image-1-mini", "gpt-image-1.5"]
     assert config.image_model() == "gpt-image-1-mini"
+
+
+# -- the SDK's own lists: the model table and the known values follow them ---------------------
+def _literals(annotation: Any) -> set[str]:
+    """The string literals anywhere inside a type annotation (Optional, Union, Literal...)."""
+    args = typing.get_args(annotation)
+    if not args:
+        return set()
+    if typing.get_origin(annotation) is typing.Literal:
+        return {a for a in args if isinstance(a, str)}
+    return set().union(*(_literals(a) for a in args))
+
+
+def _field(typed_dict: Any, name: str) -> set[str]:
+    return _literals(typing.get_type_hints(typed_dict, include_extras=False)[name])
+
+
+def test_the_model_table_is_the_sdks_list() -> None:
+    from openai.types import ImageModel
+
+    sdk = set(typing.get_args(ImageModel))
+    ours = set(models.IMAGE_MODELS) | set(models.RETIRED)
+    snapshots = {m for m in sdk if models.rules_for(m) is not None and m not in models.IMAGE_MODELS}
+    assert ours | snapshots == sdk
+    assert all(re.search(r"-\d{4}-\d{2}-\d{2}$", m) for m in snapshots), snapshots
+
+
+def test_known_values_are_the_sdks() -> None:
+    from openai.types import image_generate_params as generate
+    from openai.types.responses import tool_param
+
+    params = generate.ImageGenerateParamsBase
+    assert set(KNOWN_VALUES["quality"]) | {"standard", "hd"} == _field(params, "quality")
+    assert set(KNOWN_VALUES["output_format"]) == _field(params, "output_format")
+    assert set(KNOWN_VALUES["complexity"]) == _field(params, "complexity")
+    assert set(KNOWN_VALUES["background"]) == _field(params, "background")
+    assert set(KNOWN_VALUES["moderation"]) == _field(params, "moderation")
+    assert set(config.SVG_EFFORTS) == _field(generate.SvgReasoning, "effort")
+    assert set(KNOWN_VALUES["quality"]) == _field(tool_param.ImageGeneration, "quality")
+    assert set(KNOWN_VALUES["input_fidelity"]) == _field(tool_param.ImageGeneration, "input_fidelity")
