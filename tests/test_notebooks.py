@@ -188,7 +188,8 @@ def check_size(run: Run) -> None:
     for where, data in images:
         fmt, width, height = sniff(data)
         assert fmt is not None, f"an embedded {where} is not an image"
-        assert max(width or 0, height or 0) <= MAX_PREVIEW_SIDE, f"a full-size {width}x{height} {where} was embedded"
+        if fmt != "svg":  # a vector drawing is embedded whole: its size says nothing of its bytes
+            assert max(width or 0, height or 0) <= MAX_PREVIEW_SIDE, f"a full-size {width}x{height} {where} was embedded"
         assert len(data) <= MAX_IMAGE_BYTES, f"an embedded {where} takes {len(data):,} bytes"
     widgets = widget_states(run.nb)
     size = run.path.stat().st_size
@@ -368,6 +369,28 @@ def check_widgets(run: Run) -> None:
     assert len(stored_files(run)) == 4
 
 
+def check_gif_and_svg(run: Run) -> None:
+    from nbimages.image import Image
+
+    nb = run.nb
+    (fox,) = finals(outputs(nb, "%%imagine --output-format gif"))
+    [preview] = re.findall(r"data:image/gif;base64,([A-Za-z0-9+/=]+)", fox.data["text/html"])
+    assert Image(base64.b64decode(preview)).frame_count == 9 and meta(fox)["frame_count"] == 9
+    assert "frames: 9 | saved as" in text(outputs(nb, "print(fox)")) and ".gif" in text(outputs(nb, "print(fox)"))
+    boat = text(outputs(nb, "import io"))
+    assert "gif (512, 512) 6 frames" in boat and "durations (ms): [120, 120, 120, 120, 120, 120]" in boat
+    (thumbnail,) = outputs(nb, "boat.thumbnail(160)")
+    assert Image(base64.b64decode(thumbnail.data["image/gif"])).frame_count == 6
+    (logo,) = finals(outputs(nb, "%%imagine --output-format svg"))
+    assert "<svg" not in logo.data["text/html"] and "data:image/svg+xml;base64," in logo.data["text/html"]
+    assert not any("image/svg+xml" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert "VectorImageError: rasterise it" in text(outputs(nb, "print(logo)"))
+    stored = text(outputs(nb, "from nbimages.store import read_provenance"))
+    assert ".gif.json: 'A fox running" in stored and "frames: 9" in stored and ".svg.json: 'A minimal" in stored
+    saved = sorted(p.suffix for p in (run.home / "images").rglob("*.*") if p.suffix != ".json")
+    assert saved == [".gif", ".svg"]  # the magics store what they make; a bare Client does not
+
+
 CHECKS: dict[str, Callable[[Run], None]] = {
     "01_quickstart.ipynb": check_quickstart,
     "02_streaming.ipynb": check_streaming,
@@ -376,6 +399,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "05_vision.ipynb": check_vision,
     "06_python_api_async_batch.ipynb": check_python_api,
     "07_widgets.ipynb": check_widgets,
+    "08_gif_and_svg.ipynb": check_gif_and_svg,
 }
 
 
