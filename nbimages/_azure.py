@@ -15,15 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
-from ._secrets import remember_secret
+from ._secrets import display_url, remember_secret
 from .errors import ConfigurationError
 
-__all__ = ["AZURE_ARGUMENTS", "DEPLOYMENT_PATHS", "AzureSettings", "TokenProvider", "label", "resolve"]
+__all__ = ["DEPLOYMENT_PATHS", "AzureSettings", "TokenProvider", "label", "resolve"]
 
 TokenProvider = Callable[[], "str | Awaitable[str]"]
 
-# The arguments that only Azure takes: passing any of them chooses Azure.
-AZURE_ARGUMENTS = ("azure_endpoint", "azure_deployment", "api_version", "azure_ad_token", "azure_ad_token_provider")
 # The SDK's `_deployments_endpoints`, of the paths nbimages calls. Only these go under
 # /deployments/{name}; /responses, /files and /images/variations do not, deployment or not.
 DEPLOYMENT_PATHS = frozenset({"/images/generations", "/images/edits"})
@@ -64,7 +62,7 @@ class AzureSettings(NamedTuple):
         """The credential header of one request (a blocking client: the provider must return a string)."""
         if self.token_provider is None:
             return self._static_headers()
-        return _bearer(_checked_token(self.token_provider(), awaitable_hint=True))
+        return _bearer(_checked_token(self.token_provider()))
 
     async def async_headers(self) -> dict[str, str]:
         """`headers`, for an asynchronous client: the provider may also be a coroutine function."""
@@ -81,7 +79,8 @@ class AzureSettings(NamedTuple):
         return {"api-key": self.api_key} if self.api_key else {}
 
     def __repr__(self) -> str:  # never the credential
-        return f"AzureSettings(base_url={self.base_url!r}, api_version={self.api_version!r}, auth={self.auth!r})"
+        shown = display_url(self.base_url)
+        return f"AzureSettings(base_url={shown!r}, api_version={self.api_version!r}, auth={self.auth!r})"
 
     @property
     def auth(self) -> str:
@@ -164,13 +163,13 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _checked_token(token: Any, *, awaitable_hint: bool = False) -> str:
+def _checked_token(token: Any) -> str:
     """A provider's token, remembered as a secret; anything but a non-empty string is refused."""
     if isinstance(token, str) and token:
         token = str.__str__(token)  # a str subclass's own methods never see the credential
         remember_secret(token)
         return token
-    if awaitable_hint and inspect.isawaitable(token):
+    if inspect.isawaitable(token):  # only a blocking client gets one here
         if inspect.iscoroutine(token):
             token.close()  # never awaited: closed, so that Python does not warn about it
         raise ConfigurationError(
