@@ -167,7 +167,7 @@ def svg_document(img: PILImage.Image) -> bytes:
     disc = f'<circle cx="{width / 2:g}" cy="{height / 2:g}" r="{min(width, height) / 4:g}" fill="{centre}"/>'
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-            f'{"".join(cells)}{disc}</svg>\n').encode()
+            f'<g shape-rendering="crispEdges">{"".join(cells)}</g>{disc}</svg>\n').encode()
 
 
 def _hex(rgb: Any) -> str:
