@@ -240,6 +240,7 @@ function render({ model, el }) {
     cursor.hidden = true;
     hint.textContent = `${W}×${H} · wheel over the image changes the ${markup ? "line width" : "brush size"}`;
     undo.disabled = currentOps().length === 0;
+    showShare();
   }));
   /** @param {string} mode */
   const setMode = (mode) => {
@@ -260,11 +261,12 @@ function render({ model, el }) {
     opacityOut.textContent = `${Math.round(value * 100)}%`;
     layer.style.opacity = String(value);
   }));
-  stops.push(watch(model, ["painted_pixels", "markup_pixels", "mode"], () => {
+  function showShare() {
     painted.textContent = inMarkup()
       ? `${paintedShare(Number(model.get("markup_pixels")), W * H)} drawn on`
       : `${paintedShare(Number(model.get("painted_pixels")), W * H)} painted`;
-  }));
+  }
+  stops.push(watch(model, "painted_pixels", showShare), watch(model, "markup_pixels", showShare));
   stops.push(watch(model, "mask_version", () => { root.dataset.maskVersion = String(model.get("mask_version")); }));
   stops.push(watch(model, "markup_version", () => { root.dataset.markupVersion = String(model.get("markup_version")); }));
 
