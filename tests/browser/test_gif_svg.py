@@ -96,3 +96,19 @@ def test_gif_animates_and_svg_is_an_img_in_studio_and_gallery(notebook: Any, sho
         expect(enlarged).to_have_attribute("data-full", "true")
         assert_animates(enlarged, 6, "Gallery enlarged")
         shot(page.locator(hook("gallery")), "_gallery_gif")
+
+
+def test_imagine_output_animates_a_gif_and_shows_an_svg_as_an_img(notebook: Any, shot: Any) -> None:
+    cells = ["%load_ext nbimages",
+             "%%imagine --output-format gif --size 512x512 --quality low\na kite dancing in the wind",
+             "%%imagine --output-format svg --size 1024x1024\na lighthouse logo, flat colours"]
+    with notebook(cells) as nb:
+        page = nb.page
+        gif = page.locator('.jp-OutputArea-output img[src^="data:image/gif;base64,"]')
+        svg = page.locator('.jp-OutputArea-output img[src^="data:image/svg+xml;base64,"]')
+        expect(gif).to_have_count(1, timeout=30_000)
+        expect(svg).to_have_count(1, timeout=30_000)
+        page.wait_for_function(SHOWN, arg=svg.element_handle())
+        assert_animates(gif, 9, "%%imagine output")
+        assert page.locator(".jp-RenderedHTMLCommon svg").count() == 0
+        shot(page.locator(".jp-Notebook"), "_outputs")
