@@ -550,10 +550,10 @@ _USAGE_COLUMNS = (
 
 
 def _cell(key: str, value: Any) -> str:
+    if key == "estimated_cost_usd":
+        return "unknown" if value is None else f"${value:,.4f}"  # a price not in prices.json is never guessed
     if value is None:
         return "—"
-    if key == "estimated_cost_usd":
-        return f"${value:,.4f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
@@ -571,6 +571,8 @@ def usage_bundle(rows: Sequence[dict[str, Any]]) -> Bundle:
         totals[key] = sum(known) if known else None
     table = [[label for _, label in _USAGE_COLUMNS]]
     table += [[_cell(key, row.get(key)) for key, _ in _USAGE_COLUMNS] for row in [*rows, totals]]
+    if totals["estimated_cost_usd"] is not None and any(row.get("estimated_cost_usd") is None for row in rows):
+        table[-1][-1] = "≥ " + table[-1][-1]  # the known part; some models' prices are unknown
     widths = [max(len(r[i]) for r in table) for i in range(len(_USAGE_COLUMNS))]
     text = "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
                      for r in table)

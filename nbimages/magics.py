@@ -233,6 +233,16 @@ def _digest(image: Image) -> str:
     return sha256_hex(image.data)
 
 
+def _svg_author(model: str | None, effort: str | None) -> dict[str, Any] | None:
+    """``--svg-model`` and ``--svg-effort`` as the API's ``svg`` object."""
+    if model is None and effort is None:
+        return None
+    author: dict[str, Any] = {"model": model}
+    if effort is not None:
+        author["reasoning"] = {"effort": effort}
+    return author
+
+
 def _backend_label(client: Client) -> str | None:
     if client.backend == "local":
         return "offline simulator"
@@ -357,12 +367,20 @@ class ImagineMagics(Magics):
     @magic_arguments()
     @argument("-m", "--model", help="image model (default: %%config Imagine.model)")
     @argument("--size", help="WIDTHxHEIGHT such as 1024x1024, 1536x1024, 1024x1536, or auto")
-    @argument("--quality", help="low, medium, high or auto")
+    @argument("--quality", help="low, medium, high, auto; xhigh or max with GPT Image 2.5")
+    @argument("--complexity", help="low, medium or high: how much planning goes into the image")
     @argument("-n", type=int, help="how many images (1-10; not with --continue)")
     @argument("--partial-images", type=int, dest="partial_images",
               help="partial images to stream, 0-3 (default: %%config Imagine.partial_images)")
     @argument("--background", help="transparent, opaque or auto")
-    @argument("--output-format", dest="output_format", help="png, jpeg or webp")
+    @argument("--output-format", dest="output_format",
+              help="png, jpeg, webp, gif (animated, arrives whole) or svg (vector, arrives whole)")
+    @argument("--frames", dest="frame_count", type=int, help="GIF frames, 2-16 (default 9)")
+    @argument("--frame-ms", dest="frame_duration_ms", type=int, help="milliseconds per GIF frame (default 200)")
+    @argument("--svg-model", dest="svg_model", help="the model that writes the SVG (output-format svg)")
+    @argument("--svg-effort", dest="svg_effort", help="that model's reasoning effort: none, minimal, low ... max")
+    @argument("--safety-identifier", dest="safety_identifier",
+              help="a stable, hashed id of your end user, for OpenAI's abuse monitoring")
     @argument("--output-compression", dest="output_compression", type=int, help="0-100, for jpeg and webp")
     @argument("--moderation", help="auto or low")
     @argument("--input-fidelity", dest="input_fidelity", help="low or high: how closely edits keep the input")
@@ -574,6 +592,8 @@ class _ImagineRun:
         settings = magics.settings
         self.model = args.model or settings.model or config.image_model()
         partials = args.partial_images if args.partial_images is not None else settings.partial_images
+        if args.output_format in config.WHOLE_FORMATS and args.partial_images is None:
+            partials = None  # GIF and SVG arrive whole
         self.options = {
             "size": args.size or settings.size,
             "quality": args.quality or settings.quality,
@@ -583,6 +603,11 @@ class _ImagineRun:
             "output_compression": args.output_compression,
             "moderation": args.moderation,
             "partial_images": partials,
+            "complexity": args.complexity,
+            "frame_count": args.frame_count,
+            "frame_duration_ms": args.frame_duration_ms,
+            "safety_identifier": args.safety_identifier,
+            "svg": _svg_author(args.svg_model, args.svg_effort),
         }
         if args.input_fidelity is not None:
             self.options["input_fidelity"] = args.input_fidelity
@@ -590,7 +615,8 @@ class _ImagineRun:
         self.mode = "send" if args.continue_ else "edit" if (args.edit or args.mask or args.markup) else "generate"
 
     def run(self) -> None:
-        from .inputs import validate_generation_options, validate_prompt
+        from .inputs import validate_prompt
+        from .options import validate_generation_options
 
         args, magics = self.args, self.magics
         validate_prompt(self.prompt)
