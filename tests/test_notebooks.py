@@ -399,7 +399,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "05_vision.ipynb": check_vision,
     "06_python_api_async_batch.ipynb": check_python_api,
     "07_widgets.ipynb": check_widgets,
-    "08_gif_and_svg.ipynb": check_gif_and_svg,
+    "09_gif_and_svg.ipynb": check_gif_and_svg,
 }
 
 
