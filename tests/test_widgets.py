@@ -433,6 +433,40 @@ def test_studio_options_reach_the_request(studio: Studio, secret_transport: Loca
     assert len(studio.partials) == 1 and (studio.image.width, studio.image.height) == (1536, 1024)
 
 
+def test_studio_takes_todays_options_and_a_gif_arrives_whole(studio: Studio,
+                                                               secret_transport: LocalTransport) -> None:
+    studio.safety_identifier = "user-7a1c"
+    view_sets(studio, model="gpt-image-2.5-flare", size="1536x864", quality="xhigh", complexity="high",
+              output_format="gif", frame_count=4, partial_images=2)
+    studio.generate("a spinning coin")
+    studio.wait(10)
+    assert studio.last_error is None, studio.last_error
+    body = secret_transport.simulator.requests[-1].json
+    assert {k: body.get(k) for k in ("model", "size", "quality", "complexity", "output_format", "frame_count",
+                                     "safety_identifier")} == {
+        "model": "gpt-image-2.5-flare", "size": "1536x864", "quality": "xhigh", "complexity": "high",
+        "output_format": "gif", "frame_count": 4, "safety_identifier": "user-7a1c"}
+    assert "stream" not in body and "partial_images" not in body  # a GIF arrives whole
+    assert studio.image.format == "gif" and studio.image.frame_count == 4 and studio.partials == []
+
+
+def test_studio_menus_follow_the_model(studio: Studio) -> None:
+    view_sets(studio, model="gpt-image-2.5-sunburst", size="2048x1152", quality="max")
+    assert "2048x1152" in studio.sizes and "max" in studio.qualities
+    view_sets(studio, model="gpt-image-1.5")  # fixed sizes, no xhigh/max: those choices go back to auto
+    assert studio.sizes == ["auto", "1024x1024", "1536x1024", "1024x1536"]
+    assert "max" not in studio.qualities and (studio.size, studio.quality) == ("auto", "auto")
+    view_sets(studio, model="")  # the default model: the SDK documents no rule, so every choice is offered
+    assert "3840x2160" in studio.sizes and "xhigh" in studio.qualities
+
+
+def test_studio_refuses_a_bad_option_when_it_is_set(studio: Studio) -> None:
+    for name, value in (("complexity", "hgih"), ("output_format", "pgn"), ("safety_identifier", "x" * 200)):
+        with pytest.raises(nbimages.InvalidInputError) as info:
+            setattr(studio, name, value)
+        assert info.value.param == name
+
+
 def test_one_generation_at_a_time(studio: Studio, secret_transport: LocalTransport) -> None:
     secret_transport.simulator.faults.add("stall", seconds=20, at_event=1)
     studio.generate("first")

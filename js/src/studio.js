@@ -40,6 +40,13 @@ function render({ model, el }) {
   const quality = /** @type {HTMLSelectElement} */ (h("select", { hook: "quality", class: "nbi-input" }, options(model.get("qualities"))));
   const partials = /** @type {HTMLSelectElement} */ (h("select", { hook: "partial-images", class: "nbi-input" },
     options(["0", "1", "2", "3"], (v) => (v === "0" ? "none" : v))));
+  const complexity = /** @type {HTMLSelectElement} */ (h("select", { hook: "complexity", class: "nbi-input" }, options(model.get("complexities"))));
+  const format = /** @type {HTMLSelectElement} */ (h("select", { hook: "output-format", class: "nbi-input" }, options(model.get("formats"))));
+  const frames = /** @type {HTMLInputElement} */ (h("input", {
+    hook: "frame-count", class: "nbi-input", type: "number", min: "2", max: "16", step: "1", ...QUIET_KEYS,
+  }));
+  const partialsField = field("Partial images", partials);
+  const framesField = field("GIF frames", frames);
   const generate = /** @type {HTMLButtonElement} */ (h("button", {
     hook: "generate", class: "nbi-btn nbi-btn--primary", type: "button", title: `Generate (${HINT})`,
   }, "Generate"));
@@ -77,7 +84,8 @@ function render({ model, el }) {
       h("div", { class: "nbi-controls" },
         field("Prompt", prompt),
         h("div", { class: "nbi-options" },
-          field("Model", modelInput), field("Size", size), field("Quality", quality), field("Partial images", partials)),
+          field("Model", modelInput), field("Size", size), field("Quality", quality), partialsField,
+          field("Complexity", complexity), field("Format", format), framesField),
         h("div", { class: "nbi-row" }, generate, cancel),
         h("hr", { class: "nbi-rule" }),
         field("Follow-up", followup),
@@ -94,6 +102,22 @@ function render({ model, el }) {
   stops.push(bindControl(model, "size", size));
   stops.push(bindControl(model, "quality", quality));
   stops.push(bindControl(model, "partial_images", partials, { parse: Number }));
+  stops.push(bindControl(model, "complexity", complexity));
+  stops.push(bindControl(model, "output_format", format));
+  stops.push(bindControl(model, "frame_count", frames, { parse: Number }));
+  // The menus follow the model: the kernel sends the sizes and qualities it takes.
+  /** @param {HTMLSelectElement} select @param {string} list @param {string} name */
+  const refill = (select, list, name) => watch(model, list, () => {
+    select.replaceChildren(...options(model.get(list)));
+    select.value = String(model.get(name) ?? "");
+  });
+  stops.push(refill(size, "sizes", "size"), refill(quality, "qualities", "quality"));
+  // GIF and SVG arrive whole: no partial images; only a GIF has frames.
+  stops.push(watch(model, "output_format", () => {
+    const fmt = model.get("output_format");
+    partialsField.hidden = fmt === "gif" || fmt === "svg";
+    framesField.hidden = fmt !== "gif";
+  }));
   stops.push(watch(model, "default_model", () => { modelInput.placeholder = model.get("default_model") || "default"; }));
   stops.push(bindText(model, "caption", caption));
   stops.push(watch(model, "status", () => { statusText.textContent = model.get("status"); }));

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["Studio"]
 
 SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
-QUALITIES = ("auto", "low", "medium", "high")
+FLEXIBLE_SIZES = ("1536x864", "864x1536", "2048x1152", "2560x1440", "3840x2160")  # for models that take any size
+QUALITIES = ("auto", "low", "medium", "high", "xhigh", "max")
+COMPLEXITIES = ("auto", "low", "medium", "high")
+FORMATS = ("png", "jpeg", "webp", "gif", "svg")
 HISTORY_THUMB_SIDE = 96
 
 
@@ -75,6 +78,10 @@ class Studio(NbImagesWidget):
     size = traitlets.Unicode("auto").tag(sync=True)
     quality = traitlets.Unicode("auto").tag(sync=True)
     partial_images = traitlets.Int(2, min=0, max=config.MAX_PARTIAL_IMAGES).tag(sync=True)
+    complexity = traitlets.Unicode("auto").tag(sync=True)
+    output_format = traitlets.Unicode("png").tag(sync=True)  # gif and svg arrive whole, without partials
+    frame_count = traitlets.Int(9, min=config.GIF_FRAMES[0], max=config.GIF_FRAMES[1]).tag(sync=True)
+    safety_identifier = traitlets.Unicode("")  # set from Python only: a hashed id of the app's end user
     busy = traitlets.Bool(False).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
@@ -82,6 +89,8 @@ class Studio(NbImagesWidget):
     default_model = traitlets.Unicode("").tag(sync=True)
     sizes = traitlets.List(traitlets.Unicode(), list(SIZES)).tag(sync=True)
     qualities = traitlets.List(traitlets.Unicode(), list(QUALITIES)).tag(sync=True)
+    complexities = traitlets.List(traitlets.Unicode(), list(COMPLEXITIES)).tag(sync=True)
+    formats = traitlets.List(traitlets.Unicode(), list(FORMATS)).tag(sync=True)
     history = traitlets.List(traitlets.Dict()).tag(sync=True)  # text only; thumbnails go as messages
     head = traitlets.Int(0).tag(sync=True)  # id of the current turn (0: none)
 
@@ -101,9 +110,10 @@ class Studio(NbImagesWidget):
         super().__init__(**kwargs)
         self.backend = conversation.client.backend
         self.default_model = conversation.image_model or config.image_model()
+        self._offer_choices_of_model()
         self._show_conversation(preview=False, thumbs=False)  # no view yet: it asks with "hello"
 
-    @traitlets.validate("size", "quality")
+    @traitlets.validate("size", "quality", "complexity", "output_format", "safety_identifier")
     def _check_option(self, proposal: Any) -> str:
         from ..options import validate_generation_options
 
@@ -111,6 +121,20 @@ class Studio(NbImagesWidget):
         if value and value != "auto":  # refused here, not later in the worker thread
             validate_generation_options({proposal["trait"].name: value})
         return str(value)
+
+    @traitlets.observe("model", "default_model")
+    def _model_changed(self, change: Any) -> None:
+        self._offer_choices_of_model()
+
+    def _offer_choices_of_model(self) -> None:
+        """The size and quality menus list what the chosen model takes (all of them for a
+        model the SDK documents no rule for); a choice it does not take goes back to auto."""
+        sizes, qualities = menu_choices(self.model.strip() or self.default_model)
+        self.sizes, self.qualities = sizes, qualities
+        if self.size not in sizes:
+            self.size = "auto"
+        if self.quality not in qualities:
+            self.quality = "auto"
 
     # -- Python API -------------------------------------------------------------------
     @property
@@ -239,13 +263,21 @@ class Studio(NbImagesWidget):
 
     # -- running -----------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"partial_images": self.partial_images}
+        options: dict[str, Any] = {}
+        if self.output_format not in config.WHOLE_FORMATS:
+            options["partial_images"] = self.partial_images
+        if self.output_format == "gif":
+            options["frame_count"] = self.frame_count
         if self.model.strip():
             options["model"] = self.model.strip()
-        if self.size and self.size != "auto":
-            options["size"] = self.size
-        if self.quality and self.quality != "auto":
-            options["quality"] = self.quality
+        for name in ("size", "quality", "complexity"):
+            value = getattr(self, name)
+            if value and value != "auto":
+                options[name] = value
+        if self.output_format != "png":
+            options["output_format"] = self.output_format
+        if self.safety_identifier:
+            options["safety_identifier"] = self.safety_identifier
         return options
 
     def _start(self, kind: str, prompt: str) -> None:
@@ -363,6 +395,19 @@ class Studio(NbImagesWidget):
         image = self.image
         what = f"current image: {_caption(image)!r}" if image is not None else "no image yet"
         return f"<nbimages Studio, {len(self.history)} image(s), {what}>"
+
+
+def menu_choices(model: str) -> tuple[list[str], list[str]]:
+    """The sizes and qualities to offer for ``model``, from the model table."""
+    from .. import models
+
+    rules = models.rules_for(model)
+    if rules is not None and rules.sizes is not None:
+        sizes = [s for s in SIZES if s in rules.sizes]
+    else:
+        sizes = [*SIZES, *FLEXIBLE_SIZES]
+    qualities = list(rules.qualities) if rules is not None and rules.qualities is not None else list(QUALITIES)
+    return sizes, qualities
 
 
 def _caption(image: Image | None) -> str:

@@ -37,9 +37,13 @@ studio
 PROMPT = "a lighthouse on a cliff at dusk, warm light"
 
 
+OPTIONS = ("model", "size", "quality", "partial-images", "frame-count", "complexity", "output-format")
+
+
 def option_rows(page: Any) -> list[int]:
-    """How many of the four options sit on each row of the options grid, top to bottom."""
-    tops = [round(page.locator(hook(name)).bounding_box()["y"]) for name in ("model", "size", "quality", "partial-images")]
+    """How many of the visible options sit on each row of the options grid, top to bottom."""
+    boxes = [page.locator(hook(name)).bounding_box() for name in OPTIONS]
+    tops = [round(box["y"]) for box in boxes if box is not None]
     return [tops.count(top) for top in sorted(set(tops))]
 
 
@@ -70,7 +74,7 @@ def test_studio_generate_then_refine(notebook: Any, shot: Any) -> None:
     with notebook([STUDIO]) as nb:
         page = nb.page
         watch_preview(page)
-        assert option_rows(page) in ([2, 2], [4])
+        assert option_rows(page) in ([3, 3], [2, 2, 2])
         generate_in_page(page)
         seen = assert_streamed(wait_final(page))
         partial_indexes = [p["index"] for p in seen if p["kind"] == "partial"]
@@ -157,7 +161,7 @@ def test_studio_in_notebook7(notebook: Any, shot: Any) -> None:
     with notebook([STUDIO], ui="notebook") as nb:
         page = nb.page
         assert "/notebooks/" in page.url
-        assert option_rows(page) in ([2, 2], [4])  # never three and one left alone
+        assert option_rows(page) in ([3, 3], [2, 2, 2])  # never one left alone
         watch_preview(page)
         generate_in_page(page, "a hot air balloon over green hills")
         assert_streamed(wait_final(page))
@@ -184,3 +188,22 @@ def test_partial_image_bytes_on_websocket(notebook: Any, shot: Any) -> None:
         print(f"partial {frame.data['index']}: image {size} B, websocket frame {frame.frame_bytes} B, "
               f"ratio {ratio:.4f}, overhead {frame.frame_bytes - size} B")
         assert frame.frame_bytes <= 1.05 * size + 512, (frame.frame_bytes, size)
+
+
+def test_studio_gif_option_shows_frames_and_plays_the_animation(notebook: Any, shot: Any) -> None:
+    with notebook([STUDIO]) as nb:
+        page = nb.page
+        watch_preview(page)
+        page.select_option(hook("output-format"), "gif")
+        expect(page.locator(hook("frame-count"))).to_be_visible()
+        expect(page.locator(hook("partial-images"))).to_be_hidden()  # a GIF arrives whole
+        assert option_rows(page) in ([3, 3], [2, 2, 2])
+        page.fill(hook("frame-count"), "4")
+        page.press(hook("frame-count"), "Tab")
+        nb.wait_value("studio.frame_count == 4")
+        generate_in_page(page, "a coin spinning on a table")
+        [final] = wait_final(page)
+        assert final["kind"] == "final" and final["naturalWidth"] > 0, final
+        nb.wait_value("not studio.busy")
+        assert nb.value("(studio.image.format, studio.image.frame_count, len(studio.partials))") == ["gif", 4, 0]
+        shot(page.locator(hook("studio")))
