@@ -138,7 +138,8 @@ class ContentPolicyError(BadRequestError):
 
 
 class AuthenticationError(APIError):
-    _hint = "set OPENAI_API_KEY to a valid key (e.g. %env OPENAI_API_KEY=sk-...) and run the cell again"
+    _hint = ("set OPENAI_API_KEY to a valid key (e.g. %env OPENAI_API_KEY=sk-...), or AZURE_OPENAI_API_KEY "
+             "for Azure OpenAI, and run the cell again")
 
 
 class NotFoundError(APIError):

@@ -496,6 +496,23 @@ def test_history_undo_branch_and_current_conversation(nb: Notebook) -> None:
     assert "Nothing to undo" in nothing.text
 
 
+def test_todays_options_reach_the_request_and_gif_and_svg_arrive_whole(nb: Notebook) -> None:
+    nb.imagine("-m gpt-image-2.5-flare --size 1536x864 --quality xhigh --complexity high "
+               "--safety-identifier user-7a1c --output-format gif --frames 4 --frame-ms 120", "a spinning coin")
+    body = nb.requests()[-1].json
+    assert {k: body.get(k) for k in ("model", "size", "quality", "complexity", "safety_identifier",
+                                     "output_format", "frame_count", "frame_duration_ms")} == {
+        "model": "gpt-image-2.5-flare", "size": "1536x864", "quality": "xhigh", "complexity": "high",
+        "safety_identifier": "user-7a1c", "output_format": "gif", "frame_count": 4, "frame_duration_ms": 120}
+    assert "stream" not in body and "partial_images" not in body
+    gif = nb.conversation.image
+    assert gif.format == "gif" and gif.frame_count == 4 and gif.path.suffix == ".gif"
+    nb.imagine("--output-format svg --svg-model gpt-5 --svg-effort low -o logo", "a fox logo")
+    body = nb.requests()[-1].json
+    assert body["svg"] == {"model": "gpt-5", "reasoning": {"effort": "low"}} and "stream" not in body
+    assert nb.shell.user_ns["logo"].format == "svg"
+
+
 def test_usage_lists_tokens_and_cost_per_model(nb: Notebook) -> None:
     [empty] = nb.run("%imagine_usage\n")
     assert "No usage" in empty.text
