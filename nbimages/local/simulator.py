@@ -4,9 +4,12 @@
 :class:`~nbimages.local.protocol.SimResponse`; :mod:`.transport` (httpx) and
 :mod:`.server` (HTTP on a socket) only move bytes and sleep.
 
-A request is recorded, meets the fault plan (:mod:`.fault_replies`), and is routed to its
-endpoint: :mod:`.images_api`, :mod:`.responses_api`, :mod:`.files_api`, or the models
-list here. The endpoints never draw: they ask the painter (:mod:`.painter`) for pixels.
+A request is recorded, meets the rate limit if there is one (:mod:`.ratelimit`: image and
+Responses requests only), then the fault plan (:mod:`.fault_replies`), and is routed to its
+endpoint: :mod:`.images_api`, :mod:`.responses_api`, :mod:`.files_api`,
+:mod:`.batches_api`, or the models list here. A batch's requests go straight to their
+endpoint, from the batch's own thread: neither rate limit nor faults apply to them.
+The endpoints never draw: they ask the painter (:mod:`.painter`) for pixels.
 ``/_simulator/...`` is the control API (faults, recorded requests, reset).
 
 Azure OpenAI's paths are served too, as `openai.AzureOpenAI` calls them (`azure_call`):
@@ -25,12 +28,14 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from . import files_api, images_api, responses_api
+from .batches_api import Batches, BatchPace
 from .fault_replies import REPLACING, bend, instead
 from .faults import FaultPlan
 from .incoming import RecordedFile, RecordedRequest, Request
 from .painter import Painter, ProceduralPainter
 from .params import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, MODELS
 from .protocol import APIError, SimResponse, dumps
+from .ratelimit import Admission, RequestLimiter
 from .replies import error_reply, json_reply
 from .state import Context, State
 
@@ -45,7 +50,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/images/variations"): images_api.variations,
 }
 KNOWN_PATHS = ("/images/generations", "/images/edits", "/images/variations", "/models", "/files",
-               "/responses")
+               "/responses", "/batches")
 
 
 class Simulator:
@@ -53,20 +58,33 @@ class Simulator:
 
     ``painter`` makes the pixels (:class:`~nbimages.local.painter.ProceduralPainter` by
     default); the simulator does everything else.
+
+    ``rpm_limit``: at most this many image and Responses requests a minute (none by
+    default), ``rpm_burst`` of them at once (the whole minute's by default; a smaller burst
+    spreads the limit over the minute); refused requests are counted in `rate_limited`.
+    ``batch_start_delay``, ``batch_seconds_per_request`` and ``batch_window`` pace the
+    Batch API (seconds: validating, each request, the time before a batch expires).
     """
 
     def __init__(self, *, latency: float = 0.0, partial_interval: float | None = None,
                  image_model: str = DEFAULT_IMAGE_MODEL, model: str = DEFAULT_MODEL,
-                 painter: Painter | None = None) -> None:
+                 painter: Painter | None = None, rpm_limit: int | None = None,
+                 rpm_burst: int | None = None, batch_start_delay: float = BatchPace.start_delay,
+                 batch_seconds_per_request: float = BatchPace.seconds_per_request,
+                 batch_window: float = BatchPace.window) -> None:
         self.latency = latency
         self.partial_interval = partial_interval
         self.image_model = image_model
         self.model = model
         self.painter: Painter = painter if painter is not None else DEFAULT_PAINTER
         self.faults = FaultPlan()
+        self.rate_limit = RequestLimiter(rpm_limit, rpm_burst) if rpm_limit else None
+        self.rate_limited = 0  # requests refused with a 429 by ``rate_limit``
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._state = State()
+        self.batches = Batches(self._state, self._run_batch_line,
+                               BatchPace(batch_start_delay, batch_seconds_per_request, batch_window))
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -81,10 +99,16 @@ class Simulator:
             self._requests.clear()
 
     def reset(self) -> None:
-        """Forget requests, faults, files, responses and served images."""
+        """Forget requests, faults, batches, files, responses and served images; the rate
+        limit starts afresh."""
         self.clear_requests()
+        self.batches.clear()
         self._state.clear()
         self.faults.clear()
+        if self.rate_limit is not None:
+            self.rate_limit.reset()
+        with self._lock:
+            self.rate_limited = 0
 
     # ------------------------------------------------------------ entry point
 
@@ -110,17 +134,43 @@ class Simulator:
         record = req.record()
         with self._lock:
             self._requests.append(record)
+        admission = self._admit(req)
+        if admission is not None and not admission.allowed:
+            return error_reply(admission.error())
+        resp = self._faulted(req)
+        if admission is not None:
+            resp.headers.extend(admission.headers())
+        return resp
+
+    def _admit(self, req: Request) -> Admission | None:
+        """The rate limit's verdict on an image or Responses request (None: not limited)."""
+        limiter = self.rate_limit
+        call = azure_call(req.path)
+        path = call.path if call is not None else req.path
+        if limiter is None or req.method != "POST" or not path.startswith(("/images/", "/responses")):
+            return None
+        admission = limiter.admit()
+        if not admission.allowed:
+            with self._lock:
+                self.rate_limited += 1
+        return admission
+
+    def _faulted(self, req: Request) -> SimResponse:
+        """The endpoint's reply, as the fault plan has it."""
         fault = self.faults.take(req.method, req.full_path)
-        try:
+
+        def reply(req: Request) -> SimResponse:
             if fault is not None and fault.kind in REPLACING:
                 return instead(fault)
             resp = self._route(req)
             return bend(resp, fault) if fault is not None else resp
-        except APIError as err:
-            return error_reply(err)
-        except Exception as exc:  # a bug here must not look like a network failure
-            return error_reply(APIError(500, f"The simulator failed: {type(exc).__name__}: {exc}",
-                                        type="server_error", code="simulator_error"))
+
+        return _guarded(reply, req)
+
+    def _run_batch_line(self, url: str, body: dict[str, Any]) -> SimResponse:
+        """One request of a batch, answered by its endpoint (as if sent alone, not streamed)."""
+        req = Request.build("POST", url, {"content-type": "application/json"}, dumps(body), None, None)
+        return _guarded(self._route, req)
 
     # ------------------------------------------------------------ routing
 
@@ -137,6 +187,8 @@ class Simulator:
             return _models(parts)
         if parts[:1] == ["files"]:
             return files_api.route(ctx, req, parts)
+        if parts[:1] == ["batches"]:
+            return self.batches.route(req, parts)
         resp = responses_api.route(ctx, req, parts) if parts[:1] == ["responses"] else None
         if resp is not None:
             return resp
@@ -182,6 +234,17 @@ class Simulator:
         except APIError as err:
             return error_reply(err)
         return json_reply(200, {"added": [f.to_dict() for f in added]})
+
+
+def _guarded(route: Callable[[Request], SimResponse], req: Request) -> SimResponse:
+    """The route's reply; errors as the API words them."""
+    try:
+        return route(req)
+    except APIError as err:
+        return error_reply(err)
+    except Exception as exc:  # a bug here must not look like a network failure
+        return error_reply(APIError(500, f"The simulator failed: {type(exc).__name__}: {exc}",
+                                    type="server_error", code="simulator_error"))
 
 
 def _models(parts: list[str]) -> SimResponse:
