@@ -14,7 +14,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         handle = make_server(args.host, args.port, latency=args.latency,
-                             partial_interval=args.partial_interval, log=not args.quiet)
+                             partial_interval=args.partial_interval, log=not args.quiet,
+                             **_simulator_options(args))
     except OSError as exc:
         print(f"nbimages serve: cannot listen on {args.host}:{args.port}: {exc}",
               file=sys.stderr)
@@ -34,6 +35,20 @@ def _serve(args: argparse.Namespace) -> int:
         handle.stop()
         print("nbimages simulator stopped", flush=True)
     return 0
+
+
+def _simulator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The rate limit and batch pace given on the command line (the simulator's defaults otherwise)."""
+    given = {"rpm_limit": args.rpm, "rpm_burst": args.rpm_burst, "batch_start_delay": args.batch_start_delay,
+             "batch_seconds_per_request": args.batch_seconds_per_request}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds before each response's headers (default: %(default)s)")
     serve.add_argument("--partial-interval", type=float, default=None, metavar="S",
                        help="seconds between streamed events (default: none)")
+    serve.add_argument("--rpm", type=_positive_int, default=None, metavar="N",
+                       help="at most N image and Responses requests a minute, then 429s with "
+                            "retry-after (default: no limit)")
+    serve.add_argument("--rpm-burst", type=_positive_int, default=None, metavar="N",
+                       help="at most N of them at once (default: the whole minute's)")
+    serve.add_argument("--batch-start-delay", type=float, default=None, metavar="S",
+                       help="seconds a batch stays validating (default: a few milliseconds)")
+    serve.add_argument("--batch-seconds-per-request", type=float, default=None, metavar="S",
+                       help="seconds a batch spends on each request (default: a few milliseconds)")
     serve.add_argument("--quiet", action="store_true", help="do not log requests")
     commands["serve"] = _serve
 

@@ -58,7 +58,7 @@ BANNER = "nbimages simulator listening on {url} (offline: procedural images, no 
 IDLE_TIMEOUT = 300.0  # an idle keep-alive connection is closed after this
 READ_TIMEOUT = 0.75  # the longest pause allowed between bytes of a request
 REQUEST_DEADLINE = 30.0  # a whole request (line, headers, body) must arrive within this
-MAX_BODY = 128 * 1024 * 1024
+MAX_BODY = 256 * 1024 * 1024  # room for a 200 MB batch input file and its multipart framing
 
 _MAX_LINE = 65536  # request line and header lines (http.server's own limit)
 _MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions
