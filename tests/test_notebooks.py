@@ -305,6 +305,12 @@ def check_edits(run: Run) -> None:
     assert text(outputs(nb, "(plant_room,) = painter.edit(")).startswith("True True")
     assert "canvas: 1536 x 1024" in text(outputs(nb, "wide, border = nbimages.outpaint"))
     assert "png 1536x1024" in text(outputs(nb, "prompt = \"Extend the living room"))
+    markup_edit = finals(outputs(nb, "%%imagine --edit room --markup marks"))
+    assert markup_edit and meta(markup_edit[0])["params"].get("markup") is True
+    assert re.search(r"pixels changed: [\d.]+% of the image, 0 of them more than 64 px away",
+                     text(outputs(nb, "changed = (room.to_numpy()")))
+    assert "markup: " in text(outputs(nb, 'painter.mode = "markup"'))
+    assert "image/jpeg" in outputs(nb, "(lamp_room_2,) = painter.edit(")[-1].data
     assert len(widget_states(nb)) == 1
 
 
