@@ -53,6 +53,7 @@ from _sim_fixtures import (  # noqa: E402
     png_bytes,
     scene_png,
     sim_server,
+    solid_png,
     sse_json,
 )
 
@@ -406,6 +407,30 @@ def test_sdk_gets_an_svg(client: Any, raw: httpx.Client) -> None:
         {"type": "image_generation", "output_format": "svg", "size": "1024x1024"}])
     [call] = [item for item in resp.output if isinstance(item, ImageGenerationCall)]
     assert call.output_format == "svg" and b"<svg" in base64.b64decode(call.result or "")
+
+
+def test_sdk_markup_edit_changes_only_near_the_marks(client: Any) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image as PIL
+
+    layer = PIL.new("RGBA", (256, 256), (0, 0, 0, 0))
+    layer.paste((255, 0, 0, 255), (100, 100, 140, 140))
+    buffer = io.BytesIO()
+    layer.save(buffer, format="PNG")
+    picture = solid_png((256, 256), (20, 120, 200))
+    result = client.images.edit(prompt="a red lantern here", image=picture, markup=buffer.getvalue(),
+                                model="gpt-image-2.5-flare")
+    assert isinstance(result, ImagesResponse) and result.data and result.data[0].b64_json
+    before = np.asarray(PIL.open(io.BytesIO(picture)).convert("RGB"), dtype=int)
+    after = np.asarray(decode_image(result.data[0].b64_json).convert("RGB"), dtype=int)
+    changed = (before != after).any(axis=-1)
+    assert changed[100:140, 100:140].mean() > 0.5  # under the mark
+    assert not changed[:60].any() and not changed[200:].any()  # far from it
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.edit(prompt="x", image=picture, markup=buffer.getvalue(), model="gpt-image-1.5")
+    assert refused.value.param == "markup"
 
 
 def test_sdk_sees_the_400_for_a_streamed_gif(client: Any) -> None:
