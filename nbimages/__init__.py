@@ -41,6 +41,10 @@ _LAZY = {
     "Turn": "conversation",
     "current_conversation": "conversation",
     "Store": "store",
+    "generate_many": "many",
+    "sweep": "sweep",
+    "Run": "run",
+    "runs": "run",
     "Studio": "widgets",
     "MaskPainter": "widgets",
     "Gallery": "widgets",
@@ -113,5 +117,8 @@ if TYPE_CHECKING:
         TextDone,
     )
     from .image import Image, Usage
+    from .many import generate_many
     from .masks import invert, mask_from_array, mask_from_box, outpaint, paste_outside_mask
+    from .run import Run, runs
     from .stream import AsyncStream, Stream
+    from .sweep import sweep

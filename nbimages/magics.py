@@ -638,37 +638,35 @@ class _ImagineRun:
         store = conv.store
         key = store.cache_key(request) if store is not None else None
         if store is not None and key is not None and not args.fresh:
-            wanted = self.options["n"] or 1
-            found = _stored_results(store, key)[-wanted:]
-            if len(found) == wanted:
+            from ._replay import replay
+
+            found = replay(store, key, self.options["n"] or 1)
+            if found is not None:
                 self._reuse(found, request)
                 return
         self._stream(images, mask, key)
 
     def _request(self, conv: Conversation, images: list[Image], mask: Image | None) -> dict[str, Any]:
         """What identifies this request for the cache: everything that changes the result."""
+        from ._replay import image_request
+
         client = self.magics.client
+        if self.mode != "send":
+            return image_request(client.backend, client.base_url, prompt=self.prompt, model=self.model,
+                                 options=self.options, images=images, mask=mask, markup=self.markup)
         options = {k: v for k, v in self.options.items() if k != "partial_images"}
         request: dict[str, Any] = {
             "backend": client.backend, "base_url": client.base_url, "prompt": self.prompt, "model": self.model,
             **options,
         }
-        if self.mode == "generate":
-            request["endpoint"] = "images/generations"
-        elif self.mode == "edit":
-            request.update(endpoint="images/edits", images=[_digest(i) for i in images],
-                           mask=_digest(mask) if mask is not None else None)
-            if self.markup is not None:  # only then: the keys of earlier edits stay as they were
-                request["markup"] = _digest(self.markup)
-        else:
-            continuation = conv.continuation()
-            request.update(
-                endpoint="responses",
-                mainline_model=conv.model or config.mainline_model(),
-                previous_response_id=continuation.get("previous_response_id"),
-                input_images=[_digest(i) for i in continuation.get("images") or []],
-                mask=_digest(mask) if mask is not None else None,
-            )
+        continuation = conv.continuation()
+        request.update(
+            endpoint="responses",
+            mainline_model=conv.model or config.mainline_model(),
+            previous_response_id=continuation.get("previous_response_id"),
+            input_images=[_digest(i) for i in continuation.get("images") or []],
+            mask=_digest(mask) if mask is not None else None,
+        )
         return request
 
     def _reuse(self, found: list[Image], request: dict[str, Any]) -> None:
@@ -726,15 +724,6 @@ class _ImagineRun:
         name = self.args.output
         if name:
             self.magics.user_ns[name] = images[0] if len(images) == 1 else images
-
-
-def _stored_results(store: Store, key: str) -> list[Image]:
-    """Images stored for this request, to reuse; none when the store cannot be read (then the
-    image is made again, and shown even if it cannot be saved)."""
-    try:
-        return store.lookup_all(key)
-    except StoreError:
-        return []
 
 
 # -- the extension ---------------------------------------------------------------------------

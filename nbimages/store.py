@@ -396,6 +396,17 @@ class Store:
                 found.append(image)
         return found
 
+    def id_of(self, image: Image) -> str | None:
+        """The id under which ``image`` (as `save` returned it) is indexed, or None."""
+        if image.path is None:
+            return None
+        try:
+            relative = Path(image.path).resolve().relative_to(self.home.resolve()).as_posix()
+            found = self._select("path = ?", (relative,))
+        except (ValueError, OSError, StoreError):
+            return None
+        return found[0].id if found else None
+
     def lookup(self, cache_key: str) -> Image | None:
         """The most recent final image saved with ``cache_key`` (None if none, or its file is gone)."""
         found = self.lookup_all(cache_key)
