@@ -8,6 +8,7 @@ models do not declare (so a misspelt field name fails here, not in a user's note
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -507,3 +508,112 @@ def test_azure_responses_with_the_image_tool(azure_client: Any, azure_raw: httpx
     assert isinstance(events[-1], ResponseCompletedEvent)
     assert any(isinstance(e, ResponseImageGenCallPartialImageEvent) for e in events)
     assert azure_paths(sim_server) == ["/openai/responses", f"/openai/responses/{resp.id}", "/openai/responses"]
+
+
+# ----------------------------------------------------------------------------- Batch API and rate limits
+
+
+def _batch_input(n: int) -> bytes:
+    lines = [{"custom_id": f"item-{i}", "method": "POST", "url": "/v1/images/generations",
+              "body": {"prompt": f"a lantern {i}", "size": "1024x1024", "quality": "low"}} for i in range(n)]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def test_sdk_batch_round_trip_matches_the_batch_model(client: Any, raw: httpx.Client) -> None:
+    from openai.types import Batch
+
+    upload = client.files.create(file=("requests.jsonl", _batch_input(2)), purpose="batch")
+    assert strict(FileObject, raw.get(f"/files/{upload.id}").json()).purpose == "batch"
+    batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/images/generations",
+                                  completion_window="24h", metadata={"run": "conformance"})
+    assert isinstance(batch, Batch) and batch.status == "validating"
+    for _ in range(3000):
+        shape = raw.get(f"/batches/{batch.id}").json()
+        strict(Batch, shape)
+        if Batch.model_validate(shape).status == "completed":
+            break
+        time.sleep(0.01)
+    done = client.batches.retrieve(batch.id)
+    assert done.status == "completed" and done.request_counts and done.request_counts.completed == 2
+    lines = [json.loads(x) for x in client.files.content(done.output_file_id).text.splitlines()]
+    for line in lines:
+        body = strict(ImagesResponse, line["response"]["body"])
+        assert decode_image(body.data[0].b64_json).size == (1024, 1024)
+    page = raw.get("/batches", params={"limit": 1}).json()
+    assert page["object"] == "list" and [strict(Batch, b).id for b in page["data"]] == [batch.id]
+    assert strict(FileObject, raw.get(f"/files/{done.output_file_id}").json()).purpose == "batch_output"
+
+
+@pytest.fixture
+def paced_server() -> Any:
+    from nbimages.local import start_server
+
+    with start_server(batch_start_delay=0.3) as handle:  # time to cancel a batch while it validates
+        yield handle
+
+
+def test_sdk_cancel_and_failed_batches_match_the_batch_model(paced_server: Any) -> None:
+    from openai.types import Batch
+
+    client = OpenAI(api_key="sk-test", base_url=paced_server.url, max_retries=0)
+    raw = httpx.Client(base_url=paced_server.url, headers={"authorization": "Bearer sk-test"}, timeout=30)
+    with client, raw:
+        _check_cancelled_and_failed(client, raw, Batch)
+
+
+def _check_cancelled_and_failed(client: Any, raw: httpx.Client, Batch: Any) -> None:
+
+    bad = client.files.create(file=("bad.jsonl", b"{nope\n"), purpose="batch")
+    failed = client.batches.create(input_file_id=bad.id, endpoint="/v1/images/edits", completion_window="24h")
+    good = client.files.create(file=("good.jsonl", _batch_input(1)), purpose="batch")
+    cancelled = client.batches.create(input_file_id=good.id, endpoint="/v1/images/generations",
+                                      completion_window="24h")
+    strict(Batch, raw.post(f"/batches/{cancelled.id}/cancel").json())
+    for batch_id, status in ((failed.id, "failed"), (cancelled.id, "cancelled")):
+        for _ in range(3000):
+            shape = raw.get(f"/batches/{batch_id}").json()
+            if shape["status"] == status:
+                break
+            time.sleep(0.01)
+        assert strict(Batch, shape).status == status
+    assert client.batches.retrieve(failed.id).errors.data[0].code == "invalid_json_line"
+
+
+@pytest.fixture
+def limited_server() -> Any:
+    from nbimages.local import start_server
+
+    # One a second after a burst of three: a refused request may try again within a second.
+    with start_server(rpm_limit=60, rpm_burst=3) as handle:
+        yield handle
+
+
+def test_rate_limit_headers_count_down_then_429_with_retry_after(limited_server: Any) -> None:
+    with httpx.Client(base_url=limited_server.url, headers={"authorization": "Bearer sk-test"}, timeout=30) as http:
+        replies = [http.post("/images/generations", json={"prompt": "a bell", "quality": "low"}) for _ in range(4)]
+        assert [r.status_code for r in replies] == [200, 200, 200, 429]
+        assert [r.headers["x-ratelimit-remaining-requests"] for r in replies] == ["2", "1", "0", "0"]
+        assert {r.headers["x-ratelimit-limit-requests"] for r in replies} == {"60"}
+        assert replies[0].headers["x-ratelimit-reset-requests"] == "1s"  # one request back in a second
+        refused = replies[-1]
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+        assert refused.headers["retry-after"] == "1" and 0 < int(refused.headers["retry-after-ms"]) <= 1000
+        time.sleep(int(refused.headers["retry-after-ms"]) / 1000)
+        assert http.post("/images/generations", json={"prompt": "a bell", "quality": "low"}).status_code == 200
+    assert limited_server.simulator.rate_limited == 1
+
+
+def test_sdk_sees_rate_limit_errors_and_its_retry_honours_retry_after(limited_server: Any) -> None:
+    with OpenAI(api_key="sk-test", base_url=limited_server.url, max_retries=0) as impatient:
+        for _ in range(3):
+            impatient.images.generate(prompt="a drum", quality="low")
+        with pytest.raises(openai.RateLimitError) as caught:
+            impatient.images.generate(prompt="a drum", quality="low")
+        assert caught.value.code == "rate_limit_exceeded"
+    with OpenAI(api_key="sk-test", base_url=limited_server.url, max_retries=3) as patient:
+        for _ in range(2):
+            assert patient.images.generate(prompt="a drum", quality="low").data
+    refusals = limited_server.simulator.rate_limited
+    assert refusals >= 2
+    paths = [r.path for r in limited_server.simulator.requests]
+    assert paths.count("/v1/images/generations") == 3 + refusals + 2
