@@ -2,8 +2,8 @@
 
 Every reply passes by `observe`. A 429 closes the gate for everyone for its ``retry-after``
 (or ``retry-after-ms``); the ``x-ratelimit-remaining-requests`` and
-``x-ratelimit-reset-requests`` headers of ordinary replies spread the next requests over the
-time left before the limit resets, once few requests remain. `enter` waits for the gate.
+``x-ratelimit-reset-requests`` (and ``-limit-``) headers of ordinary replies pace the next
+requests at the rate the limit gives them back, once few requests remain. `enter` waits for the gate.
 Used from one event loop (no locks).
 """
 
@@ -63,9 +63,14 @@ class RateGate:
         reset = parse_duration(headers.get("x-ratelimit-reset-requests"))
         if remaining is None or reset is None:
             return
+        limit = _int(headers.get("x-ratelimit-limit-requests"))
+        # The reset is the time until the limit is whole again: requests come back at
+        # (limit - remaining) / reset a second. Without the limit, spread what remains.
+        used = limit - remaining if limit is not None and limit > remaining else max(remaining, 1)
+        interval = min(reset / used, MAX_PAUSE)
+        self._spacing = interval if remaining < self.low_water else 0.0
         if remaining <= 0:
-            self._open_at = max(self._open_at, now + min(reset, MAX_PAUSE))
-        self._spacing = min(reset / max(remaining, 1), MAX_PAUSE) if remaining < self.low_water else 0.0
+            self._open_at = max(self._open_at, now + interval)
 
     def wait_time(self) -> float:
         """Seconds until the next request may start (0: now)."""

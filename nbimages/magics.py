@@ -1,4 +1,4 @@
-"""IPython magics: ``%%imagine``, ``%imagine``, ``%describe``, ``%imagine_history``,
+"""IPython magics: ``%%imagine``, ``%imagine``, ``%%imagine_many``, ``%describe``, ``%imagine_history``,
 ``%imagine_undo``, ``%imagine_usage``, and the ``Imagine`` configurable.
 
 A thin front end: options are parsed with IPython's ``magic_arguments``; the work is done
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import make_tokens_by_line
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
 from traitlets import Enum, Float, Int, Unicode, validate
@@ -179,6 +179,40 @@ def _undo_steps(text: str) -> int:
     return steps
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def _sweep_axis(text: str) -> tuple[str, list[Any]]:
+    """``NAME=V1,V2`` of ``--sweep``: the parameter's name and values (whole numbers as int)."""
+    name, equals, values = _unquote(text).partition("=")
+    name = name.strip().replace("-", "_")
+    found = [v.strip() for v in values.split(",") if v.strip()]
+    if not equals or not name.isidentifier() or not found:
+        raise ArgumentTypeError(f"expected NAME=V1,V2 such as quality=low,high, not {text!r}")
+    return name, [int(v) if _WHOLE_NUMBER.fullmatch(v) else v for v in found]
+
+
+def _sweep_axes(sweeps: list[tuple[str, list[Any]]]) -> dict[str, list[Any]]:
+    axes: dict[str, list[Any]] = {}
+    for name, values in sweeps:
+        if name == "prompt":
+            raise UsageError("--sweep prompt=... is refused: the prompts are the lines of the cell body")
+        if name in axes:
+            raise UsageError(f"--sweep {name} is given twice: list all its values once ({name}=A,B,C)")
+        axes[name] = values
+    return axes
+
+
+def _concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ArgumentTypeError(f"expected a whole number of requests at a time, such as 4, not {text!r}")
+    return value
+
+
 def _refuse_markup_combinations(args: Any) -> None:
     """A markup goes only to the Images API's edit endpoint, and never with a mask."""
     if args.markup and args.mask:
@@ -253,6 +287,71 @@ def _backend_label(client: Client) -> str | None:
 
         return label(client.base_url)
     return None
+
+
+# -- options shared by %%imagine and %%imagine_many ---------------------------------------------
+# The request options, and the images to edit (one magic_arguments list each, applied by `_arguments`).
+_IMAGE_OPTIONS = (
+    argument("-m", "--model", help="image model (default: %%config Imagine.model)"),
+    argument("--size", help="WIDTHxHEIGHT such as 1024x1024, 1536x1024, 1024x1536, or auto"),
+    argument("--quality", help="low, medium, high, auto; xhigh or max with GPT Image 2.5"),
+    argument("--complexity", help="low, medium or high: how much planning goes into the image"),
+    argument("-n", type=int, help="how many images (1-10; not with --continue)"),
+    argument("--background", help="transparent, opaque or auto"),
+    argument("--output-format", dest="output_format",
+             help="png, jpeg, webp, gif (animated, arrives whole) or svg (vector, arrives whole)"),
+    argument("--frames", dest="frame_count", type=int, help="GIF frames, 2-16 (default 9)"),
+    argument("--frame-ms", dest="frame_duration_ms", type=int, help="milliseconds per GIF frame (default 200)"),
+    argument("--svg-model", dest="svg_model", help="the model that writes the SVG (output-format svg)"),
+    argument("--svg-effort", dest="svg_effort", help="that model's reasoning effort: none, minimal, low ... max"),
+    argument("--safety-identifier", dest="safety_identifier",
+             help="a stable, hashed id of your end user, for OpenAI's abuse monitoring"),
+    argument("--output-compression", dest="output_compression", type=int, help="0-100, for jpeg and webp"),
+    argument("--moderation", help="auto or low"),
+    argument("--input-fidelity", dest="input_fidelity", help="low or high: how closely edits keep the input"),
+)
+_EDIT_INPUTS = (
+    argument("--edit", nargs="+", metavar="IMAGE",
+             help="edit these images (Images API): paths, variable names or 'last' "
+                  "(on one line, end the list with --)"),
+    argument("--mask", metavar="MASK",
+             help="where to edit (transparent = edit): a path, a variable (an image or a MaskPainter) or 'last'; "
+                  "without --edit, the current image is edited"),
+    argument("--markup", metavar="MARKUP",
+             help="marks drawn over the image to guide the edit (GPT Image 2.5; a transparent PNG of its size, "
+                  "not with --mask or --continue): a path, a variable (an image or a MaskPainter in markup "
+                  "mode) or 'last'; without --edit, the current image is edited"),
+)
+
+
+def _arguments(arguments: tuple[Any, ...]) -> Any:
+    """Apply several ``@argument`` decorators at once, in the order they are listed."""
+    def apply(func: Any) -> Any:
+        for deco in reversed(arguments):
+            func = deco(func)
+        return func
+    return apply
+
+
+def _image_options(args: Any, settings: Imagine) -> dict[str, Any]:
+    """The request options of the parsed `_IMAGE_OPTIONS` (the model apart), ``%config`` defaults filled in."""
+    options = {
+        "size": args.size or settings.size,
+        "quality": args.quality or settings.quality,
+        "n": args.n,
+        "background": args.background,
+        "output_format": args.output_format,
+        "output_compression": args.output_compression,
+        "moderation": args.moderation,
+        "complexity": args.complexity,
+        "frame_count": args.frame_count,
+        "frame_duration_ms": args.frame_duration_ms,
+        "safety_identifier": args.safety_identifier,
+        "svg": _svg_author(args.svg_model, args.svg_effort),
+    }
+    if args.input_fidelity is not None:
+        options["input_fidelity"] = args.input_fidelity
+    return options
 
 
 @magics_class
@@ -363,39 +462,26 @@ class ImagineMagics(Magics):
 
         return to_image(self._source(token, param), param)
 
+    def _edit_inputs(self, args: Any, *, edit: bool) -> tuple[list[Image], Image | None, Image | None]:
+        """The images of ``--edit`` (for an ``edit``: else the current image), ``--mask`` and ``--markup``."""
+        images = [self._image(token, "image") for token in args.edit or []]
+        if edit and not images:
+            current = self.conversation.image
+            if current is None:
+                raise InvalidInputError("image", None, "an image to edit: --edit IMAGE, or run %%imagine first")
+            images = [current]
+        mask = self._image(args.mask, "mask") if args.mask else None
+        markup = self._image(args.markup, "markup") if args.markup else None
+        return images, mask, markup
+
     # -- %%imagine ---------------------------------------------------------------------
     @magic_arguments()
-    @argument("-m", "--model", help="image model (default: %%config Imagine.model)")
-    @argument("--size", help="WIDTHxHEIGHT such as 1024x1024, 1536x1024, 1024x1536, or auto")
-    @argument("--quality", help="low, medium, high, auto; xhigh or max with GPT Image 2.5")
-    @argument("--complexity", help="low, medium or high: how much planning goes into the image")
-    @argument("-n", type=int, help="how many images (1-10; not with --continue)")
+    @_arguments(_IMAGE_OPTIONS)
     @argument("--partial-images", type=int, dest="partial_images",
               help="partial images to stream, 0-3 (default: %%config Imagine.partial_images)")
-    @argument("--background", help="transparent, opaque or auto")
-    @argument("--output-format", dest="output_format",
-              help="png, jpeg, webp, gif (animated, arrives whole) or svg (vector, arrives whole)")
-    @argument("--frames", dest="frame_count", type=int, help="GIF frames, 2-16 (default 9)")
-    @argument("--frame-ms", dest="frame_duration_ms", type=int, help="milliseconds per GIF frame (default 200)")
-    @argument("--svg-model", dest="svg_model", help="the model that writes the SVG (output-format svg)")
-    @argument("--svg-effort", dest="svg_effort", help="that model's reasoning effort: none, minimal, low ... max")
-    @argument("--safety-identifier", dest="safety_identifier",
-              help="a stable, hashed id of your end user, for OpenAI's abuse monitoring")
-    @argument("--output-compression", dest="output_compression", type=int, help="0-100, for jpeg and webp")
-    @argument("--moderation", help="auto or low")
-    @argument("--input-fidelity", dest="input_fidelity", help="low or high: how closely edits keep the input")
     @argument("-c", "--continue", dest="continue_", action="store_true",
               help="refine the current image (Responses API: previous_response_id, or the image as input)")
-    @argument("--edit", nargs="+", metavar="IMAGE",
-              help="edit these images (Images API): paths, variable names or 'last' "
-                   "(on one line, end the list with --)")
-    @argument("--mask", metavar="MASK",
-              help="where to edit (transparent = edit): a path, a variable (an image or a MaskPainter) or 'last'; "
-                   "without --edit, the current image is edited")
-    @argument("--markup", metavar="MARKUP",
-              help="marks drawn over the image to guide the edit (GPT Image 2.5; a transparent PNG of its size, "
-                   "not with --mask or --continue): a path, a variable (an image or a MaskPainter in markup "
-                   "mode) or 'last'; without --edit, the current image is edited")
+    @_arguments(_EDIT_INPUTS)
     @argument("--new", action="store_true", help="start a new conversation")
     @argument("-o", "--output", metavar="NAME", help="store the resulting Image in this variable, " + _OUTPUT_NAME_RULE)
     @argument("--fresh", action="store_true", help="always make a new image (do not reuse a stored one)")
@@ -448,6 +534,63 @@ class ImagineMagics(Magics):
         from IPython.display import display
 
         display(data, raw=True, metadata=metadata)
+
+    # -- %%imagine_many ----------------------------------------------------------------
+    @magic_arguments()
+    @_arguments(_IMAGE_OPTIONS)
+    @_arguments(_EDIT_INPUTS)
+    @argument("--sweep", action="append", type=_sweep_axis, metavar="NAME=V1,V2",
+              help="make every prompt with each of these values of a parameter (repeatable: every combination), "
+                   "e.g. --sweep quality=low,high --sweep size=1024x1024,1536x1024")
+    @argument("--via", choices=("live", "batch"), default="live",
+              help="live: requests now (default); batch: OpenAI's Batch API, half the price, within 24 h")
+    @argument("--concurrency", type=_concurrency, metavar="N", help="requests at a time (live; default 4)")
+    @argument("--max-cost", dest="max_cost", type=float, metavar="USD",
+              help="refuse to start when the estimated cost is higher (or unknown)")
+    @argument("--no-wait", dest="no_wait", action="store_true",
+              help="let the cell end at once; the run goes on in the background (bind it with -o)")
+    @argument("-o", "--output", metavar="NAME", help="store the Run in this variable, " + _OUTPUT_NAME_RULE)
+    @cell_magic
+    def imagine_many(self, line: str, cell: str) -> None:
+        """Many images at once: each non-empty line of the cell is a prompt; ``--sweep`` adds
+        parameter values to try. One contact sheet shows them as they arrive::
+
+            %%imagine_many --sweep quality=low,high --size 1024x1024 -o run
+            a lighthouse at dusk, oil painting
+            a lighthouse at dusk, pencil sketch
+
+        With two swept names (several lines count as the ``prompt`` axis) the sheet is an X/Y
+        grid: rows for the first, columns for the second. Images already in the store for the
+        same request are reused; the rest are made ``--concurrency`` at a time. The cell waits
+        for a live run (interrupting it cancels the run); a batch run goes on in the background.
+        """
+        args = _parse(self.imagine_many, line)
+        prompts = [text.strip() for text in cell.splitlines() if text.strip()]
+        if not prompts:
+            raise UsageError("%%imagine_many reads one prompt per line of the cell body: write at least one")
+        axes = _sweep_axes(args.sweep or [])
+        args.output = _output_name(args.output, self.shell, "run")
+        with self._errors_shown():
+            self._imagine_many(args, prompts, axes)
+
+    def _imagine_many(self, args: Any, prompts: list[str], axes: dict[str, list[Any]]) -> None:
+        from .many import generate_many
+        from .sweep import sweep
+
+        images, mask, markup = self._edit_inputs(args, edit=bool(args.edit or args.mask or args.markup))
+        edits = {"image": images[0] if len(images) == 1 else images, "mask": mask, "markup": markup} if images else {}
+        defaults = {**_image_options(args, self.settings), "model": args.model or self.settings.model, **edits}
+        run = generate_many(sweep(prompt=prompts, **axes), via=args.via, client=self.client, store=self.store,
+                            concurrency=args.concurrency, max_cost=args.max_cost,
+                            **{k: v for k, v in defaults.items() if v is not None})
+        if args.output:
+            self.user_ns[args.output] = run
+        if args.via == "live" and not args.no_wait:
+            try:
+                run.wait()
+            except KeyboardInterrupt:
+                run.cancel()
+                raise
 
     # -- %describe ---------------------------------------------------------------------
     @magic_arguments()
@@ -594,23 +737,7 @@ class _ImagineRun:
         partials = args.partial_images if args.partial_images is not None else settings.partial_images
         if args.output_format in config.WHOLE_FORMATS and args.partial_images is None:
             partials = None  # GIF and SVG arrive whole
-        self.options = {
-            "size": args.size or settings.size,
-            "quality": args.quality or settings.quality,
-            "n": args.n,
-            "background": args.background,
-            "output_format": args.output_format,
-            "output_compression": args.output_compression,
-            "moderation": args.moderation,
-            "partial_images": partials,
-            "complexity": args.complexity,
-            "frame_count": args.frame_count,
-            "frame_duration_ms": args.frame_duration_ms,
-            "safety_identifier": args.safety_identifier,
-            "svg": _svg_author(args.svg_model, args.svg_effort),
-        }
-        if args.input_fidelity is not None:
-            self.options["input_fidelity"] = args.input_fidelity
+        self.options = {**_image_options(args, settings), "partial_images": partials}
         self.markup: Image | None = None  # resolved with the other inputs, in run()
         self.mode = "send" if args.continue_ else "edit" if (args.edit or args.mask or args.markup) else "generate"
 
@@ -624,14 +751,7 @@ class _ImagineRun:
         conv = magics.conversation
         # Inputs are resolved before --new starts over, so that `--new --edit last` works and a
         # bad input leaves the conversation as it was.
-        images = [magics._image(token, "image") for token in args.edit or []]
-        if self.mode == "edit" and not images:
-            current = conv.image
-            if current is None:
-                raise InvalidInputError("image", None, "an image to edit: --edit IMAGE, or run %%imagine first")
-            images = [current]
-        mask = magics._image(args.mask, "mask") if args.mask else None
-        self.markup = magics._image(args.markup, "markup") if args.markup else None
+        images, mask, self.markup = magics._edit_inputs(args, edit=self.mode == "edit")
         if args.new:
             conv.reset()
         request = self._request(conv, images, mask)
