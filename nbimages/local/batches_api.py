@@ -262,9 +262,10 @@ class BatchRunner:
     def _run(self) -> None:
         job = self.job
         job.pause(self.pace.start_delay)
-        if job.stop_reason() in ("abandoned", "cancelled"):
-            if not job.abandoned:
-                job.update("cancelled")
+        if job.abandoned:
+            return
+        if job.cancelled:
+            job.update("cancelled")
             return
         checked = validate(self.input_file, job.field("endpoint"))
         if checked.errors:

@@ -92,8 +92,7 @@ def _one(ctx: Context, req: Request, parts: list[str]) -> SimResponse:
 
 
 def _content(stored: StoredFile) -> SimResponse:
-    head = next(stored.chunks(), b"")
-    headers = [("content-type", sniff_mime(head, stored.obj["filename"]))]
+    headers = [("content-type", sniff_mime(stored.head(), stored.obj["filename"]))]
     if stored.data is not None:
         return SimResponse(200, headers, stored.data)
     return SimResponse(200, headers, stream=stored.chunks())

@@ -62,6 +62,13 @@ class StoredFile:
         with open(self.path or "", "rb") as f:
             return f.read()
 
+    def head(self, size: int = 64) -> bytes:
+        """The first bytes (enough to tell an image's format)."""
+        if self.data is not None:
+            return self.data[:size]
+        with open(self.path or "", "rb") as f:
+            return f.read(size)
+
     def chunks(self) -> Iterator[bytes]:
         """The bytes a piece at a time (a file on disk is never read whole)."""
         if self.data is not None:
