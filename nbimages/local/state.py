@@ -52,10 +52,6 @@ class StoredFile:
     data: bytes | None = None
     path: str | None = None
 
-    @property
-    def size(self) -> int:
-        return len(self.data) if self.data is not None else os.path.getsize(self.path or "")
-
     def read(self) -> bytes:
         if self.data is not None:
             return self.data
