@@ -63,11 +63,7 @@ class RateGate:
         reset = parse_duration(headers.get("x-ratelimit-reset-requests"))
         if remaining is None or reset is None:
             return
-        limit = _int(headers.get("x-ratelimit-limit-requests"))
-        # The reset is the time until the limit is whole again: requests come back at
-        # (limit - remaining) / reset a second. Without the limit, spread what remains.
-        used = limit - remaining if limit is not None and limit > remaining else max(remaining, 1)
-        interval = min(reset / used, MAX_PAUSE)
+        interval = min(_interval(remaining, reset, _int(headers.get("x-ratelimit-limit-requests"))), MAX_PAUSE)
         self._spacing = interval if remaining < self.low_water else 0.0
         if remaining <= 0:
             self._open_at = max(self._open_at, now + interval)
@@ -82,6 +78,16 @@ class RateGate:
         while (wait := self.wait_time()) > 0:
             await asyncio.sleep(wait)
         self._last_start = self.clock()
+
+
+def _interval(remaining: int, reset: float, limit: int | None) -> float:
+    """Seconds between requests that the limit sustains. The reset is the time until the limit is
+    whole again, so requests come back at (limit - remaining) / reset a second; and a limit
+    of requests is one per minute at most (it may hold fewer at once than it allows a minute).
+    Without the limit, what remains is spread until the reset."""
+    if limit is None or limit <= 0:
+        return reset / max(remaining, 1)
+    return max(60.0 / limit, reset / max(limit - remaining, 1))
 
 
 def _int(value: str | None) -> int | None:
