@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["ContactSheet", "LiveSheet", "TextProgress", "progress_line"]
 
 REFRESH_INTERVAL = 0.25
-_CELL_BOX = "display:flex;align-items:center;justify-content:center;text-align:center;border-radius:4px;"
+_CELL_BOX = ("box-sizing:border-box;display:flex;flex-direction:column;align-items:center;justify-content:center;"
+             "text-align:center;border-radius:4px;overflow:hidden;overflow-wrap:anywhere;")
 _FAILED = "color:#c62828;border:1px solid rgba(198,40,40,.5);font-size:.78em;padding:4px;overflow:hidden"
 _PENDING = "border:1px dashed rgba(128,128,128,.6);opacity:.6"
 _STATE = {"running": "⏳", "completed": "✓", "cancelled": "■", "interrupted": "■"}
@@ -122,8 +123,8 @@ class ContactSheet:
         error = self._errors.get(index)
         side = self.thumb
         if error is not None:
-            said = describe_error(error, 160)
-            text = f"<b>{escape(said.name)}</b>" + (f": {escape(said.message)}" if said.message else "")
+            said = describe_error(error, 110)
+            text = f"<b>{escape(said.name)}</b>" + (f"<div>{escape(said.message)}</div>" if said.message else "")
             return (f'<div style="{_CELL_BOX}{_FAILED};width:{side}px;height:{side}px" '
                     f'title="{escape(str(said), quote=True)}">{text}</div>')
         state = "cancelled" if self.run.status in ("cancelled", "interrupted") else "…"
