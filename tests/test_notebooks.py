@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from nbimages import config
+
 pytestmark = pytest.mark.notebook
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -230,7 +232,9 @@ def check_quickstart(run: Run) -> None:
 
     (usage,) = outputs(nb, "%imagine_usage")
     rows = {row["model"]: row for row in meta(usage)["rows"]}
-    assert rows["gpt-image-1.5"]["requests"] == 3 and rows["gpt-image-1.5"]["cached"] == 1
+    images = rows[config.DEFAULT_IMAGE_MODEL]
+    assert images["requests"] == 3 and images["cached"] == 1
+    assert images["estimated_cost_usd"] is None and "unknown" in usage.data["text/plain"]  # never guessed
     assert rows["gpt-5"]["requests"] == 2  # the two %describe
     assert "$" in usage.data["text/html"]
 
