@@ -6,9 +6,10 @@ sync and async clients differ only in how they wait.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from . import config
 from ._payload import image_field, list_field, text_field
@@ -26,7 +27,7 @@ from .inputs import (
 )
 from .options import validate_generation_options, validate_model
 
-__all__ = ["Call", "image_tool"]
+__all__ = ["Call", "edit_json_body", "image_tool", "images_from_reply"]
 
 
 @dataclass
@@ -40,10 +41,21 @@ class Call:
     json: dict[str, Any] | None = None
     data: dict[str, str | list[str]] | None = None
     files: list[tuple[str, tuple[str, bytes, str]]] | None = field(default=None, repr=False)
+    # A file sent from disk as the multipart ``file`` part, read a piece at a time (a batch's input).
+    upload: tuple[str, IO[bytes], str] | None = field(default=None, repr=False)
+    # The typed options behind an edit's form fields (a batch sends the edit as a JSON body).
+    options: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def parts(self) -> list[tuple[str, tuple[str, bytes | IO[bytes], str]]] | None:
+        """The multipart parts to send."""
+        if self.upload is not None:
+            return [("file", self.upload)]
+        return list(self.files) if self.files is not None else None
 
 
 # -- result readers ----------------------------------------------------------------
-def _images_from_reply(body: dict[str, Any], meta: dict[str, Any]) -> list[Image]:
+def images_from_reply(body: dict[str, Any], meta: dict[str, Any]) -> list[Image]:
     from .events import image_meta_from
 
     usage = Usage.from_dict(body.get("usage"))
@@ -77,6 +89,12 @@ def _stream_text(decoder: EventDecoder) -> str:
 
 def _text_of(body: dict[str, Any], meta: dict[str, Any]) -> str:
     return parse_response(body, meta).output_text
+
+
+def _api_object(body: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """A file or batch object, whose id is checked here (a reply without one is malformed)."""
+    text_field(body, "id", required=True)
+    return body
 
 
 def _file_id(body: dict[str, Any], meta: dict[str, Any]) -> str:
@@ -126,7 +144,7 @@ def build_generate(prompt: str, *, model: str | None, stream: bool, options: dic
     if stream:
         body["stream"] = True
     meta = {"prompt": prompt, "model": model, "params": {**opts, "endpoint": "images/generations"}}
-    return Call("POST", "/images/generations", stream, meta, _images_from_reply, _stream_images, json=body)
+    return Call("POST", "/images/generations", stream, meta, images_from_reply, _stream_images, json=body)
 
 
 def build_edit(
@@ -167,7 +185,22 @@ def build_edit(
         "params": {**opts, "endpoint": "images/edits", "images": len(images), "mask": mask_image is not None,
                    **({"markup": True} if markup_image is not None else {})},
     }
-    return Call("POST", "/images/edits", stream, meta, _images_from_reply, _stream_images, data=data, files=files)
+    return Call("POST", "/images/edits", stream, meta, images_from_reply, _stream_images, data=data, files=files,
+                options=opts)
+
+
+def edit_json_body(call: Call) -> dict[str, Any]:
+    """An edit as the JSON body the Images API also takes (the Batch API's only form): the
+    options as they are, the images as ``{"image_url": <data URL>}``."""
+    assert call.data is not None and call.options is not None
+    body: dict[str, Any] = {"prompt": call.data["prompt"], "model": call.data["model"], **call.options}
+    for name, (_, data, mime) in call.files or []:
+        ref = {"image_url": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"}
+        if name in ("image", "image[]"):
+            body.setdefault("images", []).append(ref)
+        else:
+            body[name] = ref
+    return body
 
 
 def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) -> Call:
@@ -186,7 +219,7 @@ def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) 
         data["model"] = model
     meta = {"model": model, "params": {**opts, "endpoint": "images/variations"}}
     return Call(
-        "POST", "/images/variations", False, meta, _images_from_reply, _stream_images,
+        "POST", "/images/variations", False, meta, images_from_reply, _stream_images,
         data=data, files=[_file_part("image", source)],
     )
 
@@ -310,6 +343,31 @@ def build_upload(source: Any, *, purpose: str) -> Call:
         "POST", "/files", False, {}, _file_id, _stream_text,
         data={"purpose": purpose}, files=[("file", (name, image.data, image.mime_type))],
     )
+
+
+# -- the Files API and the Batch API, for batch runs ----------------------------------
+def build_batch_upload(name: str, file: IO[bytes]) -> Call:
+    """Upload ``file`` (a JSONL of requests, open for reading) with purpose ``batch``."""
+    return Call("POST", "/files", False, {}, _api_object, _stream_text, data={"purpose": "batch"},
+                upload=(name, file, "application/jsonl"))
+
+
+def build_batch_create(input_file_id: str, endpoint: str, metadata: dict[str, str]) -> Call:
+    body = {"input_file_id": input_file_id, "endpoint": endpoint, "completion_window": "24h", "metadata": metadata}
+    return Call("POST", "/batches", False, {}, _api_object, _stream_text, json=body)
+
+
+def build_batch_retrieve(batch_id: str) -> Call:
+    return Call("GET", f"/batches/{batch_id}", False, {}, _api_object, _stream_text)
+
+
+def build_batch_cancel(batch_id: str) -> Call:
+    return Call("POST", f"/batches/{batch_id}/cancel", False, {}, _api_object, _stream_text)
+
+
+def build_file_content(file_id: str) -> Call:
+    """A file's content; sent with `Client._lines`, read a line at a time."""
+    return Call("GET", f"/files/{file_id}/content", True, {}, _api_object, _stream_text)
 
 
 def _as_list(value: Any) -> list[Any]:

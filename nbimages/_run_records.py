@@ -5,7 +5,13 @@ kernel (`Run.load`, `runs`) sees what the run asked for and what it made. Its fi
 
     id, created (ISO 8601), created_ts, updated, via ("live" or "batch"), status, batch_id,
     defaults, axes (the swept names), estimate_usd, pid,
-    items: [{params, labels, key, images (stored image ids), error (one line), reused}]
+    items: [{params, labels, key, images (stored image ids), error (one line), reused}],
+    batches: [{id, endpoint, model, input_file_id, custom_ids ({custom id: item index}),
+               collected (every result reported), status (once collected)}]
+
+``batch_id`` is the first batch's id; a run larger than one batch may hold (the Batch API's
+per-file limits, one endpoint and one model per batch) has several, all in ``batches``,
+each written before the run waits on it.
 
 Parameters are kept as the provenance keeps them (`clean_params`): input images as digests
 or paths, never a key.

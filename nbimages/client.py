@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from . import __version__, config
@@ -217,7 +218,7 @@ class _ClientBase:
                 params=self._endpoint_params,
                 json=call.json,
                 data=call.data,
-                files=call.files,
+                files=call.parts,
                 headers={**self._headers, **auth} if auth else self._headers,
                 timeout=self._timeout,
             )
@@ -568,6 +569,22 @@ class Client(_ClientBase):
         if error is not None:
             raise error  # outside the handler: httpx's exception (holding the request) is not its context
         return _reply(call, body.reply(response))
+
+    def _lines(self, call: Call) -> Iterator[str]:
+        """The body of ``call``'s reply a line at a time, as it arrives (a batch's output file:
+        far larger than a reply is allowed to be, and never held whole)."""
+        import httpx
+
+        response = self._send(call)
+        error: Exception | None = None
+        try:
+            yield from response.iter_lines()
+        except httpx.TransportError as exc:
+            error = connection_error(exc)
+        finally:
+            response.close()
+        if error is not None:
+            raise error
 
     def close(self) -> None:
         if self._owns_http:

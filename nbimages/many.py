@@ -9,11 +9,12 @@ background and `generate_many` returns its `Run`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ._engines import make_engine
 from ._replay import replay
-from ._run_cost import check_max_cost, estimate
+from ._run_cost import Estimate, check_max_cost, estimate
 from ._run_items import prepare_items
 from .errors import InvalidInputError
 from .run import Run
@@ -36,11 +37,12 @@ def generate_many(items: Any, *, via: str = "live", client: Client | AsyncClient
     ``params`` are defaults for every item (an item's own values win).
 
     ``via``: ``"live"`` (requests now, ``concurrency`` at a time, default 4) or ``"batch"``
-    (OpenAI's Batch API). ``client``: a `Client` or `AsyncClient` whose settings, key, base URL
-    and transport are used (default ``Client()``). ``store``: where images and the run's
-    record go (default: the store of ``NBIMAGES_HOME``). ``max_cost``: US dollars; a run whose
-    estimate is higher, or cannot be estimated, is refused before any request. ``progress``:
-    show the live contact sheet in a notebook (a progress bar on a terminal).
+    (OpenAI's Batch API: half the price, results within 24 hours). ``client``: a `Client` or
+    `AsyncClient` whose settings, key, base URL and transport are used (default ``Client()``).
+    ``store``: where images and the run's record go (default: the store of ``NBIMAGES_HOME``).
+    ``max_cost``: US dollars; a run whose estimate is higher, or cannot be estimated, is
+    refused before any request. ``progress``: show the live contact sheet in a notebook (a
+    progress bar on a terminal).
     """
     _check_concurrency(concurrency)
     client = _client(client)
@@ -51,12 +53,20 @@ def generate_many(items: Any, *, via: str = "live", client: Client | AsyncClient
         found = replay(run.store, item.key, item.wanted) if item.key else None
         if found is not None:
             run._item_reused(item.index, found)
-    run.estimate = estimate(run.todo())
+    priced = estimate(run.todo())
+    run.estimate = _at_batch_prices(priced) if via == "batch" else priced
     check_max_cost(max_cost, run.estimate)
     if progress:
         _show_progress(run)
     run._start(engine)
     return run
+
+
+def _at_batch_prices(found: Estimate) -> Estimate:
+    """The Batch API charges a share of the live price (``batch_discount`` in ``prices.json``)."""
+    from .prices import batch_discount
+
+    return found if found.usd is None else replace(found, usd=found.usd * batch_discount())
 
 
 def _check_concurrency(concurrency: Any) -> None:

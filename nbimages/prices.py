@@ -17,7 +17,7 @@ from typing import Any
 
 from .image import Usage
 
-__all__ = ["estimate_cost", "load_prices", "size_bucket", "updated"]
+__all__ = ["batch_discount", "estimate_cost", "load_prices", "size_bucket", "updated"]
 
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
@@ -33,6 +33,11 @@ def load_prices() -> dict[str, Any]:
 def updated() -> str:
     """The date the price table was last checked, e.g. ``"2026-11-01"``."""
     return str(load_prices()["updated"])
+
+
+def batch_discount() -> float:
+    """What a request made through the Batch API costs, as a share of its live price (0.5)."""
+    return float(load_prices().get("batch_discount", 1.0))
 
 
 def _model_entry(model: str | None) -> dict[str, Any] | None:

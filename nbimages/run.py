@@ -66,6 +66,8 @@ class Run:
         self.store = store
         self.estimate = estimate
         self.batch_id: str | None = None
+        self.batches: list[dict[str, Any]] = []  # the Batch API's batches, as `_add_batch` records them
+        self._batch_of: dict[int, tuple[str, str]] = {}  # item index -> (batch id, custom id)
         self.defaults = dict(defaults or {})
         self._items = list(items)
         self._results: dict[int, list[Image]] = {}
@@ -180,6 +182,27 @@ class Run:
         self.batch_id = batch_id
         self._record.flush()
 
+    def _add_batch(self, batch: dict[str, Any]) -> None:
+        """One batch of the run, written to the record at once: ``{"id", "endpoint", "model",
+        "custom_ids": {custom id: item index}, "collected": False}`` (the first one's id is
+        ``batch_id``)."""
+        with self._lock:
+            self.batches.append(batch)
+            self._index_batch(batch)
+        self._set_batch_id(self.batch_id or str(batch["id"]))
+
+    def _batch_collected(self, batch_id: str, status: str) -> None:
+        """Every result of batch ``batch_id`` (which ended ``status``) was reported."""
+        with self._lock:
+            for batch in self.batches:
+                if batch["id"] == batch_id:
+                    batch.update(collected=True, status=status)
+        self._record.flush()
+
+    def _index_batch(self, batch: dict[str, Any]) -> None:
+        for custom_id, index in (batch.get("custom_ids") or {}).items():
+            self._batch_of[int(index)] = (str(batch["id"]), str(custom_id))
+
     def _finished(self) -> None:
         """The engine stopped: every item is done or failed, or the run was cancelled."""
         with self._lock:
@@ -194,7 +217,9 @@ class Run:
     # -- saving ---------------------------------------------------------------------------
     def _save(self, item: Item, image: Image) -> Image:
         run = {"id": self.id, "item": item.index, "params": clean_params(_recordable(item.params))}
-        if self.batch_id:
+        if item.index in self._batch_of:
+            run["batch_id"], run["custom_id"] = self._batch_of[item.index]
+        elif self.batch_id:
             run["batch_id"] = self.batch_id
         tagged = image.with_meta(params={**image.params, "run": run})
         try:
@@ -202,14 +227,15 @@ class Run:
         except StoreError:
             return tagged  # shown and returned all the same; the record lists no id for it
 
-    def _ledger(self, images: Sequence[Image], *, cached: bool = False) -> None:
+    def _ledger(self, images: Sequence[Image], *, cached: bool = False, batch: bool = False) -> None:
+        """One request in the store's ledger (``batch``: at the Batch API's price)."""
         first = images[0]
         params = first.params or {}
         with suppress(StoreError):  # the ledger is a convenience: the images are what was paid for
             self.store.record_usage(model=first.model, usage=None if cached else first.usage,
                                     endpoint=str(params.get("endpoint") or "images/generations"),
                                     images=len(images), quality=params.get("quality"), size=params.get("size"),
-                                    response_id=first.response_id, cached=cached)
+                                    response_id=first.response_id, cached=cached, batch=batch)
 
     def _changed(self) -> None:
         self._record.poke()
@@ -226,9 +252,10 @@ class Run:
         with self._lock:
             items = [self._item_record(item) for item in self._items]
             status = self._status
+            batches = [dict(batch) for batch in self.batches]
         return {
             "id": self.id, "created": _iso(self.created), "created_ts": self.created, "updated": _iso(time.time()),
-            "via": self.via, "status": status, "batch_id": self.batch_id,
+            "via": self.via, "status": status, "batch_id": self.batch_id, "batches": batches,
             "defaults": clean_params(_recordable(self.defaults)), "axes": self.axes,
             "estimate_usd": self.estimate.usd if self.estimate is not None else None,
             "pid": os.getpid(), "host": socket.gethostname(), "items": items,
@@ -266,6 +293,9 @@ class Run:
         run = cls(items, store=store, via=str(record.get("via") or "live"), defaults=record.get("defaults"),
                   run_id=run_id, created=record.get("created_ts"))
         run.batch_id = record.get("batch_id")
+        for batch in record.get("batches") or []:
+            run.batches.append(dict(batch))
+            run._index_batch(batch)
         run._restore(record)
         if run.via == "batch" and run._status not in FINAL:
             from ._engines import make_engine

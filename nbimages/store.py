@@ -424,11 +424,17 @@ class Store:
         size: str | None = None,
         response_id: str | None = None,
         cached: bool = False,
+        batch: bool = False,
     ) -> None:
-        """Add one request to the ledger (``cached``: served from the store, nothing paid)."""
-        from .prices import estimate_cost
+        """Add one request to the ledger (``cached``: served from the store, nothing paid;
+        ``batch``: made through the Batch API, at its price, and its endpoint says so:
+        ``batch:images/generations``)."""
+        from .prices import batch_discount, estimate_cost
 
         cost = 0.0 if cached else estimate_cost(model, quality, size, usage, images)
+        if batch:
+            endpoint = f"batch:{endpoint}"
+            cost = None if cost is None else cost * batch_discount()
         row = (
             time.time(),
             model,
