@@ -142,6 +142,22 @@ class Conversation:
             other.all_turns = start.lineage()
         return other
 
+    def fork(self, turn: Turn | None) -> Conversation:
+        """A conversation of its own continuing from ``turn`` (None: from nothing), sharing this
+        one's client and store. A turn made on it does not move this one's head until `adopt`ed:
+        turns made side by side (background jobs) each keep the parent they started from."""
+        if turn is not None:
+            return self.branch(turn)
+        return Conversation(self.client, store=self.store or False, model=self.model, image_model=self.image_model)
+
+    def adopt(self, turn: Turn) -> Turn:
+        """Make ``turn``, committed on a `fork`, the current turn here (and one of ``all_turns``)."""
+        with self._lock:
+            if turn not in self.all_turns:
+                self.all_turns.append(turn)
+            self.head = turn
+            return turn
+
     def reset(self) -> None:
         """Start over: the next generation has no parent. Earlier turns stay in ``all_turns``."""
         with self._lock:

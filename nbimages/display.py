@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from ._markdown import render as render_markdown
@@ -41,6 +41,7 @@ __all__ = [
     "error_bundle",
     "history_bundle",
     "image_bundle",
+    "jobs_bundle",
     "note_bundle",
     "preview",
     "question_header",
@@ -232,12 +233,19 @@ def error_bundle(exc: BaseException, partial: Image | None = None,
 
 
 # -- one output area, updated in place --------------------------------------------------
-class _Output:
-    """A display that is shown once and then updated in place."""
+class Publisher(Protocol):
+    """Where an output goes instead of ``display``: e.g. a `CellOutput`, the cell of a background job."""
 
-    def __init__(self) -> None:
+    def publish(self, data: dict[str, Any], metadata: dict[str, Any], *, display_id: str, update: bool) -> None: ...
+
+
+class _Output:
+    """A display that is shown once and then updated in place (in the running cell, or through ``to``)."""
+
+    def __init__(self, to: Publisher | None = None) -> None:
         self.display_id: str | None = None
         self.started = time.monotonic()
+        self._to = to
 
     @property
     def elapsed(self) -> float:
@@ -247,9 +255,12 @@ class _Output:
         from IPython.display import display
 
         update = self.display_id is not None
-        if not update:
+        if self.display_id is None:
             self.display_id = uuid.uuid4().hex
-        display(data, raw=True, metadata=metadata, display_id=self.display_id, update=update)  # type: ignore[no-untyped-call]
+        if self._to is not None:
+            self._to.publish(data, metadata, display_id=self.display_id, update=update)
+        else:
+            display(data, raw=True, metadata=metadata, display_id=self.display_id, update=update)  # type: ignore[no-untyped-call]
 
 
 class LiveImage(_Output):
@@ -263,8 +274,9 @@ class LiveImage(_Output):
     """
 
     def __init__(self, prompt: str, *, model: str | None = None, backend: str | None = None,
-                 partials: int = 0, options: PreviewOptions = PreviewOptions(), tick: float = 0.0) -> None:
-        super().__init__()
+                 partials: int = 0, options: PreviewOptions = PreviewOptions(), tick: float = 0.0,
+                 to: Publisher | None = None) -> None:
+        super().__init__(to)
         self.prompt = prompt
         self.model = model
         self.backend = backend
@@ -278,6 +290,7 @@ class LiveImage(_Output):
         self._state = ""
         self._last_at = 0.0
         self._ticker: threading.Thread | None = None
+        self._queued = False
 
     def _status(self, state: str) -> str:
         parts = [p for p in (self.model, self.backend, f"{self.elapsed:.1f} s", state) if p]
@@ -310,8 +323,12 @@ class LiveImage(_Output):
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join()
 
-    def show(self, state: str = "sending the request…") -> None:
-        self._publish_status(state, {"kind": "status", "prompt": self.prompt})
+    def show(self, state: str = "sending the request…", *, queued: bool = False) -> None:
+        """Show the status line; the clock counts from here (``queued``: it counts again at the next show)."""
+        if not queued and self._queued:
+            self.started = time.monotonic()
+        self._queued = queued
+        self._publish_status(state, {"kind": "queued" if queued else "status", "prompt": self.prompt})
         if self._tick > 0 and self._ticker is None:
             # The copied context carries the kernel's parent message: the refreshes land in this cell.
             context = contextvars.copy_context()
@@ -352,10 +369,11 @@ class LiveImage(_Output):
         self.stop()
         self.publish(*error_bundle(exc, partial, self.options, images=images))
 
-    def interrupted(self, saved: Image | None = None) -> None:
-        """Keep the picture on screen, say so, and where the last partial image was saved."""
+    def interrupted(self, saved: Image | None = None, *, why: str = "interrupted") -> None:
+        """Keep the picture on screen, say so (``why``: "interrupted", "cancelled"), and where the
+        last partial image was saved."""
         where = f" · last partial image saved to {saved.path}" if saved is not None and saved.path else ""
-        self._publish_status("interrupted" + where, {"kind": "interrupted", "prompt": self.prompt})
+        self._publish_status(why + where, {"kind": why, "prompt": self.prompt})
         self.stop()
 
 
@@ -441,14 +459,14 @@ class LiveMarkdown(_Output):
     """
 
     def __init__(self, *, header_html: str = "", meta: dict[str, Any] | None = None,
-                 min_interval: float = 0.05) -> None:
-        super().__init__()
+                 min_interval: float = 0.05, to: Publisher | None = None) -> None:
+        super().__init__(to)
         self.header_html = header_html
         self.meta = dict(meta or {})
         self.min_interval = min_interval
         self.text = ""
         self._last = float("-inf")  # the first words show at once
-        self._terminal = _prints_updates()
+        self._terminal = to is None and _prints_updates()
 
     def _bundle(self, footer: str) -> Bundle:
         body = render_markdown(self.text) if self.text else ""
@@ -588,3 +606,33 @@ def usage_bundle(rows: Sequence[dict[str, Any]]) -> Bundle:
             f'<div style="{_MUTED}">Estimated from token counts and published prices; '
             "reused images cost nothing.</div>")
     return {"text/html": html, "text/plain": text}, {"nbimages": {"kind": "usage", "rows": list(rows)}}
+
+
+# -- background jobs --------------------------------------------------------------------
+_JOB_COLUMNS = (("id", "job"), ("state", "state"), ("elapsed", "elapsed"), ("progress", "received"),
+                ("where", "shown in"), ("prompt", "prompt"))
+
+
+def _job_cell(key: str, value: Any) -> str:
+    if key == "elapsed":
+        return f"{value:.1f} s"
+    return _short(str(value), 60) if key == "prompt" else str(value)
+
+
+def jobs_bundle(rows: Sequence[dict[str, Any]]) -> Bundle:
+    """The background jobs (rows of `nbimages.jobs.describe`), oldest first, and how to cancel one."""
+    meta = {"nbimages": {"kind": "jobs", "jobs": list(rows)}}
+    if not rows:
+        text = "No background jobs: %%imagine --no-wait starts one."
+        return {"text/html": f'<div style="{_MUTED}">{escape(text)}</div>', "text/plain": text}, meta
+    table = [[label for _, label in _JOB_COLUMNS]]
+    table += [[_job_cell(key, row[key]) for key, _ in _JOB_COLUMNS] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(_JOB_COLUMNS) - 1)]
+    text = "\n".join("  ".join([*(c.ljust(w) for c, w in zip(r, widths)), r[-1]]) for r in table)
+    hint = "%imagine_jobs --cancel ID (or all) cancels"
+    th = "".join(f'<th style="text-align:left">{escape(c)}</th>' for c in table[0])
+    body = "".join("<tr>" + "".join(f'<td style="text-align:left">{escape(c)}</td>' for c in r) + "</tr>"
+                   for r in table[1:])
+    html = (f'<table class="nbimages-jobs"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+            f'<div style="{_MUTED}">{escape(hint)}</div>')
+    return {"text/html": html, "text/plain": f"{text}\n{hint}"}, meta

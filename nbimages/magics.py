@@ -14,6 +14,8 @@ import builtins
 import functools
 import keyword
 import re
+import sys
+import time
 import tokenize
 from argparse import ArgumentTypeError
 from collections.abc import Iterator
@@ -26,17 +28,21 @@ from IPython.core.inputtransformer2 import make_tokens_by_line
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
-from traitlets import Enum, Float, Int, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, Unicode, validate
 from traitlets.config import Configurable
 
 from . import config
 from .errors import InvalidInputError, NbImagesError, StoreError, StreamError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._cell_output import CellOutput
     from .client import Client
-    from .conversation import Conversation
-    from .display import PreviewOptions
+    from .conversation import Conversation, Turn
+    from .display import LiveImage, PreviewOptions
     from .image import Image
+    from .jobs import Job, Jobs, Line
     from .store import Store
 
 __all__ = ["Imagine", "ImagineMagics", "load_ipython_extension", "magics_for", "unload_ipython_extension"]
@@ -66,6 +72,8 @@ class Imagine(Configurable):
                                       "picture (0: only when something arrives). Only in a kernel.").tag(config=True)
     timeout = Float(config.DEFAULT_TIMEOUT,
                     help="Read timeout in seconds (high quality images can take minutes).").tag(config=True)
+    wait = Bool(True, help="Whether %%imagine waits for its image (False: as --no-wait, the cell returns at once "
+                           "and the image is made in the background; --wait then waits).").tag(config=True)
 
     @validate("preview_size")
     def _check_preview_size(self, proposal: Any) -> int:
@@ -92,6 +100,7 @@ def _unquote(token: str) -> str:
 # A line holds at most one prompt (or question) and a few options.
 _MAX_LINE_CHARS = config.MAX_PROMPT_CHARS + 4_000
 _MAX_MESSAGE_CHARS = 300
+CANCEL_WAIT = 1.0  # seconds %imagine_jobs --cancel waits for the jobs to end, so that the list says so
 @functools.cache
 def _unprintable() -> re.Pattern[str]:
     """Control characters and lone surrogates (compiled on first use: its surrogate range alone
@@ -364,6 +373,9 @@ class ImagineMagics(Magics):
         self._client: Client | None = None
         self._client_backend: Any = None
         self._conversation: Conversation | None = None
+        self._jobs: Jobs | None = None
+        self._current_line: Line | None = None
+        self._said_no_background = False
         settings.observe(self._drop_client, names=["timeout"])
         settings.observe(self._change_store, names=["store_home"])
 
@@ -432,8 +444,48 @@ class ImagineMagics(Magics):
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            if self._jobs is None or not self._jobs.unfinished:  # else background jobs still use it
+                self._client.close()
             self._client = None
+
+    # -- jobs: the work of a cell, here or in the background ---------------------------
+    @property
+    def jobs(self) -> Jobs:
+        """The background jobs of this shell (``%imagine_jobs``)."""
+        if self._jobs is None:
+            from .jobs import Jobs
+
+            self._jobs = Jobs()
+        return self._jobs
+
+    def _line(self, *, new: bool = False) -> Line:
+        """The line of the conversation that turns join (``new``: start another one, run side by side)."""
+        if new or self._current_line is None:
+            from .jobs import Line
+
+            self._current_line = Line()
+        return self._current_line
+
+    def _cell_output(self, wait: bool) -> CellOutput | None:
+        """The running cell's output, for a job that does not ``wait``; None for the foreground,
+        also where an output cannot be updated from a thread (said once)."""
+        if wait:
+            return None
+        from ._cell_output import capture
+
+        output = capture(self.shell)
+        if output is None and not self._said_no_background:
+            self._said_no_background = True
+            print("nbimages: --no-wait needs a notebook (here an output cannot be updated from another thread): "
+                  "running in the foreground", file=sys.stderr)
+        return output
+
+    def _launch(self, job: Job, body: Callable[[Job], None]) -> None:
+        """Run ``job`` in the background when it has an output of its own, else here."""
+        if job.background:
+            self.jobs.start(job, body)
+        else:
+            job.run(body)
 
     @property
     def preview_options(self) -> PreviewOptions:
@@ -485,6 +537,11 @@ class ImagineMagics(Magics):
     @argument("--new", action="store_true", help="start a new conversation")
     @argument("-o", "--output", metavar="NAME", help="store the resulting Image in this variable, " + _OUTPUT_NAME_RULE)
     @argument("--fresh", action="store_true", help="always make a new image (do not reuse a stored one)")
+    @argument("--no-wait", dest="wait", action="store_false", default=None,
+              help="let the cell end at once: the image is made in the background and shown here as it comes "
+                   "(%%imagine_jobs lists and cancels; default: %%config Imagine.wait)")
+    @argument("--wait", dest="wait", action="store_true", default=None,
+              help="wait for the image even when %%config Imagine.wait = False")
     @argument("prompt", nargs="*", help="the prompt of %%imagine (the line magic); %%%%imagine reads the cell")
     @line_cell_magic
     def imagine(self, line: str, cell: str | None = None) -> None:
@@ -508,8 +565,12 @@ class ImagineMagics(Magics):
         (``NBIMAGES_HOME``) with its provenance, and a small preview is embedded. Running an
         unchanged cell again reuses the stored image at no cost; ``--fresh`` makes a new one.
         On one line, ``--`` ends the list of images: ``%imagine --edit a.png -- add a star``.
+        ``--no-wait`` lets the cell end at once while the image is made in the background; its
+        output here is updated in place, and ``%imagine_jobs`` lists and cancels such jobs.
+        Turns of one conversation are made one after another (a ``--continue`` waits for the
+        turn before it); ``--new`` starts a conversation that runs side by side.
         Defaults come from ``%config Imagine`` (model, size, quality, partial_images,
-        preview_size, preview_format, store_home, timeout, status_interval, mainline_model).
+        preview_size, preview_format, store_home, timeout, status_interval, mainline_model, wait).
         """
         args = _parse(self.imagine, line)
         if cell is not None:
@@ -591,6 +652,12 @@ class ImagineMagics(Magics):
             except KeyboardInterrupt:
                 run.cancel()
                 raise
+        else:
+            from ._cell_output import cell_name
+            from .jobs import RunJob
+
+            title = prompts[0] + (f" (+{len(prompts) - 1} more prompts)" if len(prompts) > 1 else "")
+            self.jobs.add(RunJob(run, title, cell_name(getattr(self.shell, "execution_count", None))))
 
     # -- %describe ---------------------------------------------------------------------
     @magic_arguments()
@@ -598,6 +665,8 @@ class ImagineMagics(Magics):
               help="how closely the model looks: low (cheap), high, auto")
     @argument("-m", "--model", help="vision model (default: %%config Imagine.mainline_model)")
     @argument("-o", "--output", metavar="NAME", help="store the answer text in this variable, " + _OUTPUT_NAME_RULE)
+    @argument("--no-wait", dest="no_wait", action="store_true",
+              help="let the cell end at once: the answer streams in here in the background (%%imagine_jobs)")
     @argument("source", help="a path, a URL, a variable (PIL image, array, figure, bytes, Image) or 'last'")
     @argument("question", nargs="*", help="what to ask (default: describe the image)")
     @line_magic
@@ -621,8 +690,8 @@ class ImagineMagics(Magics):
 
     def _describe(self, args: Any, question: str) -> None:
         from .display import LiveMarkdown, question_header
-        from .events import TextDelta
         from .inputs import to_image, validate_prompt
+        from .jobs import Job
 
         validate_prompt(question, "question")
         source = self._source(args.source, "image")
@@ -634,30 +703,47 @@ class ImagineMagics(Magics):
         header = question_header(image, question, format=self.settings.preview_format)
         meta: dict[str, Any] = {"kind": "answer", "question": question, "model": model,
                                 "image": source if is_url else image.describe_meta()}
-        live = LiveMarkdown(header_html=header, meta=meta)
+        output = self._cell_output(wait=not args.no_wait)
+        live = LiveMarkdown(header_html=header, meta=meta, to=output)
         live.show("asking " + " · ".join(p for p in (model, backend) if p) + "…")
+        ask = functools.partial(client.respond, question, model=model, images=[image], detail=args.detail,
+                                stream=True)
+        job = Job("describe", question, output=output, show_error=live.error)
+        self._launch(job, functools.partial(self._answer, live=live, ask=ask, model=model, backend=backend,
+                                            output=args.output, store=self.store))
+
+    def _answer(self, job: Job, *, live: Any, ask: Callable[[], Any], model: str, backend: str | None,
+                output: str | None, store: Store) -> None:
+        """Stream the answer of %describe into ``live``; bind it to ``output`` and record its usage."""
+        from .events import TextDelta
+
         stream = None
         try:
-            stream = client.respond(question, model=model, images=[image], detail=args.detail, stream=True)
+            stream = ask()
+            job.on_cancel(stream.close)
             for event in stream:
                 if isinstance(event, TextDelta):
                     live.append(event.delta)
-        except NbImagesError as exc:
-            live.error(exc)
-            return
+        except NbImagesError:
+            if not job.cancelled:  # a stream closed by a cancel ends with an error: not one to report
+                raise
         except KeyboardInterrupt:
             if stream is not None:
                 stream.close()
             live.done(footer="interrupted")
             raise
+        if job.cancelled:
+            live.done(footer="cancelled")
+            return
+        assert stream is not None
         response = stream.result
         text = (response.output_text if response is not None else "") or stream.text
-        if args.output:
-            self.user_ns[args.output] = text
+        if output:
+            self.user_ns[output] = text
         footer = " · ".join(p for p in (model, backend, f"{live.elapsed:.1f} s") if p)
         try:
-            self.store.record_usage(model=model, usage=response.usage if response else None, endpoint="responses",
-                                    images=0, response_id=response.id if response else None)
+            store.record_usage(model=model, usage=response.usage if response else None, endpoint="responses",
+                               images=0, response_id=response.id if response else None)
         except StoreError as exc:
             footer += f" · not recorded in the usage ledger: {exc}"
         live.done(text, footer=footer)
@@ -724,9 +810,40 @@ class ImagineMagics(Magics):
         with self._errors_shown():
             self._show(*usage_bundle(self.store.usage_summary()))
 
+    @magic_arguments()
+    @argument("--cancel", metavar="ID", help="cancel job ID (the first column of the list), or every job: --cancel all")
+    @line_magic
+    def imagine_jobs(self, line: str) -> None:
+        """The background jobs of this kernel (``--no-wait``): prompt, state, elapsed time, partial
+        images received and the cell that shows them; ``--cancel ID`` or ``--cancel all`` stops
+        them within a second (their connections are closed; what arrived is kept)."""
+        from .display import jobs_bundle
+        from .jobs import describe
+
+        args = _parse(self.imagine_jobs, line)
+        if args.cancel is not None:
+            self._cancel_jobs(_unquote(args.cancel))
+        self._show(*jobs_bundle([describe(job) for job in self.jobs]))
+
+    def _cancel_jobs(self, which: str) -> None:
+        if which == "all":
+            chosen = self.jobs.unfinished
+        else:
+            job = self.jobs.get(int(which)) if which.isdigit() else None
+            if job is None:
+                raise UsageError(f"%imagine_jobs: there is no job {_printable(which)}: the first column of "
+                                 "%imagine_jobs has their numbers (or use --cancel all)")
+            chosen = [job]
+        for job in chosen:
+            job.cancel()
+        deadline = time.monotonic() + CANCEL_WAIT
+        for job in chosen:
+            job.wait(max(0.0, deadline - time.monotonic()))
+
 
 class _ImagineRun:
-    """One %%imagine: resolve inputs, reuse a stored result or run a new turn, show it."""
+    """One %%imagine: its inputs resolved in the cell, then a job (here, or in the background
+    with --no-wait) that reuses a stored result or streams a new turn, and shows it."""
 
     def __init__(self, magics: ImagineMagics, args: Any, prompt: str) -> None:
         self.magics = magics
@@ -738,11 +855,17 @@ class _ImagineRun:
         if args.output_format in config.WHOLE_FORMATS and args.partial_images is None:
             partials = None  # GIF and SVG arrive whole
         self.options = {**_image_options(args, settings), "partial_images": partials}
-        self.markup: Image | None = None  # resolved with the other inputs, in run()
+        self.images: list[Image] = []  # resolved with the other inputs, in run()
+        self.mask: Image | None = None
+        self.markup: Image | None = None
         self.mode = "send" if args.continue_ else "edit" if (args.edit or args.mask or args.markup) else "generate"
+        self.live: LiveImage | None = None
 
     def run(self) -> None:
+        """In the cell: what can be checked is checked here (a mistake is one line in this cell)."""
+        from .display import LiveImage
         from .inputs import validate_prompt
+        from .jobs import Job
         from .options import validate_generation_options
 
         args, magics = self.args, self.magics
@@ -750,21 +873,57 @@ class _ImagineRun:
         validate_generation_options({**self.options, "model": self.model})
         conv = magics.conversation
         # Inputs are resolved before --new starts over, so that `--new --edit last` works and a
-        # bad input leaves the conversation as it was.
-        images, mask, self.markup = magics._edit_inputs(args, edit=self.mode == "edit")
+        # bad input leaves the conversation as it was. Behind a job still making a turn of this
+        # conversation, the current image to edit is the one that job makes: taken when it is done.
+        later = magics._line().busy and not args.new
+        self.images, self.mask, self.markup = magics._edit_inputs(args, edit=self.mode == "edit" and not later)
         if args.new:
             conv.reset()
-        request = self._request(conv, images, mask)
+        output = magics._cell_output(args.wait if args.wait is not None else magics.settings.wait)
+        # A terminal prints every update: the refreshes are for notebooks only.
+        in_kernel = getattr(magics.shell, "kernel", None) is not None
+        live = self.live = LiveImage(self.prompt, model=self.model, backend=_backend_label(magics.client),
+                                     partials=self.options["partial_images"] or 0, options=magics.preview_options,
+                                     tick=magics.settings.status_interval if in_kernel else 0.0, to=output)
+        job = Job("imagine", self.prompt, output=output, line=magics._line(new=args.new), head=conv.head,
+                  show_error=self._show_error)
+        if job.after is not None or job.background:  # the placeholder, in the cell before it returns
+            live.show(job.waiting_for or "starting…", queued=job.after is not None)
+        magics._launch(job, self._make)
+
+    def _make(self, job: Job) -> None:
+        """The job: once the turn before it is done, reuse a stored result or stream a new turn."""
+        assert self.live is not None
+        try:
+            started = job.begin()
+        except KeyboardInterrupt:  # while queued
+            self.live.interrupted()
+            raise
+        if not started:
+            self.live.interrupted(why="cancelled")
+            return
+        conv = self.magics.conversation.fork(job.base)
+        images = self.images or self._current_image(conv)
+        request = self._request(conv, images, self.mask)
         store = conv.store
         key = store.cache_key(request) if store is not None else None
-        if store is not None and key is not None and not args.fresh:
+        if store is not None and key is not None and not self.args.fresh:
             from ._replay import replay
 
             found = replay(store, key, self.options["n"] or 1)
             if found is not None:
-                self._reuse(found, request)
+                self._reuse(job, conv, found, request)
                 return
-        self._stream(images, mask, key)
+        self._stream(job, conv, images, key)
+
+    def _current_image(self, conv: Conversation) -> list[Image]:
+        """The image an edit without --edit changes: the current one where the job starts."""
+        if self.mode != "edit":
+            return []
+        image = conv.image
+        if image is None:
+            raise InvalidInputError("image", None, "an image to edit: --edit IMAGE, or run %%imagine first")
+        return [image]
 
     def _request(self, conv: Conversation, images: list[Image], mask: Image | None) -> dict[str, Any]:
         """What identifies this request for the cache: everything that changes the result."""
@@ -789,56 +948,67 @@ class _ImagineRun:
         )
         return request
 
-    def _reuse(self, found: list[Image], request: dict[str, Any]) -> None:
-        from .display import image_bundle
-
+    def _reuse(self, job: Job, conv: Conversation, found: list[Image], request: dict[str, Any]) -> None:
+        assert self.live is not None
         magics = self.magics
-        conv = magics.conversation
         api = "responses" if self.mode == "send" else "images"
         first = found[0]
-        conv.add(self.prompt, first, api=api, response_id=first.response_id if api == "responses" else None,
-                 cached=True, images=tuple(found))
+        self._commit(job, conv.add(self.prompt, first, api=api,
+                                   response_id=first.response_id if api == "responses" else None,
+                                   cached=True, images=tuple(found)))
         params = first.params or {}
         with suppress(StoreError):  # a reuse costs nothing: a ledger that cannot be written loses nothing
             magics.store.record_usage(model=first.model or self.model, usage=None, endpoint=request["endpoint"],
                                       images=len(found), quality=params.get("quality"), size=params.get("size"),
                                       response_id=first.response_id, cached=True)
-        magics._show(*image_bundle(found, options=magics.preview_options, cached=True,
-                                   backend=_backend_label(magics.client), prompt=self.prompt))
         self._output(found)
+        self.live.final(found, cached=True)
 
-    def _stream(self, images: list[Image], mask: Image | None, key: str | None) -> None:
-        from .display import LiveImage, not_saved_line
+    def _stream(self, job: Job, conv: Conversation, images: list[Image], key: str | None) -> None:
+        from .display import not_saved_line
         from .runner import TurnRunner
 
-        magics = self.magics
-        # A terminal prints every update: the refreshes are for notebooks only.
-        in_kernel = getattr(magics.shell, "kernel", None) is not None
-        live = LiveImage(self.prompt, model=self.model, backend=_backend_label(magics.client),
-                         partials=self.options["partial_images"] or 0, options=magics.preview_options,
-                         tick=magics.settings.status_interval if in_kernel else 0.0)
-        runner = TurnRunner(magics.conversation, self.mode, self.prompt, images=images, mask=mask, cache_key=key,
+        live = self.live
+        assert live is not None
+
+        def on_partial(image: Image, index: int) -> None:
+            job.partials += 1
+            live.partial(image, index)
+
+        runner = TurnRunner(conv, self.mode, self.prompt, images=images, mask=self.mask, cache_key=key,
                             options={**self.options, "model": self.model, "markup": self.markup},
-                            on_partial=live.partial, on_progress=live.progress, on_completed=live.completed)
+                            on_partial=on_partial, on_progress=live.progress, on_completed=live.completed)
+        job.on_cancel(runner.cancel)
         live.show()
         try:
             turn = runner.run()
-        except StreamError as exc:
-            live.error(exc, None if exc.images else exc.last_partial, images=exc.images)
-            return
-        except NbImagesError as exc:
-            live.error(exc, live.last_partial)
-            return
+            if turn is None:  # cancelled
+                kept = runner.kept_partials
+                live.interrupted(kept[-1] if kept else None, why="cancelled")
+                return
         except KeyboardInterrupt:
             kept = runner.kept_partials
             live.interrupted(kept[-1] if kept else None)
             raise
         finally:
-            live.stop()  # also when something unexpected propagates: no refresh outlives the cell
-        assert turn is not None
+            live.stop()  # also when something unexpected propagates: no refresh outlives the job
+        self._commit(job, turn)
         self._output(list(turn.images))  # bound first: the display cannot lose it
         not_saved = not_saved_line(turn.save_error, self.args.output) if turn.save_error else ""
         live.final(turn.images, text=turn.text, not_saved=not_saved)
+
+    def _commit(self, job: Job, turn: Turn) -> None:
+        """The turn made on the job's fork becomes the conversation's current turn."""
+        job.turn = self.magics.conversation.adopt(turn)
+
+    def _show_error(self, exc: BaseException) -> None:
+        """One line in the job's output, under the images a broken stream completed or its last partial."""
+        live = self.live
+        assert live is not None
+        if isinstance(exc, StreamError):
+            live.error(exc, None if exc.images else exc.last_partial, images=exc.images)
+        else:
+            live.error(exc, live.last_partial)
 
     def _output(self, images: list[Image]) -> None:
         name = self.args.output
@@ -926,4 +1096,6 @@ def unload_ipython_extension(ipython: Any) -> None:
     ipython.configurables[:] = [c for c in ipython.configurables if c is not magics.settings]
     if magics._conversation is not None and current_conversation() is magics._conversation:
         set_current_conversation(None)
+    if magics._jobs is not None:
+        magics._jobs.shutdown()
     magics.close()
