@@ -29,6 +29,7 @@ BENCHMARKS = (
     "widget_wire",
     "concurrency",
     "memory",
+    "responsiveness",
 )
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
