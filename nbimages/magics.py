@@ -101,6 +101,7 @@ def _unquote(token: str) -> str:
 _MAX_LINE_CHARS = config.MAX_PROMPT_CHARS + 4_000
 _MAX_MESSAGE_CHARS = 300
 CANCEL_WAIT = 1.0  # seconds %imagine_jobs --cancel waits for the jobs to end, so that the list says so
+POLL = 0.1
 @functools.cache
 def _unprintable() -> re.Pattern[str]:
     """Control characters and lone surrogates (compiled on first use: its surrogate range alone
@@ -812,17 +813,23 @@ class ImagineMagics(Magics):
 
     @magic_arguments()
     @argument("--cancel", metavar="ID", help="cancel job ID (the first column of the list), or every job: --cancel all")
+    @argument("--wait", action="store_true", help="wait until every job has ended (Ctrl-C stops waiting, not the jobs)")
     @line_magic
     def imagine_jobs(self, line: str) -> None:
         """The background jobs of this kernel (``--no-wait``): prompt, state, elapsed time, partial
         images received and the cell that shows them; ``--cancel ID`` or ``--cancel all`` stops
-        them within a second (their connections are closed; what arrived is kept)."""
+        them within a second (their connections are closed; what arrived is kept); ``--wait``
+        waits for them all, then lists them."""
         from .display import jobs_bundle
         from .jobs import describe
 
         args = _parse(self.imagine_jobs, line)
         if args.cancel is not None:
             self._cancel_jobs(_unquote(args.cancel))
+        if args.wait:
+            for job in self.jobs.unfinished:
+                while not job.wait(POLL):  # in slices: Ctrl-C gets through
+                    pass
         self._show(*jobs_bundle([describe(job) for job in self.jobs]))
 
     def _cancel_jobs(self, which: str) -> None:

@@ -271,6 +271,22 @@ def check_streaming(run: Run) -> None:
     watched = outputs(nb, "async def watch")
     assert text(watched).count("PartialImage") == 2 and "ImageCompleted" in text(watched)
 
+    # Keep working while it draws: each --no-wait cell ended with its placeholder, and the jobs went on.
+    (placeholder,) = outputs(nb, "%%imagine --no-wait --partial-images 2")
+    assert placeholder.output_type == "display_data" and meta(placeholder)["kind"] in ("status", "partial", "final")
+    (queued,) = outputs(nb, "%%imagine --no-wait --continue")
+    assert meta(queued)["kind"] == "queued" and "queued after job 1" in text([queued])
+    cancelled, listed = outputs(nb, "%imagine --no-wait --new")
+    assert meta(cancelled)["kind"] == "cancelled" and meta(listed)["jobs"][2]["state"] == "cancelled"
+    (waited,) = outputs(nb, "%imagine_jobs --wait")
+    jobs = meta(waited)["jobs"]
+    assert [(j["id"], j["state"]) for j in jobs] == [(1, "done"), (2, "done"), (3, "cancelled")]
+    assert jobs[0]["prompt"].startswith("A harbour") and jobs[0]["progress"] == "2 partial images"
+    assert jobs[0]["where"] == f"In [{code_cells(nb, '%%imagine --no-wait --partial-images 2')[0].execution_count}]"
+    result = text(outputs(nb, "print(harbour)"))
+    assert "<nbimages.Image png 1024x1024" in result and "'A harbour at dusk, fishing boats coming home', " \
+        "'Light the lanterns on the boats']" in result
+
 
 def check_conversations(run: Run) -> None:
     nb = run.nb
