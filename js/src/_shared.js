@@ -255,5 +255,49 @@ export function bindControl(model, name, control, { parse = (v) => v, event = "c
   };
 }
 
-/** Keyboard shortcuts of JupyterLab stay out of text fields that carry this attribute. */
+/**
+ * Keyboard shortcuts of JupyterLab stay out of elements that carry this attribute (Lumino
+ * looks for it from the key's target up). It does not stop the key itself: Enter typed in a
+ * text field still makes a new line there.
+ */
 export const QUIET_KEYS = { "data-lm-suppress-shortcuts": "true" };
+
+/**
+ * Make a widget's root take keys, in JupyterLab and in Notebook 7: focusable, shortcuts kept
+ * out of it (Lumino's attribute and class), and each key `handle` says it handled (returns
+ * true) prevented and stopped here, so no notebook handler further up sees it either.
+ * @param {HTMLElement} root
+ * @param {(e: KeyboardEvent) => boolean} handle
+ * @returns {() => void} stop listening
+ */
+export function takeKeys(root, handle) {
+  if (root.tabIndex < 0) root.tabIndex = 0;
+  root.classList.add("lm-suppress-shortcuts");
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  const onKey = (/** @type {KeyboardEvent} */ e) => {
+    if (!handle(e)) return;
+    e.preventDefault();
+    e.stopPropagation();
+  };
+  root.addEventListener("keydown", onKey);
+  return () => root.removeEventListener("keydown", onKey);
+}
+
+/**
+ * Give `root` the focus whenever `target` is pressed: a canvas or an image is not focusable,
+ * so without this the next key would go to the notebook instead of the widget in use.
+ * @param {HTMLElement} root
+ * @param {HTMLElement} target
+ */
+export function focusOnPress(root, target) {
+  target.addEventListener("pointerdown", () => {
+    if (!root.contains(document.activeElement)) root.focus({ preventScroll: true });
+  });
+}
+
+/** True for a key typed into a text field (where letters are text, not shortcuts). @param {KeyboardEvent} e */
+export function typing(e) {
+  const target = /** @type {HTMLElement} */ (e.target);
+  return target instanceof HTMLTextAreaElement
+    || (target instanceof HTMLInputElement && !["range", "color", "button", "checkbox"].includes(target.type));
+}

@@ -8,7 +8,17 @@
 // In markup mode a second canvas of the same size takes the pointer: coloured pen strokes,
 // arrows and boxes, kept the same way (the marks since the last markup the kernel sent) and
 // sent as an RGBA PNG after each change. The mode is a trait; each canvas shows in its mode.
-import { act, bindControl, bindText, errorLine, h, listen, QUIET_KEYS, toBytes, UrlBag, watch } from "./_shared.js";
+// Undo moves the last change aside and redo brings it back, in either layer.
+//
+// Zoom and pan move the canvases together with one CSS transform, so a pointer's position
+// read from a canvas's box is in image pixels at any zoom. The plain wheel is the notebook's
+// (it scrolls); Ctrl+wheel zooms, Alt+wheel and [ ] size the brush. The widget takes the
+// focus when it is pressed and keeps its keys from JupyterLab's shortcuts.
+//
+// After painter.edit() the result is shown beside its input, with "Continue from the
+// result"; a result of another size makes the kernel change width/height, and the view is
+// built again for it.
+import { act, bindControl, bindText, errorLine, focusOnPress, h, listen, takeKeys, toBytes, typing, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {{ kind: "stroke", erase: boolean, size: number, points: [number, number][] }
@@ -125,8 +135,166 @@ function paintedShare(pixels, total) {
   return `${(100 * share).toFixed(1)}%`;
 }
 
-/** @param {{ model: Model, el: HTMLElement }} context */
+const MAX_ZOOM = 16;
+const SIZE_STEP = 1.15; // one wheel notch or one [ / ] press
+
+/** The next brush size or line width one step up or down, within 1..max. @param {number} value @param {boolean} up @param {number} max */
+function stepSize(value, up, max) {
+  const next = Math.round(up ? value * SIZE_STEP + 1 : value / SIZE_STEP);
+  return Math.min(max, Math.max(1, next));
+}
+
+/**
+ * A range input over 1..max on a logarithmic scale: each step of the slider is the same
+ * ratio, so sizes of a few pixels are as easy to pick as sizes of hundreds.
+ * @param {string} name @param {number} max
+ */
+function logSlider(name, max) {
+  const input = /** @type {HTMLInputElement} */ (h("input", { hook: name, type: "range", min: 0, max: 1000, step: 1 }));
+  const span = Math.log(max);
+  return {
+    input,
+    /** @param {number} value */
+    set(value) { input.value = String(Math.round((1000 * Math.log(Math.max(1, value))) / span)); },
+    value() { return Math.min(max, Math.max(1, Math.round(Math.exp((Number(input.value) / 1000) * span)))); },
+  };
+}
+
+/**
+ * The changes made to one layer since the kernel last sent it: undo moves the last one to
+ * `undone`, redo moves it back, and any new change forgets what was undone.
+ * @template T
+ */
+class Steps {
+  constructor() {
+    /** @type {T[]} */
+    this.done = [];
+    /** @type {T[]} */
+    this.undone = [];
+  }
+
+  /** @param {T} step */
+  push(step) {
+    this.done.push(step);
+    this.undone.length = 0;
+  }
+
+  undo() {
+    const step = this.done.pop();
+    if (step === undefined) return false;
+    this.undone.push(step);
+    return true;
+  }
+
+  redo() {
+    const step = this.undone.pop();
+    if (step === undefined) return false;
+    this.done.push(step);
+    return true;
+  }
+
+  reset() {
+    this.done.length = 0;
+    this.undone.length = 0;
+  }
+}
+
+/**
+ * Zoom and pan of the canvases: `stage` (which holds them) is scaled and moved inside `box`
+ * with a CSS transform, so pointer positions read from the canvases' own boxes stay exact.
+ * At zoom 1 the image fits the box; it never leaves a gap at the edges.
+ */
+class Viewport {
+  /** @param {HTMLElement} box @param {HTMLElement} stage @param {(zoom: number) => void} onChange */
+  constructor(box, stage, onChange) {
+    this.box = box;
+    this.stage = stage;
+    this.onChange = onChange;
+    this.zoom = 1;
+    this.x = 0;
+    this.y = 0;
+  }
+
+  /** Zoom by `factor`, keeping the image point under (clientX, clientY) where it is. */
+  zoomAt(/** @type {number} */ factor, /** @type {number} */ clientX, /** @type {number} */ clientY) {
+    const r = this.box.getBoundingClientRect();
+    const px = clientX - r.left - this.box.clientLeft;
+    const py = clientY - r.top - this.box.clientTop;
+    const zoom = Math.min(MAX_ZOOM, Math.max(1, this.zoom * factor));
+    const k = zoom / this.zoom;
+    this.x = px - (px - this.x) * k;
+    this.y = py - (py - this.y) * k;
+    this.zoom = zoom;
+    this.apply();
+  }
+
+  /** Zoom by `factor` about the middle of the box (the buttons and keys). @param {number} factor */
+  zoomCentre(factor) {
+    const r = this.box.getBoundingClientRect();
+    this.zoomAt(factor, r.left + r.width / 2, r.top + r.height / 2);
+  }
+
+  /** @param {number} dx @param {number} dy */
+  panBy(dx, dy) {
+    this.x += dx;
+    this.y += dy;
+    this.apply();
+  }
+
+  fit() {
+    this.zoom = 1;
+    this.x = this.y = 0;
+    this.apply();
+  }
+
+  apply() {
+    const w = this.box.clientWidth;
+    const h = this.box.clientHeight;
+    this.x = Math.min(0, Math.max(w - w * this.zoom, this.x));
+    this.y = Math.min(0, Math.max(h - h * this.zoom, this.y));
+    this.stage.style.transform = `translate(${this.x}px, ${this.y}px) scale(${this.zoom})`;
+    this.onChange(this.zoom);
+  }
+}
+
+/** @param {string} hook @param {string} text @param {string} title */
+function button(hook, text, title) {
+  return /** @type {HTMLButtonElement} */ (h("button", { hook, class: "nbi-btn", type: "button", title }, text));
+}
+
+/** @param {string} hook @param {string} text @param {string} title */
+function tool(hook, text, title) {
+  return h("button", { hook, class: "nbi-btn nbi-tool", type: "button", title }, text);
+}
+
+/**
+ * A change of the image's size (after "Continue from the result") builds the view again:
+ * every canvas has the image's own pixel size.
+ * @param {{ model: Model, el: HTMLElement }} context
+ */
 function render({ model, el }) {
+  let unmount = mount(model, el);
+  let pending = false;
+  const remount = () => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => { // width and height change together: build once
+      pending = false;
+      unmount();
+      unmount = mount(model, el);
+    });
+  };
+  model.on("change:width", remount);
+  model.on("change:height", remount);
+  return () => {
+    model.off("change:width", remount);
+    model.off("change:height", remount);
+    unmount();
+  };
+}
+
+/** @param {Model} model @param {HTMLElement} el */
+function mount(model, el) {
   const urls = new UrlBag();
   /** @type {(() => void)[]} */
   const stops = [];
@@ -138,78 +306,116 @@ function render({ model, el }) {
   const layer = /** @type {HTMLCanvasElement} */ (h("canvas", { hook: "canvas", class: "nbi-layer", width: W, height: H }));
   const marks = /** @type {HTMLCanvasElement} */ (h("canvas", { hook: "markup-canvas", class: "nbi-marks", width: W, height: H, style: { cursor: "crosshair" } }));
   const cursor = h("div", { hook: "cursor", class: "nbi-cursor", hidden: true });
-  const wrap = h("div", { hook: "canvas-wrap", class: "nbi-canvas-wrap", style: { aspectRatio: `${W} / ${H}`, width: `min(100%, 900px, ${(70 * W / H).toFixed(3)}vh)` } }, backdrop, layer, marks, cursor);
+  const stage = h("div", { hook: "canvas-stage", class: "nbi-canvas-stage" }, backdrop, layer, marks);
+  const wrap = h("div", { hook: "canvas-wrap", class: "nbi-canvas-wrap", style: { aspectRatio: `${W} / ${H}`, width: `min(100%, 900px, ${(70 * W / H).toFixed(3)}vh)` } }, stage, cursor);
   const ctx = /** @type {CanvasRenderingContext2D} */ (layer.getContext("2d", { willReadFrequently: true }));
   const mctx = /** @type {CanvasRenderingContext2D} */ (marks.getContext("2d", { willReadFrequently: true }));
 
   // -- toolbar -------------------------------------------------------------------------------
-  const brush = h("button", { hook: "brush", class: "nbi-btn nbi-tool", type: "button", title: "Paint where the edit may change the image (B)" }, "Brush");
-  const eraser = h("button", { hook: "eraser", class: "nbi-btn nbi-tool", type: "button", title: "Erase paint (E)" }, "Eraser");
+  const brush = tool("brush", "Brush", "Paint where the edit may change the image (B)");
+  const eraser = tool("eraser", "Eraser", "Erase paint (E)");
   const maxSize = Math.max(8, Math.round(Math.max(W, H) / 2));
-  const sizeInput = /** @type {HTMLInputElement} */ (h("input", { hook: "brush-size", type: "range", min: 1, max: maxSize, step: 1 }));
+  const size = logSlider("brush-size", maxSize);
   const sizeOut = h("output", { class: "nbi-value" });
   const opacityInput = /** @type {HTMLInputElement} */ (h("input", { hook: "opacity", type: "range", min: 0, max: 100, step: 1 }));
   const opacityOut = h("output", { class: "nbi-value" });
-  const undo = /** @type {HTMLButtonElement} */ (h("button", { hook: "undo", class: "nbi-btn", type: "button", title: "Undo the last change (Ctrl+Z)" }, "Undo"));
-  const invert = h("button", { hook: "invert", class: "nbi-btn", type: "button", title: "Swap painted and unpainted" }, "Invert");
+  const undo = button("undo", "Undo", "Undo the last change (Ctrl+Z)");
+  const redo = button("redo", "Redo", "Redo what was undone (Ctrl+Shift+Z or Ctrl+Y)");
+  const invert = button("invert", "Invert", "Swap painted and unpainted");
   const clear = h("button", { hook: "clear", class: "nbi-btn nbi-btn--danger", type: "button", title: "Erase everything" }, "Clear");
+  const zoomOut = button("zoom-out", "−", "Zoom out (-, or Ctrl+wheel)");
+  const zoomIn = button("zoom-in", "+", "Zoom in (+, or Ctrl+wheel over the image)");
+  const zoomFit = button("zoom-fit", "Fit", "Show the whole image (0)");
+  const zoomOutput = h("output", { hook: "zoom", class: "nbi-value" });
   const painted = h("span", { hook: "painted", class: "nbi-status__text nbi-painted" });
-  const hint = h("span", { class: "nbi-hint" });
+  const hint = h("span", { hook: "hint", class: "nbi-hint" });
   const caption = h("p", { hook: "caption", class: "nbi-caption" });
   const [error, stopError] = errorLine(model);
   stops.push(stopError, bindText(model, "caption", caption));
 
-  const maskMode = h("button", { hook: "mode-mask", class: "nbi-btn nbi-tool", type: "button", title: "Paint a mask: where the edit may change the image" }, "Mask");
-  const markupMode = h("button", { hook: "mode-markup", class: "nbi-btn nbi-tool", type: "button", title: "Draw marks over the image to guide the edit (a markup, GPT Image 2.5)" }, "Markup");
-  const pen = h("button", { hook: "pen", class: "nbi-btn nbi-tool", type: "button", title: "Draw freehand (P)" }, "Pen");
-  const arrowTool = h("button", { hook: "arrow", class: "nbi-btn nbi-tool", type: "button", title: "Draw an arrow (A)" }, "Arrow");
-  const boxTool = h("button", { hook: "box", class: "nbi-btn nbi-tool", type: "button", title: "Draw a box (R)" }, "Box");
+  const maskMode = tool("mode-mask", "Mask", "Paint a mask: where the edit may change the image");
+  const markupMode = tool("mode-markup", "Markup", "Draw marks over the image to guide the edit (a markup, GPT Image 2.5)");
+  const pen = tool("pen", "Pen", "Draw freehand (P)");
+  const arrowTool = tool("arrow", "Arrow", "Draw an arrow (A)");
+  const boxTool = tool("box", "Box", "Draw a box (R)");
   const [palette, stopPalette] = swatches(model);
   const colorInput = /** @type {HTMLInputElement} */ (h("input", { hook: "color", type: "color", title: "Pick any colour" }));
   const maxWidth = Math.max(8, Math.round(Math.max(W, H) / 16));
-  const widthInput = /** @type {HTMLInputElement} */ (h("input", { hook: "line-width", type: "range", min: 1, max: maxWidth, step: 1 }));
+  const width = logSlider("line-width", maxWidth);
   const widthOut = h("output", { class: "nbi-value" });
   stops.push(stopPalette, bindControl(model, "color", colorInput, { event: "input" }),
-    bindControl(model, "line_width", widthInput, { parse: Number, event: "input" }),
-    watch(model, "line_width", () => { widthOut.textContent = `${model.get("line_width")} px`; }));
+    watch(model, "line_width", () => {
+      width.set(Number(model.get("line_width")));
+      widthOut.textContent = `${model.get("line_width")} px`;
+    }));
 
   const maskTools = [
     h("div", { class: "nbi-seg", role: "group", "aria-label": "Tool" }, brush, eraser),
-    slider("Size", sizeInput, sizeOut),
+    slider("Size", size.input, sizeOut),
     slider("Overlay", opacityInput, opacityOut),
   ];
   const maskOnly = [...maskTools, invert];
   const markupOnly = [
     h("div", { class: "nbi-seg", role: "group", "aria-label": "Mark" }, pen, arrowTool, boxTool),
     h("div", { class: "nbi-row nbi-row--tight", role: "group", "aria-label": "Colour" }, ...palette, colorInput),
-    slider("Width", widthInput, widthOut),
+    slider("Width", width.input, widthOut),
   ];
-  const root = h("div", { hook: "mask-painter", class: "nbi nbi-painter", tabIndex: 0, ...QUIET_KEYS },
+
+  // -- the last edit's result, beside its input ---------------------------------------------------
+  const before = /** @type {HTMLCanvasElement} */ (h("canvas", { hook: "result-before", class: "nbi-compare__img" }));
+  const after = /** @type {HTMLImageElement} */ (h("img", { hook: "result-after", class: "nbi-compare__img", alt: "The edited image" }));
+  const afterLabel = h("figcaption", { text: "After" });
+  const useResult = h("button", { hook: "continue", class: "nbi-btn nbi-btn--primary", type: "button",
+    title: "Paint the next edit on the edited image (painter.continue_from_result())" }, "Continue from the result");
+  const dismiss = button("result-dismiss", "Dismiss", "Hide the comparison (painter.results keeps the images)");
+  const compare = h("div", { hook: "result", class: "nbi-compare", hidden: true },
+    h("div", { class: "nbi-compare__pair" },
+      h("figure", { class: "nbi-compare__fig" }, before, h("figcaption", { text: "Before" })),
+      h("figure", { class: "nbi-compare__fig" }, after, afterLabel)),
+    h("div", { class: "nbi-row nbi-row--tight" }, useResult, dismiss));
+  useResult.addEventListener("click", () => act(model, "continue"));
+  dismiss.addEventListener("click", () => act(model, "dismiss"));
+
+  const root = h("div", { hook: "mask-painter", class: "nbi nbi-painter" },
     h("div", { class: "nbi-toolbar" },
       h("div", { class: "nbi-seg", role: "group", "aria-label": "Mode" }, maskMode, markupMode),
       ...maskTools, ...markupOnly,
-      h("div", { class: "nbi-row nbi-row--tight" }, undo, invert, clear)),
+      h("div", { class: "nbi-row nbi-row--tight" }, undo, redo, invert, clear),
+      h("div", { class: "nbi-row nbi-row--tight", role: "group", "aria-label": "Zoom" }, zoomOut, zoomOutput, zoomIn, zoomFit)),
     wrap,
     h("div", { class: "nbi-status" }, painted, hint),
-    caption, error);
+    caption, compare, error);
   el.replaceChildren(root);
 
   // -- state ----------------------------------------------------------------------------------
   /** @type {ImageData | null} */
   let base = null; // the last mask the kernel sent, as painted pixels
-  /** @type {Op[]} */
-  const ops = [];
+  /** @type {Steps<Op>} */
+  const ops = new Steps();
   let erase = false;
   /** @type {PointerEvent | null} */
   let lastPointer = null; // for the brush outline
   /** @type {ImageData | null} */
   let markBase = null; // the last markup the kernel sent
-  /** @type {Mark[]} */
-  const markOps = [];
+  /** @type {Steps<Mark>} */
+  const markOps = new Steps();
   /** @type {"pen" | "arrow" | "box"} */
   let markTool = "pen";
   const inMarkup = () => model.get("mode") === "markup";
-  const currentOps = () => (inMarkup() ? markOps : ops);
+  const current = () => (inMarkup() ? markOps : ops);
+  const showSteps = () => {
+    undo.disabled = current().done.length === 0;
+    redo.disabled = current().undone.length === 0;
+  };
+
+  const view = new Viewport(wrap, stage, (zoom) => {
+    zoomOutput.textContent = `${Math.round(zoom * 100)}%`;
+    root.dataset.zoom = zoom.toFixed(3);
+    zoomOut.disabled = zoomFit.disabled = zoom <= 1;
+    zoomIn.disabled = zoom >= MAX_ZOOM;
+    placeCursor();
+  });
+  view.apply();
 
   const setTool = (/** @type {boolean} */ toEraser) => {
     erase = toEraser;
@@ -238,8 +444,9 @@ function render({ model, el }) {
     show(layer, !markup);
     show(marks, markup);
     cursor.hidden = true;
-    hint.textContent = `${W}×${H} · wheel over the image changes the ${markup ? "line width" : "brush size"}`;
-    undo.disabled = currentOps().length === 0;
+    const what = markup ? "line width" : "brush size";
+    hint.textContent = `${W}×${H} · Alt+wheel or [ ] ${what} · Ctrl+wheel zoom · Space+drag pan`;
+    showSteps();
     showShare();
   }));
   /** @param {string} mode */
@@ -251,7 +458,7 @@ function render({ model, el }) {
   markupMode.addEventListener("click", () => setMode("markup"));
 
   stops.push(watch(model, "brush_size", () => {
-    sizeInput.value = String(model.get("brush_size"));
+    size.set(Number(model.get("brush_size")));
     sizeOut.textContent = `${model.get("brush_size")} px`;
     placeCursor();
   }));
@@ -275,8 +482,14 @@ function render({ model, el }) {
     model.set(name, value);
     model.save_changes();
   };
-  sizeInput.addEventListener("input", () => setTrait("brush_size", Number(sizeInput.value)));
+  size.input.addEventListener("input", () => setTrait("brush_size", size.value()));
+  width.input.addEventListener("input", () => setTrait("line_width", width.value()));
   opacityInput.addEventListener("input", () => setTrait("overlay_opacity", Number(opacityInput.value) / 100));
+  /** The brush size (the line width in markup mode) one step up or down. @param {boolean} up */
+  const resize = (up) => {
+    if (inMarkup()) setTrait("line_width", stepSize(Number(model.get("line_width")), up, maxWidth));
+    else setTrait("brush_size", stepSize(Number(model.get("brush_size")), up, maxSize));
+  };
 
   // -- drawing ----------------------------------------------------------------------------------
   /** @param {Op} op */
@@ -321,15 +534,15 @@ function render({ model, el }) {
   function replay() {
     ctx.clearRect(0, 0, W, H);
     if (base) ctx.putImageData(base, 0, 0);
-    for (const op of ops) apply(op);
-    undo.disabled = ops.length === 0;
+    for (const op of ops.done) apply(op);
+    showSteps();
   }
 
   // Layers go to the kernel one after the other, in the order they were painted.
   let sending = Promise.resolve();
   /** @param {HTMLCanvasElement} canvas @param {"mask" | "markup"} action @param {"masksSent" | "markupsSent"} counter */
   function sendLayer(canvas, action, counter) {
-    undo.disabled = currentOps().length === 0;
+    showSteps();
     sending = sending.then(() => new Promise((resolve) => {
       canvas.toBlob(async (blob) => {
         if (blob) {
@@ -350,7 +563,7 @@ function render({ model, el }) {
     sendMask();
   }
 
-  // Pointer position in the image's own pixels, whatever the CSS scale.
+  // Pointer position in the image's own pixels, whatever the CSS scale, zoom and pan.
   /** @param {PointerEvent | WheelEvent} e @returns {[number, number]} */
   function toImage(e) {
     const r = (inMarkup() ? marks : layer).getBoundingClientRect();
@@ -364,7 +577,8 @@ function render({ model, el }) {
     const diameter = Number(model.get("brush_size")) * (r.width / W);
     Object.assign(cursor.style, {
       width: `${diameter}px`, height: `${diameter}px`,
-      left: `${lastPointer.clientX - w.left - diameter / 2}px`, top: `${lastPointer.clientY - w.top - diameter / 2}px`,
+      left: `${lastPointer.clientX - w.left - wrap.clientLeft - diameter / 2}px`,
+      top: `${lastPointer.clientY - w.top - wrap.clientTop - diameter / 2}px`,
     });
   }
 
@@ -394,21 +608,53 @@ function render({ model, el }) {
   layer.addEventListener("pointerup", endStroke);
   layer.addEventListener("pointercancel", endStroke);
   layer.addEventListener("pointerleave", () => { cursor.hidden = true; });
-  layer.addEventListener("wheel", (e) => {
-    e.preventDefault();
-    const size = Number(model.get("brush_size"));
-    const next = Math.round(e.deltaY < 0 ? size * 1.15 + 1 : size / 1.15);
-    setTrait("brush_size", Math.min(maxSize, Math.max(1, next)));
+
+  // The plain wheel scrolls the notebook; Ctrl+wheel (also a touchpad's pinch) zooms about
+  // the pointer; Alt+wheel sizes the brush (Shift+wheel scrolls sideways in browsers).
+  wrap.addEventListener("wheel", (e) => {
+    if (e.ctrlKey || e.metaKey) {
+      e.preventDefault();
+      view.zoomAt(Math.pow(1.0015, -e.deltaY), e.clientX, e.clientY);
+    } else if (e.altKey) {
+      e.preventDefault();
+      resize((e.deltaY || e.deltaX) < 0);
+    }
   }, { passive: false });
+
+  // Pan: drag with the middle button, or with the left one while Space is held.
+  let spaceHeld = false;
+  /** @type {{ x: number, y: number } | null} */
+  let panning = null;
+  wrap.addEventListener("pointerdown", (e) => {
+    if (!(e.button === 1 || (e.button === 0 && spaceHeld))) return;
+    e.preventDefault();
+    e.stopPropagation(); // not a stroke
+    wrap.setPointerCapture(e.pointerId);
+    panning = { x: e.clientX, y: e.clientY };
+    root.dataset.panning = "true";
+  }, { capture: true });
+  wrap.addEventListener("pointermove", (e) => {
+    if (!panning) return;
+    view.panBy(e.clientX - panning.x, e.clientY - panning.y);
+    panning = { x: e.clientX, y: e.clientY };
+  });
+  const endPan = () => {
+    panning = null;
+    delete root.dataset.panning;
+  };
+  wrap.addEventListener("pointerup", endPan);
+  wrap.addEventListener("pointercancel", endPan);
+  wrap.addEventListener("mousedown", (e) => { if (e.button === 1) e.preventDefault(); }); // no autoscroll
+  zoomIn.addEventListener("click", () => view.zoomCentre(1.5));
+  zoomOut.addEventListener("click", () => view.zoomCentre(1 / 1.5));
+  zoomFit.addEventListener("click", () => view.fit());
 
   brush.addEventListener("click", () => setTool(false));
   eraser.addEventListener("click", () => setTool(true));
   clear.addEventListener("click", () => (inMarkup() ? commitMark({ kind: "clear" }) : commit({ kind: "clear" })));
   invert.addEventListener("click", () => commit({ kind: "invert" }));
-  undo.addEventListener("click", () => {
-    const list = currentOps();
-    if (!list.length) return;
-    list.pop();
+  /** Replay the current layer after an undo or redo and send it. */
+  const replayCurrent = () => {
     if (inMarkup()) {
       replayMarks();
       sendMarkup();
@@ -416,25 +662,59 @@ function render({ model, el }) {
       replay();
       sendMask();
     }
-  });
+  };
+  undo.addEventListener("click", () => { if (current().undo()) replayCurrent(); });
+  redo.addEventListener("click", () => { if (current().redo()) replayCurrent(); });
+  pen.addEventListener("click", () => setMarkTool("pen"));
+  arrowTool.addEventListener("click", () => setMarkTool("arrow"));
+  boxTool.addEventListener("click", () => setMarkTool("box"));
+
+  // -- keys -------------------------------------------------------------------------------------
   /** @type {Record<string, () => void>} */
   const maskKeys = { b: () => setTool(false), e: () => setTool(true) };
   /** @type {Record<string, () => void>} */
   const markupKeys = { p: () => setMarkTool("pen"), a: () => setMarkTool("arrow"), r: () => setMarkTool("box") };
-  root.addEventListener("keydown", (e) => {
-    if ((e.ctrlKey || e.metaKey) && e.key === "z") { e.preventDefault(); undo.click(); }
-    else (inMarkup() ? markupKeys : maskKeys)[e.key]?.();
-  });
-  pen.addEventListener("click", () => setMarkTool("pen"));
-  arrowTool.addEventListener("click", () => setMarkTool("arrow"));
-  boxTool.addEventListener("click", () => setMarkTool("box"));
+  /** @type {Record<string, () => void>} */
+  const viewKeys = {
+    "[": () => resize(false), "]": () => resize(true),
+    "+": () => view.zoomCentre(1.5), "=": () => view.zoomCentre(1.5), "-": () => view.zoomCentre(1 / 1.5),
+    0: () => view.fit(),
+  };
+  /** @param {KeyboardEvent} e */
+  const onKey = (e) => {
+    const key = e.key.toLowerCase();
+    if (e.ctrlKey || e.metaKey) {
+      if ((key === "z" && e.shiftKey) || key === "y") redo.click();
+      else if (key === "z") undo.click();
+      else return false; // the browser's and the notebook's own (Ctrl+S...)
+      return true;
+    }
+    if (e.altKey || typing(e)) return false;
+    if (e.key === " ") {
+      spaceHeld = true;
+      root.dataset.space = "true";
+      return true;
+    }
+    const action = viewKeys[e.key] ?? (inMarkup() ? markupKeys : maskKeys)[key];
+    action?.();
+    return Boolean(action);
+  };
+  stops.push(takeKeys(root, onKey));
+  const onKeyUp = (/** @type {KeyboardEvent} */ e) => {
+    if (e.key !== " ") return;
+    spaceHeld = false;
+    delete root.dataset.space;
+  };
+  root.addEventListener("keyup", onKeyUp);
+  root.addEventListener("blur", () => { spaceHeld = false; delete root.dataset.space; });
+  focusOnPress(root, wrap);
 
   // -- marking -----------------------------------------------------------------------------------
   function replayMarks() {
     mctx.clearRect(0, 0, W, H);
     if (markBase) mctx.putImageData(markBase, 0, 0);
-    for (const mark of markOps) drawMark(mctx, W, H, mark);
-    undo.disabled = markOps.length === 0;
+    for (const mark of markOps.done) drawMark(mctx, W, H, mark);
+    showSteps();
   }
 
   /** @param {Mark} mark */
@@ -481,22 +761,36 @@ function render({ model, el }) {
   };
   marks.addEventListener("pointerup", endMark);
   marks.addEventListener("pointercancel", endMark);
-  marks.addEventListener("wheel", (e) => {
-    e.preventDefault();
-    const width = Number(model.get("line_width"));
-    const next = Math.round(e.deltaY < 0 ? width * 1.15 + 1 : width / 1.15);
-    setTrait("line_width", Math.min(maxWidth, Math.max(1, next)));
-  }, { passive: false });
-  undo.disabled = true;
+  showSteps();
 
   // -- messages from the kernel -------------------------------------------------------------------
+  /** The input image beside the result, drawn from the backdrop (no second download). */
+  const drawBefore = () => {
+    const scale = Math.min(1, 512 / Math.max(W, H));
+    before.width = Math.round(W * scale);
+    before.height = Math.round(H * scale);
+    /** @type {CanvasRenderingContext2D} */ (before.getContext("2d")).drawImage(backdrop, 0, 0, before.width, before.height);
+  };
+  let resultUrl = "";
   stops.push(listen(model, {
     async image(msg, blob) {
+      if (msg.slot === "result") {
+        urls.revoke(resultUrl);
+        resultUrl = await urls.fromBlob(blob);
+        after.src = resultUrl;
+        afterLabel.textContent = msg.total > 1 ? `After (1 of ${msg.total})` : "After";
+        drawBefore();
+        compare.hidden = false;
+        root.dataset.result = "shown";
+        return;
+      }
       const bitmap = await createImageBitmap(blob);
       if (msg.slot === "backdrop") {
         const bctx = /** @type {CanvasRenderingContext2D} */ (backdrop.getContext("2d"));
+        bctx.clearRect(0, 0, W, H);
         bctx.drawImage(bitmap, 0, 0, W, H);
         root.dataset.ready = "true";
+        root.dataset.backdropVersion = String(Number(root.dataset.backdropVersion || 0) + 1);
       } else if (msg.slot === "mask") {
         // A grey-level PNG (255 = painted) from the kernel replaces the painting; undo restarts.
         const scratch = new OffscreenCanvas(W, H);
@@ -509,17 +803,24 @@ function render({ model, el }) {
           d[i] = PAINT[0]; d[i + 1] = PAINT[1]; d[i + 2] = PAINT[2]; d[i + 3] = on ? 255 : 0;
         }
         base = pixels;
-        ops.length = 0;
+        ops.reset();
         replay();
       } else if (msg.slot === "markup") {
         // The kernel's markup (an RGBA PNG) replaces the marks; undo restarts.
         mctx.clearRect(0, 0, W, H);
         mctx.drawImage(bitmap, 0, 0, W, H);
         markBase = mctx.getImageData(0, 0, W, H);
-        markOps.length = 0;
+        markOps.reset();
         replayMarks();
       }
       bitmap.close();
+    },
+    "result-clear"() {
+      compare.hidden = true;
+      delete root.dataset.result;
+      after.removeAttribute("src");
+      urls.revoke(resultUrl);
+      resultUrl = "";
     },
   }));
 
@@ -538,6 +839,7 @@ function render({ model, el }) {
   act(model, "hello");
   return () => {
     for (const stop of stops) stop();
+    root.removeEventListener("keyup", onKeyUp);
     urls.revokeAll();
   };
 }

@@ -11,6 +11,10 @@ freehand strokes, arrows and boxes instead; it sends that layer as an RGBA PNG, 
 is and returned by ``markup``: the marks over a transparent layer of the image's size, the
 ``markup`` GPT Image 2.5's edits take (``%%imagine --edit img --markup painter``). The two
 layers are kept apart: switching modes loses neither.
+
+After ``edit()`` the view shows the result beside its input, with "Continue from the result"
+(``continue_from_result()`` in Python; ``use(image)`` paints on any image). ``edit()``
+returns an `EditResults`: a list of the images that a notebook shows as thumbnails.
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ if TYPE_CHECKING:
     from ..image import Image
     from ..store import Store
 
-__all__ = ["MaskPainter"]
+__all__ = ["EditResults", "MaskPainter"]
 
 # The backdrop only has to look right under the mask; the mask itself is full size.
 BACKDROP_MAX_SIDE = 1536
 MODES = ("mask", "markup")
+RESULT_MAX_SIDE = 768
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
@@ -62,6 +67,31 @@ def share_label(painted: int, total: int) -> str:
     return f"{painted / total if total else 0.0:.1%}"
 
 
+class EditResults(list):  # type: ignore[type-arg]
+    """The images an edit returned: a plain list, shown in a notebook as thumbnails with
+    their prompt and where each was saved (not as ``[<nbimages.Image ...>]``)."""
+
+    THUMB_SIDE = 256
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        from html import escape
+
+        from ..display import thumbnail_html
+
+        cards, lines = [], []
+        for number, image in enumerate(self, 1):
+            where = f"saved to {image.path}" if image.path else "not saved"
+            cards.append(
+                f'<figure style="margin:0;max-width:{self.THUMB_SIDE}px">'
+                f"{thumbnail_html(image, self.THUMB_SIDE, alt=image.prompt or '')}"
+                f'<figcaption style="font-size:.85em;opacity:.75;overflow-wrap:anywhere">'
+                f"{number}. {escape(image.model or '')} {image.width}×{image.height} · {escape(where)}"
+                "</figcaption></figure>")
+            lines.append(f"{number}. {image.width}x{image.height} {image.model or ''} {where}")
+        html = f'<div style="display:flex;flex-wrap:wrap;gap:10px">{"".join(cards)}</div>'
+        return {"text/html": html, "text/plain": "\n".join(lines) or "no image"}, {}
+
+
 class MaskPainter(NbImagesWidget):
     """Paint a mask over ``image``: brush, eraser, undo, invert, clear, overlay opacity.
 
@@ -72,6 +102,10 @@ class MaskPainter(NbImagesWidget):
     With ``mode="markup"`` draw marks instead (pen, arrow, box, in ``color`` at ``line_width``):
     ``markup`` is the drawn layer as a PNG `Image`, and ``edit(prompt)`` sends it as the edit's
     ``markup``.
+
+    ``results`` holds the last edit's images, shown in the view beside the input;
+    ``continue_from_result()`` (the view's button) paints on the first of them next, and
+    ``use(image)`` on any image.
     """
 
     _esm = static_file("mask_painter.js")
@@ -100,6 +134,8 @@ class MaskPainter(NbImagesWidget):
         self._mask: Image | None = None
         self._drawn = PIL.new("RGBA", (self.image.width, self.image.height), (0, 0, 0, 0))
         self._markup: Image | None = None
+        self.results = EditResults()
+        self._result_shown = False
         super().__init__(**kwargs)
         self.width, self.height = self.image.width, self.image.height
         self.thumbnail = encode_thumbnail(self.image)
@@ -184,7 +220,7 @@ class MaskPainter(NbImagesWidget):
         self._send_mask()
 
     def edit(self, prompt: str, *, client: Client | None = None, paste_back: bool = True,
-             store: Store | bool | None = None, **options: Any) -> list[Image]:
+             store: Store | bool | None = None, **options: Any) -> EditResults:
         """Edit the painted region with ``client.edit`` (the simulator or OpenAI).
 
         With ``paste_back`` (the default) the original pixels are put back outside the mask,
@@ -205,18 +241,53 @@ class MaskPainter(NbImagesWidget):
 
             target = default_store() if store is None or store is True else store
             results = [target.save(result) for result in results]
+        self.results = EditResults(results)
         self.caption = caption
         self.error = ""
-        return results
+        self._show_result()
+        return self.results
+
+    def continue_from_result(self, index: int = 0) -> None:
+        """Paint the next edit on the last edit's result (``results[index]``)."""
+        if not self.results:
+            raise InvalidInputError("results", "no edit yet", "an edit first: painter.edit(prompt)")
+        self.use(self.results[index])
+
+    def use(self, image: Any) -> None:
+        """Paint on ``image`` from now on (a path, bytes, PIL, array or `Image`): the painting and
+        the marks start empty, and ``edit()`` edits this image."""
+        from PIL import Image as PIL
+
+        image = to_image(image, "image")
+        if not (image.width and image.height):
+            raise InvalidInputError("image", image, "an image whose size can be read (PNG, JPEG, WebP, GIF)")
+        self.image = image
+        with self.hold_sync():
+            self.width, self.height = image.width, image.height
+            self.thumbnail = encode_thumbnail(image)
+            self._set(PIL.new("L", (image.width, image.height), 0))
+            self._set_markup(PIL.new("RGBA", (image.width, image.height), (0, 0, 0, 0)))
+            self.caption = "Painting on the edited image: paint where the next edit goes."
+        self._hide_result()
+        self._send_backdrop()
+        self._send_mask()
+        self._send_markup()
 
     # -- actions from the view ---------------------------------------------------------
     def _action_hello(self, content: dict[str, Any], buffers: list[bytes]) -> None:
-        data, mime = preview_bytes(self.image, max_side=BACKDROP_MAX_SIDE)
-        send_image(self, "backdrop", data, mime, width=self.width, height=self.height)
+        self._send_backdrop()
         if self.painted_pixels:
             self._send_mask()
         if self.markup_pixels:
             self._send_markup()
+        if self._result_shown:
+            self._show_result()
+
+    def _action_continue(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.continue_from_result()
+
+    def _action_dismiss(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self._hide_result()
 
     def _action_mask(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         """The view's painted layer (a PNG, alpha > 127 = painted) after each change."""
@@ -228,6 +299,18 @@ class MaskPainter(NbImagesWidget):
         self._set_markup(self._layer_from_view(buffers, "markup"))
 
     # -- internals ---------------------------------------------------------------------
+    def _show_result(self) -> None:
+        """The first result, for the view to show beside the input."""
+        if not self.results:
+            return
+        data, mime = preview_bytes(self.results[0], max_side=RESULT_MAX_SIDE)
+        send_image(self, "result", data, mime, total=len(self.results))
+        self._result_shown = True
+
+    def _hide_result(self) -> None:
+        self._result_shown = False
+        self.send({"type": "result-clear"})
+
     def _edit_masked(self, prompt: str, client: Client | None, paste_back: bool,
                      options: dict[str, Any]) -> tuple[list[Image], str]:
         if self.painted_pixels == 0:
@@ -298,6 +381,10 @@ class MaskPainter(NbImagesWidget):
         self.markup_pixels = layer.getchannel("A").point(lambda a: 255 if a else 0).histogram()[255]
         self.markup_version += 1
         self.error = ""
+
+    def _send_backdrop(self) -> None:
+        data, mime = preview_bytes(self.image, max_side=BACKDROP_MAX_SIDE)
+        send_image(self, "backdrop", data, mime, width=self.width, height=self.height)
 
     def _send_mask(self) -> None:
         """Tell the views what is painted (a grey PNG: 255 = painted)."""
