@@ -316,7 +316,8 @@ class Kernel:
         """Run ``code`` (it must not fail); its msg_id, once its reply and idle status arrived."""
         msg_id = self.client.execute(code)
         reply = self.client.get_shell_msg(timeout=timeout)
-        assert reply["parent_header"]["msg_id"] == msg_id
+        while reply["parent_header"].get("msg_id") != msg_id:  # a late reply to wait_for_ready's kernel_info
+            reply = self.client.get_shell_msg(timeout=timeout)
         assert reply["content"]["status"] == "ok", reply["content"]
         self.until(lambda: self.index(msg_id, "idle") is not None)
         return str(msg_id)
