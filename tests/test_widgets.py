@@ -571,6 +571,43 @@ def test_edit_pastes_the_original_back_outside_the_mask(picture: nbimages.Image,
     assert (out[painter.painted] != orig[painter.painted]).any()  # the edit did something
 
 
+def test_edit_results_show_beside_the_input_and_continue_from_there(picture: nbimages.Image,
+                                                                  client: nbimages.Client) -> None:
+    painter = MaskPainter(picture)
+    wire = Wire(painter)
+    view_sends(painter, {"action": "mask"}, [painted_layer((1536, 1024), (600, 300, 900, 600))])
+    results = painter.edit("add a canoe", client=client, store=False)
+
+    assert results == painter.results and len(results) == 1
+    [(shown, [data])] = wire.custom(type="image", slot="result")
+    assert shown["total"] == 1 and data[:4] in (b"\x89PNG", b"RIFF")
+    data_html, _ = results._repr_mimebundle_()  # thumbnails, not [<nbimages.Image ...>]
+    assert "<img" in data_html["text/html"] and "nbimages.Image" not in data_html["text/plain"]
+
+    view_sends(painter, {"action": "hello"})  # a new view sees the comparison too
+    assert len(wire.custom(type="image", slot="result")) == 2
+    view_sends(painter, {"action": "continue"})
+    assert painter.image is results[0] and painter.painted_pixels == 0 and painter.error == ""
+    assert wire.custom(type="result-clear")
+    assert wire.custom(type="image", slot="backdrop")[-1][0]["width"] == results[0].width
+    assert wire.custom(type="image", slot="mask")  # the views drop the old painting
+
+    with pytest.raises(nbimages.InvalidInputError):
+        MaskPainter(picture).continue_from_result()  # no edit yet
+
+
+def test_use_paints_on_another_image_of_another_size(picture: nbimages.Image) -> None:
+    from PIL import Image as PIL
+
+    painter = MaskPainter(picture)
+    painter.set_painted(nbimages.mask_from_box(picture, (0, 0, 10, 10)))
+    painter.use(PIL.new("RGB", (640, 480), (10, 20, 30)))
+    assert (painter.width, painter.height) == (640, 480)
+    assert painter.painted.shape == (480, 640) and not painter.painted.any()
+    assert (painter.mask.width, painter.mask.height) == (640, 480)
+    assert (painter.markup.width, painter.markup.height) == (640, 480)
+
+
 def test_paste_back_repairs_a_model_that_drifts_outside_the_mask(picture: nbimages.Image,
                                                                 sim_transport: Any) -> None:
     """Real models may touch pixels outside the mask; the simulator does not, so a wrapper adds drift."""
