@@ -1,4 +1,4 @@
-"""A ``%%imagine --no-wait`` cell in a real JupyterLab: its placeholder is replaced in place by
+"""A ``%%imagine --no-wait`` cell in a real JupyterLab and Notebook 7: its placeholder is replaced in place by
 the partial images and then the final image while the next cell runs, and nothing of it lands
 in that other cell."""
 
@@ -16,7 +16,7 @@ os.environ["NBIMAGES_SIM_PARTIAL_INTERVAL"] = "1.0"  # partials a second apart, 
 %load_ext nbimages
 """
 JOB = """
-%%imagine --no-wait --partial-images 2 -o boat
+%%imagine --no-wait --fresh --partial-images 2 -o boat
 a red fishing boat in a small harbour at dawn
 """
 OTHER = """
@@ -66,8 +66,9 @@ def cell_texts(page: Any, path: str) -> list[str]:
                          [path])
 
 
-def test_placeholder_replaced_in_place_while_another_cell_runs(notebook: Any, shot: Any) -> None:
-    with notebook([SETUP, JOB, OTHER], run=False) as nb:
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_placeholder_replaced_in_place_while_another_cell_runs(notebook: Any, shot: Any, ui: str) -> None:
+    with notebook([SETUP, JOB, OTHER], run=False, ui=ui) as nb:
         page = nb.page
         page.evaluate(WATCH, [nb.path])
         nb._js("""
