@@ -101,6 +101,17 @@ class APITimeoutError(APIConnectionError):
     _hint = "raise the timeout (%config Imagine.timeout = 900) or ask for a lower quality"
 
 
+class CellInterrupted(KeyboardInterrupt):
+    """Ctrl-C (Interrupt) in a magic's cell. Still a KeyboardInterrupt, so "Run all" stops
+    there, but shown as one line: the cell's output already says what was kept."""
+
+    def __init__(self, message: str = "the cell was interrupted; what arrived is kept above") -> None:
+        super().__init__(message)
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of a traceback
+        return [f"KeyboardInterrupt: {self}"]
+
+
 class APIError(NbImagesError):
     """The server answered with an error status."""
 

@@ -32,7 +32,7 @@ from traitlets import Bool, Enum, Float, Int, Unicode, validate
 from traitlets.config import Configurable
 
 from . import config
-from .errors import InvalidInputError, NbImagesError, StoreError, StreamError
+from .errors import CellInterrupted, InvalidInputError, NbImagesError, StoreError, StreamError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -652,7 +652,7 @@ class ImagineMagics(Magics):
                 run.wait()
             except KeyboardInterrupt:
                 run.cancel()
-                raise
+                raise CellInterrupted("the cell was interrupted; the run is cancelled, what finished is kept") from None
         else:
             from ._cell_output import cell_name
             from .jobs import RunJob
@@ -732,7 +732,7 @@ class ImagineMagics(Magics):
             if stream is not None:
                 stream.close()
             live.done(footer="interrupted")
-            raise
+            raise CellInterrupted() from None
         if job.cancelled:
             live.done(footer="cancelled")
             return
@@ -905,7 +905,7 @@ class _ImagineRun:
             started = job.begin()
         except KeyboardInterrupt:  # while queued
             self.live.interrupted()
-            raise
+            raise CellInterrupted() from None
         if not started:
             self.live.interrupted(why="cancelled")
             return
@@ -996,7 +996,7 @@ class _ImagineRun:
         except KeyboardInterrupt:
             kept = runner.kept_partials
             live.interrupted(kept[-1] if kept else None)
-            raise
+            raise CellInterrupted() from None
         finally:
             live.stop()  # also when something unexpected propagates: no refresh outlives the job
         self._commit(job, turn)

@@ -456,3 +456,28 @@ def test_conversation_fork_keeps_its_parent_and_adopt_makes_it_current(client: A
     assert made.parent is first and fresh.parent is None
     conv.adopt(made)
     assert conv.head is made and made in conv.all_turns and conv.all_turns.count(made) == 1
+
+
+@pytest.mark.parametrize("cell", [
+    "%%imagine --fresh --partial-images 3 -m gpt-image-1.5\na lighthouse at dusk",
+    "%imagine --fresh --partial-images 3 a boat at dawn",
+    "%describe last what is in it?",
+])
+def test_an_interrupted_cell_shows_one_line_not_a_traceback(kernel: Kernel, sim_server: Any, cell: str) -> None:
+    if cell.startswith("%describe"):
+        kernel.execute("%%imagine --partial-images 0 -m gpt-image-1.5\na cat")
+        sim_server.server.latency = 3.0  # the answer takes long enough to be interrupted
+    msg_id = kernel.client.execute(cell)
+    kernel.until(lambda: any(m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "update_display_data"
+                             for m in kernel.messages) or cell.startswith("%describe"), timeout=30)
+    time.sleep(0.5)
+    kernel.manager.interrupt_kernel()
+    kernel.until(lambda: kernel.index(msg_id, "idle") is not None, timeout=30)
+    [error] = [m for m in kernel.errors() if m["parent_header"].get("msg_id") == msg_id]
+    assert error["content"]["traceback"] == [f"KeyboardInterrupt: {error['content']['evalue']}"]
+    assert "interrupted" in error["content"]["evalue"]
+    shown = [m for m in kernel.messages if m["parent_header"].get("msg_id") == msg_id
+             and m["msg_type"] in ("display_data", "update_display_data")]
+    assert shown and "interrupted" in shown[-1]["content"]["data"]["text/plain"]
+    stderr = kernel.stderr_path.read_text()  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr, stderr
