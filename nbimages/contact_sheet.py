@@ -32,13 +32,13 @@ _CELL_BOX = ("box-sizing:border-box;display:flex;flex-direction:column;align-ite
              "text-align:center;border-radius:4px;overflow:hidden;overflow-wrap:anywhere;")
 _FAILED = "color:#c62828;border:1px solid rgba(198,40,40,.5);font-size:.78em;padding:4px;overflow:hidden"
 _PENDING = "border:1px dashed rgba(128,128,128,.6);opacity:.6"
-_STATE = {"running": "⏳", "completed": "✓", "cancelled": "■", "interrupted": "■"}
 
 
 def progress_line(run: Run) -> str:
-    """``⏳ run_… · live · 7 of 12 done (2 reused) · 1 failed · 4 pending · estimated $0.13 · 3.2 s``."""
+    """``run_… · live · 7 of 12 done (2 reused) · 1 failed · 4 pending · estimated $0.13 · running``
+    (words only: a symbol would need an emoji font some machines lack)."""
     c = run.counts
-    parts = [f"{_STATE.get(run.status, '')} {run.id}".strip(), run.via]
+    parts = [run.id, run.via]
     if run.batch_id:
         parts.append(f"batch {run.batch_id}")
     parts.append(f"{c['done']} of {c['total']} done" + (f" ({c['reused']} reused)" if c["reused"] else ""))
@@ -137,7 +137,7 @@ class ContactSheet:
             if len(images) > 1:
                 html += f'<div style="{_MUTED};font-size:.78em">+{len(images) - 1} more</div>'
             if index in self.run._reused:
-                html += f'<div style="{_MUTED};font-size:.78em">♻ reused from the store</div>'
+                html += f'<div style="{_MUTED};font-size:.78em">reused from the store</div>'
             self._thumbs[index] = html
         return self._thumbs[index]
 

@@ -301,7 +301,7 @@ class LiveImage(_Output):
             if self._done.is_set():
                 return
             status = self._status(state)
-            html = f'<div style="{_MUTED}">⏳ {escape(status)}</div>'
+            html = f'<div style="{_MUTED}">{escape(status)}</div>'
             if self._shown is not None:
                 shown, box = self._shown
                 html = f'<div class="nbimages">{_img_tag(shown, box, self.prompt, faded=True)}{html}</div>'
@@ -356,6 +356,8 @@ class LiveImage(_Output):
             self._shown = (shown, _box(image, o.max_side))
         total = max(self.partials_expected, index + 1)
         state = f"partial {index + 1} of {total}" + (f" (cannot be shown: {problem})" if problem else "")
+        if index + 1 >= total:  # the clock stops with a picture on screen: say that more is coming
+            state += " · finishing the final image…"
         self._publish_status(state, {"kind": "partial", "index": index, "prompt": self.prompt})
 
     def final(self, images: Sequence[Image], *, cached: bool = False, text: str = "", not_saved: str = "") -> None:
@@ -425,7 +427,7 @@ def image_bundle(images: Sequence[Image], *, options: PreviewOptions = PreviewOp
     lines_text.insert(0, facts_text)
     lines_text += [f"saved to {img.path}" for img in images if img.path is not None]
     if cached:
-        lines_html.append(f'<div style="{_MUTED}">♻ reused from the store: no request was made '
+        lines_html.append(f'<div style="{_MUTED}">reused from the store: no request was made '
                           "(<code>--fresh</code> makes a new one)</div>")
         lines_text.append("reused from the store: no request was made (--fresh makes a new one)")
     if note:

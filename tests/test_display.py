@@ -274,7 +274,8 @@ def test_live_image_status_line_counts_partials(published: RecordingPublisher) -
     live.partial(nbimages.Image(make_png((64, 64))), 1)
     live.partial(nbimages.Image(make_png((64, 64))), 2)  # more than announced: the count grows
     texts = [o.text for o in published.outputs]
-    assert texts[1].endswith("partial 1 of 2") and texts[3].endswith("partial 3 of 3")
+    assert texts[1].endswith("partial 1 of 2") and texts[2].endswith("partial 2 of 2 · finishing the final image…")
+    assert texts[3].endswith("partial 3 of 3 · finishing the final image…")
     assert all("offline simulator" in t for t in texts)
     assert all('alt="&lt;p&gt;"' in o.html for o in published.outputs[1:])
 
