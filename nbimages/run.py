@@ -73,6 +73,7 @@ class Run:
         self._results: dict[int, list[Image]] = {}
         self._errors: dict[int, NbImagesError] = {}
         self._reused: set[int] = set()
+        self._image_ids: dict[int, list[str]] = {}  # the record's ids, looked up once per result
         self._status = "running"
         self._cancel_asked = False
         self._ended = threading.Event()
@@ -161,6 +162,7 @@ class Run:
             self._ledger(saved)
         with self._lock:
             self._results[index] = saved
+            self._image_ids.pop(index, None)
             self._errors.pop(index, None)
         self._changed()
 
@@ -168,6 +170,7 @@ class Run:
         """Item ``index`` is in the store already: nothing is requested or paid."""
         with self._lock:
             self._results[index] = list(images)
+            self._image_ids.pop(index, None)
             self._reused.add(index)
         if images:
             self._ledger(images, cached=True)
@@ -265,9 +268,17 @@ class Run:
         images = self._results.get(item.index, [])
         error = self._errors.get(item.index)
         return {"params": clean_params(_recordable(item.params)), "labels": clean_params(item.labels),
-                "key": item.key, "images": [i for i in map(self.store.id_of, images) if i],
+                "key": item.key, "images": self._ids_of(item.index, images),
                 "error": str(describe_error(error, 300)) if error is not None else None,
                 "reused": item.index in self._reused}
+
+    def _ids_of(self, index: int, images: list[Image]) -> list[str]:
+        """The store's ids of an item's images: each a query of the index, so made once (the
+        record is rewritten as items finish; a thousand queries a time would hold the run up)."""
+        ids = self._image_ids.get(index)
+        if ids is None:
+            ids = self._image_ids[index] = [i for i in map(self.store.id_of, images) if i]
+        return ids
 
     @property
     def axes(self) -> list[str]:
