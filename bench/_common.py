@@ -143,15 +143,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def simulator_server(latency: float, partial_interval: float = 0.0, home: str | None = None) -> Iterator[str]:
-    """``nbimages serve`` in its own process; yields its base URL (``http://127.0.0.1:P/v1``)."""
+def simulator_server(latency: float, partial_interval: float = 0.0, home: str | None = None,
+                     options: tuple[str, ...] = ()) -> Iterator[str]:
+    """``nbimages serve`` in its own process (``options``: more of its command-line options);
+    yields its base URL (``http://127.0.0.1:P/v1``)."""
     port = free_port()
     env = clean_env()
     if home:
         env["NBIMAGES_HOME"] = home
     cmd = [
         sys.executable, "-m", "nbimages", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--latency", str(latency), "--partial-interval", str(partial_interval), "--quiet",
+        "--latency", str(latency), "--partial-interval", str(partial_interval), "--quiet", *options,
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -30,6 +30,8 @@ BENCHMARKS = (
     "concurrency",
     "memory",
     "responsiveness",
+    "throughput",
+    "batch_overhead",
 )
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
