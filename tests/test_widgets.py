@@ -382,6 +382,22 @@ def test_refine_history_checkout_and_branch(studio: Studio) -> None:
     assert sorted(item["id"] for c, _ in thumbs for item in c["items"]) == [first.id, second.id, third.id]
 
 
+def test_a_run_clears_the_caption_and_history_items_say_what_they_show(studio: Studio) -> None:
+    wire = Wire(studio)
+    studio.size = "1536x1024"
+    studio.generate("a forest lake")
+    studio.wait()
+    assert studio.caption
+    studio.refine("now add a canoe")
+    assert studio.caption == "" and wire.custom(type="run", kind="refine")  # at once, before any partial
+    studio.wait()
+    wait_until(lambda: not studio.busy)
+    first = studio.conversation.turns[0]
+    studio.checkout(first)
+    assert studio.status.startswith(f"{first.image.model} · 1536×1024 · image 1 of 2"), studio.status
+    assert " s" not in studio.status.replace("simulator", "")
+
+
 def test_a_new_view_gets_the_preview_and_history_again(studio: Studio) -> None:
     studio.generate("a red panda chef")
     studio.wait(10)

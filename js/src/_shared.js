@@ -266,6 +266,10 @@ export const QUIET_KEYS = { "data-lm-suppress-shortcuts": "true" };
  * Make a widget's root take keys, in JupyterLab and in Notebook 7: focusable, shortcuts kept
  * out of it (Lumino's attribute and class), and each key `handle` says it handled (returns
  * true) prevented and stopped here, so no notebook handler further up sees it either.
+ *
+ * Keys typed into the widget's text fields stop here too, without being prevented: for a
+ * keydown inside a cell, JupyterLab cancels the line break that follows (so Enter would not
+ * make a new line in a textarea). Ctrl/Cmd combinations go on (Ctrl+S saves the notebook).
  * @param {HTMLElement} root
  * @param {(e: KeyboardEvent) => boolean} handle
  * @returns {() => void} stop listening
@@ -275,9 +279,12 @@ export function takeKeys(root, handle) {
   root.classList.add("lm-suppress-shortcuts");
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   const onKey = (/** @type {KeyboardEvent} */ e) => {
-    if (!handle(e)) return;
-    e.preventDefault();
-    e.stopPropagation();
+    if (handle(e)) {
+      e.preventDefault();
+      e.stopPropagation();
+    } else if (typing(e) && !e.ctrlKey && !e.metaKey) {
+      e.stopPropagation();
+    }
   };
   root.addEventListener("keydown", onKey);
   return () => root.removeEventListener("keydown", onKey);

@@ -1,10 +1,10 @@
 // Studio view: prompt and options, a live preview of every partial image, follow-ups and history.
-import { act, bindControl, bindText, errorLine, h, listen, QUIET_KEYS, toBytes, UrlBag, watch } from "./_shared.js";
+import { act, bindControl, bindText, errorLine, h, listen, takeKeys, toBytes, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {import("./_shared.js").ImageMessage} ImageMessage */
 
-const HINT = globalThis.navigator?.platform?.startsWith("Mac") ? "⌘↵" : "Ctrl+↵";
+const HINT = globalThis.navigator?.platform?.startsWith("Mac") ? "⌘+Enter" : "Ctrl+Enter";
 
 /**
  * @param {string[]} values
@@ -33,9 +33,9 @@ function render({ model, el }) {
   // -- controls --------------------------------------------------------------------------
   const prompt = /** @type {HTMLTextAreaElement} */ (h("textarea", {
     hook: "prompt", class: "nbi-input nbi-prompt", rows: 4,
-    placeholder: "Describe an image… e.g. a serene forest lake at sunrise", ...QUIET_KEYS,
+    placeholder: "Describe an image… e.g. a serene forest lake at sunrise",
   }));
-  const modelInput = /** @type {HTMLInputElement} */ (h("input", { hook: "model", class: "nbi-input", type: "text", ...QUIET_KEYS }));
+  const modelInput = /** @type {HTMLInputElement} */ (h("input", { hook: "model", class: "nbi-input", type: "text" }));
   const size = /** @type {HTMLSelectElement} */ (h("select", { hook: "size", class: "nbi-input" }, options(model.get("sizes"))));
   const quality = /** @type {HTMLSelectElement} */ (h("select", { hook: "quality", class: "nbi-input" }, options(model.get("qualities"))));
   const partials = /** @type {HTMLSelectElement} */ (h("select", { hook: "partial-images", class: "nbi-input" },
@@ -43,7 +43,7 @@ function render({ model, el }) {
   const complexity = /** @type {HTMLSelectElement} */ (h("select", { hook: "complexity", class: "nbi-input" }, options(model.get("complexities"))));
   const format = /** @type {HTMLSelectElement} */ (h("select", { hook: "output-format", class: "nbi-input" }, options(model.get("formats"))));
   const frames = /** @type {HTMLInputElement} */ (h("input", {
-    hook: "frame-count", class: "nbi-input", type: "number", min: "2", max: "16", step: "1", ...QUIET_KEYS,
+    hook: "frame-count", class: "nbi-input", type: "number", min: "2", max: "16", step: "1",
   }));
   const partialsField = field("Partial images", partials);
   const framesField = field("GIF frames", frames);
@@ -55,11 +55,14 @@ function render({ model, el }) {
   }, "Cancel"));
   const followup = /** @type {HTMLTextAreaElement} */ (h("textarea", {
     hook: "followup", class: "nbi-input nbi-followup", rows: 2,
-    placeholder: "Refine the current image… e.g. now add a canoe", ...QUIET_KEYS,
+    placeholder: "Refine the current image… e.g. now add a canoe",
   }));
   const refine = /** @type {HTMLButtonElement} */ (h("button", {
     hook: "refine", class: "nbi-btn", type: "button", title: `Refine the current image (${HINT})`,
   }, "Refine"));
+  // Enter makes a new line in the boxes (prompts are often several lines); the hint says how to send.
+  const generateHint = h("span", { hook: "generate-hint", class: "nbi-hint nbi-keys", text: `${HINT} to generate · Esc to cancel` });
+  const refineHint = h("span", { hook: "refine-hint", class: "nbi-hint nbi-keys", text: `${HINT} to refine · Esc to cancel` });
 
   // -- preview -----------------------------------------------------------------------------
   const img = /** @type {HTMLImageElement} */ (h("img", {
@@ -86,10 +89,10 @@ function render({ model, el }) {
         h("div", { class: "nbi-options" },
           field("Model", modelInput), field("Size", size), field("Quality", quality), partialsField,
           field("Complexity", complexity), field("Format", format), framesField),
-        h("div", { class: "nbi-row" }, generate, cancel),
+        h("div", { class: "nbi-row" }, generate, cancel, generateHint),
         h("hr", { class: "nbi-rule" }),
         field("Follow-up", followup),
-        h("div", { class: "nbi-row" }, refine)),
+        h("div", { class: "nbi-row" }, refine, refineHint)),
       h("div", { class: "nbi-stage" }, frame, caption)),
     status, error, history);
   el.replaceChildren(root);
@@ -178,14 +181,22 @@ function render({ model, el }) {
     badge.hidden = true;
   };
 
+  // Generate needs a prompt, Refine an instruction and an image; both wait for the running one.
+  function enableButtons() {
+    const busy = Boolean(model.get("busy"));
+    generate.disabled = busy || !prompt.value.trim();
+    refine.disabled = busy || !followup.value.trim() || !model.get("head");
+  }
+  for (const box of [prompt, followup]) box.addEventListener("input", enableButtons);
+  stops.push(watch(model, ["prompt", "followup", "head"], enableButtons));
+
   let timer = 0;
   let started = 0;
   stops.push(watch(model, "busy", () => {
     const busy = Boolean(model.get("busy"));
     root.classList.toggle("is-busy", busy);
     status.dataset.busy = String(busy);
-    generate.disabled = busy;
-    refine.disabled = busy;
+    enableButtons();
     cancel.disabled = !busy;
     clearInterval(timer);
     if (busy) {
@@ -231,6 +242,14 @@ function render({ model, el }) {
     "preview-clear"() {
       queue = queue.then(clear);
     },
+    run(msg) { // a run started: the image still shown is no longer the final one
+      queue = queue.then(() => {
+        badge.hidden = false;
+        badge.dataset.kind = "pending";
+        badge.textContent = msg.kind === "refine" ? "Refining…" : "Generating…";
+        frame.dataset.state = frame.dataset.state === "empty" ? "empty" : "pending";
+      });
+    },
     "history-thumbs"(msg, buffers) {
       msg.items.forEach((/** @type {{id: number, mime: string}} */ item, /** @type {number} */ i) => {
         urls.revoke(thumbs.get(item.id));
@@ -256,16 +275,21 @@ function render({ model, el }) {
   generate.addEventListener("click", submit);
   refine.addEventListener("click", submitRefine);
   cancel.addEventListener("click", () => act(model, "cancel"));
-  /** @param {() => void} action */
-  const onCtrlEnter = (action) => (/** @type {KeyboardEvent} */ e) => {
+  /** Ctrl/Cmd+Enter sends the box it is typed in; Escape cancels a running generation. @param {KeyboardEvent} e */
+  const onKey = (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-      e.preventDefault();
-      e.stopPropagation();
-      action();
+      if (e.target === prompt) submit();
+      else if (e.target === followup) submitRefine();
+      else return false;
+      return true;
     }
+    if (e.key === "Escape" && model.get("busy")) {
+      act(model, "cancel");
+      return true;
+    }
+    return false;
   };
-  prompt.addEventListener("keydown", onCtrlEnter(submit));
-  followup.addEventListener("keydown", onCtrlEnter(submitRefine));
+  stops.push(takeKeys(root, onKey));
 
   act(model, "hello");
   return () => {

@@ -232,6 +232,7 @@ class Studio(NbImagesWidget):
         if not self.busy:
             self.thumbnail = encode_thumbnail(current) if current is not None else b""
             self.caption = _caption(current)
+            self.status = self._describe(current) if current is not None else ""
         if thumbs:
             self._send_history_thumbs()
         if current is not None and (preview or self._shown.image is None):
@@ -293,7 +294,9 @@ class Studio(NbImagesWidget):
             job = _Job(self, kind, prompt, self._options())
             self._job = job
             self.error = ""
+            self.caption = ""  # the shown image's caption is not the new run's
             self.busy = True
+        self.send({"type": "run", "kind": kind})  # the view relabels the image it still shows
         self.status = self._status(job, "starting")
         job.thread.start()
 
@@ -353,13 +356,25 @@ class Studio(NbImagesWidget):
         parts = [model, what]
         if elapsed:
             parts.append(f"{time.monotonic() - job.started:.1f} s")
+        return " · ".join([*parts, *self._backend_label()])
+
+    def _describe(self, image: Image) -> str:
+        """The status line for an image shown outside a run (a history item, a refresh):
+        its own model and size, never another run's time."""
+        size = f"{image.width}×{image.height}" if image.width and image.height else ""
+        turns = [t for t in self.conversation.all_turns if t.image is not None]  # numbered as in the strip
+        place = next((f"image {n} of {len(turns)}" for n, t in enumerate(turns, 1) if t.image is image), "")
+        parts = [image.model or self.default_model, size, place]
+        return " · ".join([*(p for p in parts if p), *self._backend_label()])
+
+    def _backend_label(self) -> list[str]:
         if self.backend == "local":
-            parts.append("offline simulator")
-        elif self.backend == "azure":
+            return ["offline simulator"]
+        if self.backend == "azure":
             from .._azure import label
 
-            parts.append(label(self.conversation.client.base_url))
-        return " · ".join(parts)
+            return [label(self.conversation.client.base_url)]
+        return []
 
     # -- sending images ----------------------------------------------------------------
     def _send_preview(self, image: Image, *, final: bool, index: int | None = None, badge: bool = True) -> None:

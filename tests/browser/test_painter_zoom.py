@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from test_dark_theme import set_theme
 
 from _widgets import canvas_point, hook, stroke
-from test_dark_theme import set_theme
 
 pytestmark = pytest.mark.browser
 

@@ -69,3 +69,60 @@ def test_painter_keeps_its_keys(notebook: Any, shot: Any, ui: str) -> None:
         page.wait_for_timeout(300)
         assert cells(nb) == 2, "a key pressed in the painter reached the notebook"
         shot(page, f"_{ui}")
+
+
+# A slow simulator of its own, so that Escape surely lands while the run streams.
+STUDIO = """
+import httpx
+from nbimages import Client
+from nbimages.local import LocalTransport
+from nbimages.widgets import Studio
+slow = Client(base_url="http://simulator.test/v1",
+              http_client=httpx.Client(transport=LocalTransport(latency=0.2, partial_interval=0.8)))
+studio = Studio(client=slow)
+studio.partial_images = 2
+studio
+"""
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_studio_enter_ctrl_enter_escape(notebook: Any, shot: Any, ui: str) -> None:
+    with notebook([STUDIO, "1 + 1"], ui=ui) as nb:
+        page = nb.page
+        prompt, generate = page.locator(hook("prompt")), page.locator(hook("generate"))
+        expect(page.locator(hook("generate-hint"))).to_be_visible()
+        expect(page.locator(hook("generate-hint"))).to_contain_text("Ctrl+Enter to generate · Esc to cancel")
+        expect(generate).to_be_disabled()  # nothing to generate yet
+        expect(page.locator(hook("refine"))).to_be_disabled()
+
+        prompt.click()
+        page.keyboard.type("a lighthouse on a cliff")
+        expect(generate).to_be_enabled()
+        page.keyboard.press("Enter")
+        page.keyboard.type("at dusk")
+        assert prompt.input_value() == "a lighthouse on a cliff\nat dusk"
+        assert nb.value("studio.busy") is False, "Enter started a generation"
+        shot(page, f"_{ui}_typed")
+
+        page.keyboard.press("Control+Enter")
+        nb.wait_value("studio.busy")
+        page.keyboard.press("Escape")
+        expect(page.locator(hook("status"))).to_contain_text("Cancelled")
+        assert nb.value("studio.busy") is False
+        assert cells(nb) == 2, "a key pressed in the Studio reached the notebook"
+
+        page.keyboard.press("Control+Enter")
+        nb.wait_value("studio.image is not None and not studio.busy", timeout=30)
+        followup, refine = page.locator(hook("followup")), page.locator(hook("refine"))
+        expect(refine).to_be_disabled()  # an image, but no instruction yet
+        followup.click()
+        page.keyboard.type("add a boat")
+        page.keyboard.press("Enter")
+        page.keyboard.type("and a moon")
+        assert followup.input_value() == "add a boat\nand a moon"
+        expect(refine).to_be_enabled()
+        page.keyboard.press("Control+Enter")
+        nb.wait_value("len(studio.conversation.turns) == 2 and not studio.busy", timeout=30)
+        page.keyboard.press("Backspace")  # still the Studio's: no cell deleted
+        assert cells(nb) == 2
+        shot(page, f"_{ui}_refined")
