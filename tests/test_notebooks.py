@@ -395,6 +395,39 @@ def check_widgets(run: Run) -> None:
     assert len(stored_files(run)) == 4
 
 
+def check_many_images(run: Run) -> None:
+    nb = run.nb
+
+    def sheet(start: str) -> Any:
+        (shown,) = [o for o in outputs(nb, start) if meta(o).get("kind") == "run"]
+        return shown
+
+    first = sheet("run = nbimages.generate_many(")
+    assert meta(first)["status"] == "completed" and meta(first)["counts"]["done"] == 3
+    assert len(re.findall(r"data:image/", first.data["text/html"])) == 3
+    assert "['a lighthouse at dusk', 'a lighthouse in fog', 'a lighthouse in snow']" in text(
+        outputs(nb, "print(run.status"))
+    grid = sheet("grid = nbimages.generate_many(")
+    assert "quality ↓ · size →" in grid.data["text/html"] and ">1536x1024</th>" in grid.data["text/html"]
+    assert "['quality', 'size'] {'total': 4, 'done': 4" in text(outputs(nb, "grid = nbimages.generate_many("))
+    lanterns = sheet("%%imagine_many")
+    assert meta(lanterns)["axes"] == ["prompt", "quality"] and meta(lanterns)["counts"]["done"] == 4
+    again = text(outputs(nb, "again = nbimages.generate_many("))
+    assert "'done': 4, 'reused': 3" in again and "for 1 request" in again
+    assert "nothing was sent" in text(outputs(nb, "try:"))
+    batch = sheet("batch = nbimages.generate_many(")
+    assert meta(batch)["via"] == "batch" and meta(batch)["batch_id"].startswith("batch_")
+    assert "ContentPolicyError" in batch.data["text/html"]
+    assert "estimated $0.0075 for 3 requests: half the live price" in text(outputs(nb, "batch = nbimages"))
+    collected = text(outputs(nb, "print(batch.status"))
+    assert "completed {'total': 3, 'done': 2, 'reused': 0, 'failed': 1" in collected
+    assert "'custom_id': 'run_" in collected and "item 2 failed: ContentPolicyError: moderation_blocked" in collected
+    listed = text(outputs(nb, "for info in nbimages.runs()"))
+    assert listed.startswith("batch completed 2/3") and listed.count("live  completed") == 4
+    assert "loaded: completed 2 images" in listed
+    assert len(stored_files(run)) == 3 + 4 + 4 + 1 + 2
+
+
 def check_gif_and_svg(run: Run) -> None:
     from nbimages.image import Image
 
@@ -425,6 +458,7 @@ CHECKS: dict[str, Callable[[Run], None]] = {
     "05_vision.ipynb": check_vision,
     "06_python_api_async_batch.ipynb": check_python_api,
     "07_widgets.ipynb": check_widgets,
+    "08_many_images.ipynb": check_many_images,
     "09_gif_and_svg.ipynb": check_gif_and_svg,
 }
 
