@@ -91,9 +91,8 @@ class BatchEngine:
     def _work(self, run: Run) -> None:
         client, owned = _blocking(self.client)
         try:
-            if run.batches:
-                _fail_unsent(run)  # reattached: what the stopped kernel never sent cannot be sent from the record
-            else:
+            _fail_unsent(run)
+            if not run.batches:
                 self._submit(run, client)
             self._collect_all(run, client)
         except Exception as exc:  # the run must end: what is left fails, with the reason
@@ -328,9 +327,11 @@ def _batch_error(state: dict[str, Any]) -> APIError | None:
 
 
 def _fail_unsent(run: Run) -> None:
+    """Items read back from a record (no call to send) that no batch holds: the kernel that
+    made the run stopped before sending them."""
     sent = {int(index) for batch in run.batches for index in batch["custom_ids"].values()}
     for item in run.todo():
-        if item.index not in sent:
+        if item.call is None and item.index not in sent:
             run._item_failed(item.index, NbImagesError(
                 "not sent: the kernel stopped before its batch was made; run generate_many again to request it"))
 

@@ -289,6 +289,18 @@ def test_a_new_process_reattaches_and_collects_the_batch(server: Callable[..., A
     assert loaded.status == "completed" and loaded.counts["done"] == 2
 
 
+def test_reattaching_to_a_run_stopped_before_its_batch_existed_fails_its_items(sim: Any, store: Store) -> None:
+    run = batch_run(sim, ["a hill", "a dale"], store).wait(30)
+    record = _run_records.read_record(store.home, run.id)
+    record.update(status="running", batch_id=None, batches=[])
+    for item in record["items"]:
+        item["images"] = []
+    _run_records.write_record(store.home, record)
+    loaded = nbimages.Run.load(run.id, store).wait(30)
+    assert loaded.status == "completed" and set(loaded.errors) == {0, 1}
+    assert "run generate_many again" in str(loaded.errors[0])
+
+
 def test_the_official_sdk_reads_the_same_batch(sim: Any, store: Store) -> None:
     openai = pytest.importorskip("openai")
     run = batch_run(sim, ["a tern", "a gull"], store).wait(30)
