@@ -352,7 +352,7 @@ def _blocking(client: Client | AsyncClient | None) -> tuple[Client, bool]:
     transport = getattr(client._http, "_transport", None)
     shared = isinstance(transport, httpx.BaseTransport)  # the simulator, a mock: both kinds at once
     twin._http = httpx.Client(transport=transport if shared else None, timeout=client._timeout)
-    twin._owns_http = True
+    twin._owns_http = not shared  # closing the client would close the user's transport too
     return twin, True
 
 
