@@ -114,11 +114,12 @@ class BatchEngine:
                         part.path.unlink()
                         return
                     self._send_part(run, client, endpoint, model, part)
-        except NbImagesError as exc:
+        except Exception as exc:  # the batches made so far are collected all the same
+            error = exc if isinstance(exc, NbImagesError) else _unexpected(exc)
             sent = {index for batch in run.batches for index in batch["custom_ids"].values()}
             for item in run.todo():
                 if item.index not in sent:
-                    run._item_failed(item.index, exc)
+                    run._item_failed(item.index, error)
 
     def _send_part(self, run: Run, client: Client, endpoint: str, model: str | None, part: Part) -> None:
         try:
@@ -223,7 +224,7 @@ def _poll(client: Client, batch_id: str) -> dict[str, Any] | None:
 
 def _cancel_batches(client: Client, batches: list[dict[str, Any]]) -> None:
     for batch in batches:
-        with suppress(APIError):  # one that ended meanwhile cannot be cancelled: it is collected as it is
+        with suppress(NbImagesError):  # one that ended meanwhile cannot be cancelled: it is collected as it is
             client._run(build_batch_cancel(batch["id"]))
 
 
