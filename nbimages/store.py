@@ -149,6 +149,19 @@ def _loads(text: str | None, default: Any) -> Any:
         return default
 
 
+# Images whose line of work starts at an image whose prompt matches: a refinement's prompt is
+# only its follow-up ("now add a canoe"), so it is found by its conversation's first prompt.
+# A child names its parent by the parent's response id (Responses API), call id, or file path.
+_DESCENDANTS_OF_MATCHING = """
+    WITH RECURSIVE line(id, response_id, call_id, path) AS (
+        SELECT id, response_id, call_id, path FROM images WHERE prompt LIKE ? ESCAPE '\\'
+        UNION
+        SELECT child.id, child.response_id, child.call_id, child.path FROM images AS child JOIN line
+        ON child.parent IN (line.response_id, line.call_id) OR child.parent LIKE '%/' || line.path
+    )
+    SELECT id FROM line"""
+
+
 # -- the store -------------------------------------------------------------------------------
 class Store:
     """Images on disk with provenance, an SQLite index, a request cache and a usage ledger."""
@@ -502,9 +515,10 @@ class Store:
         for term in (search or "").split():
             pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             clauses.append(
-                "(prompt LIKE ? ESCAPE '\\' OR revised_prompt LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\')"
+                "(prompt LIKE ? ESCAPE '\\' OR revised_prompt LIKE ? ESCAPE '\\' OR model LIKE ? ESCAPE '\\'"
+                f" OR id IN ({_DESCENDANTS_OF_MATCHING}))"
             )
-            args += [pattern, pattern, pattern]
+            args += [pattern, pattern, pattern, pattern]
         return " AND ".join(clauses) or "1", tuple(args)
 
     def list(self, limit: int = 24, offset: int = 0, search: str | None = None,

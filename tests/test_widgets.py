@@ -755,6 +755,39 @@ def test_gallery_search_and_refresh(filled_store: Any, client: nbimages.Client) 
     assert gallery.total == 8 and gallery.items[0]["prompt"] == "a brand new image"
 
 
+def test_gallery_search_finds_refinements_and_edits_by_their_first_prompt(client: nbimages.Client) -> None:
+    from nbimages.store import default_store
+
+    store = default_store()
+    conv = nbimages.Conversation(client, store=store)
+    conv.send("a misty fjord at dawn")  # each turn names the previous response as its parent
+    conv.send("now add a canoe")
+    conv.send("make it night")
+    root = store.list(search="misty")[-1].load()
+    store.save(client.edit("paint it in watercolour", root, quality="low")[0])  # names its input file
+    store.save(client.generate("an unrelated teapot", quality="low")[0])
+
+    gallery = Gallery(store=store)
+    view_sets(gallery, search="fjord")
+    assert sorted(i["prompt"] for i in gallery.items) == sorted(
+        ["a misty fjord at dawn", "now add a canoe", "make it night", "paint it in watercolour"])
+    assert all(i["model"] for i in gallery.items)  # edits and refinements carry their model too
+    view_sets(gallery, search="fjord canoe")
+    assert [i["prompt"] for i in gallery.items] == ["make it night", "now add a canoe"]  # the canoe and after
+
+
+def test_gallery_poll_reloads_only_when_the_store_changed(filled_store: Any, client: nbimages.Client) -> None:
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=3)
+    wire = Wire(gallery)
+    view_sends(gallery, {"action": "poll"})
+    assert not wire.updates() and not wire.custom(type="thumbs")  # nothing new: nothing sent
+    store.save(client.generate("a brand new image", quality="low")[0])
+    view_sends(gallery, {"action": "poll"})
+    assert gallery.total == 8 and gallery.items[0]["prompt"] == "a brand new image"
+    assert wire.custom(type="thumbs")
+
+
 def test_gallery_state_is_text_and_fallback_is_a_contact_sheet(filled_store: Any) -> None:
     store, _ = filled_store
     gallery = Gallery(store=store, page_size=4)

@@ -256,13 +256,6 @@ export function bindControl(model, name, control, { parse = (v) => v, event = "c
 }
 
 /**
- * Keyboard shortcuts of JupyterLab stay out of elements that carry this attribute (Lumino
- * looks for it from the key's target up). It does not stop the key itself: Enter typed in a
- * text field still makes a new line there.
- */
-export const QUIET_KEYS = { "data-lm-suppress-shortcuts": "true" };
-
-/**
  * Make a widget's root take keys, in JupyterLab and in Notebook 7: focusable, shortcuts kept
  * out of it (Lumino's attribute and class), and each key `handle` says it handled (returns
  * true) prevented and stopped here, so no notebook handler further up sees it either.

@@ -1,5 +1,10 @@
 // Gallery view: a page of stored images; click one to select it and see it large.
-import { act, errorLine, h, listen, QUIET_KEYS, UrlBag, watch } from "./_shared.js";
+//
+// The enlarged view is a dialog over the grid, placed at the clicked card's height (the page
+// does not jump); it keeps the focus and its keys (Escape closes, the arrows step through the
+// page) and gives the focus back to the card on close. While the widget is on screen it asks
+// the kernel every few seconds whether the store changed, so new images appear by themselves.
+import { act, errorLine, focusOnPress, h, listen, takeKeys, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {{ id: string, prompt: string, revised_prompt: string, model: string, created: number,
@@ -9,6 +14,16 @@ import { act, errorLine, h, listen, QUIET_KEYS, UrlBag, watch } from "./_shared.
 /** @param {Item} item */
 function dims(item) {
   return item.width && item.height ? `${item.width}×${item.height}` : "";
+}
+
+const POLL_SECONDS = 3;
+
+/** Previous and next page buttons; `name` prefixes their hooks. @param {string} name */
+function pagerButtons(name) {
+  return [
+    /** @type {HTMLButtonElement} */ (h("button", { hook: `${name}-prev`, class: "nbi-btn", type: "button", title: "Newer images" }, "‹ Prev")),
+    /** @type {HTMLButtonElement} */ (h("button", { hook: `${name}-next`, class: "nbi-btn", type: "button", title: "Older images" }, "Next ›")),
+  ];
 }
 
 /** @param {number} seconds */
@@ -27,13 +42,15 @@ function render({ model, el }) {
   let largeUrl = "";
 
   const search = /** @type {HTMLInputElement} */ (h("input", {
-    hook: "search", class: "nbi-input nbi-search", type: "search", placeholder: "Search prompts and models…", ...QUIET_KEYS,
+    hook: "search", class: "nbi-input nbi-search", type: "search", placeholder: "Search prompts and models…",
   }));
   const count = h("span", { hook: "count", class: "nbi-status__text" });
-  const prev = /** @type {HTMLButtonElement} */ (h("button", { hook: "pager-prev", class: "nbi-btn", type: "button", title: "Newer images" }, "‹ Prev"));
-  const next = /** @type {HTMLButtonElement} */ (h("button", { hook: "pager-next", class: "nbi-btn", type: "button", title: "Older images" }, "Next ›"));
-  const reload = h("button", { hook: "refresh", class: "nbi-btn", type: "button", title: "Look for new images" }, "Refresh");
+  const [prev, next] = pagerButtons("pager");
+  const reload = h("button", { hook: "refresh", class: "nbi-btn", type: "button", title: "Look for new images now" }, "Refresh");
   const pager = h("div", { hook: "pager", class: "nbi-row nbi-row--tight" }, prev, next, reload);
+  const [prevBelow, nextBelow] = pagerButtons("pager-bottom");
+  const countBelow = h("span", { class: "nbi-status__text" });
+  const pagerBelow = h("div", { hook: "pager-bottom", class: "nbi-row nbi-row--tight nbi-pager-bottom" }, countBelow, prevBelow, nextBelow);
   const grid = h("div", { hook: "gallery-grid", class: "nbi-grid", role: "list" });
   const empty = h("div", { hook: "empty", class: "nbi-empty", hidden: true });
 
@@ -42,7 +59,7 @@ function render({ model, el }) {
   const detailRevised = h("p", { class: "nbi-detail__revised" });
   const detailMeta = h("p", { hook: "enlarged-meta", class: "nbi-detail__meta" });
   const close = h("button", { hook: "enlarged-close", class: "nbi-btn nbi-detail__close", type: "button", title: "Close (Esc)", "aria-label": "Close" }, "×");
-  const panel = h("div", { class: "nbi-detail__panel", role: "dialog", "aria-label": "Enlarged image" },
+  const panel = h("div", { class: "nbi-detail__panel", role: "dialog", "aria-modal": "true", "aria-label": "Enlarged image (Esc closes, ← → step)", tabIndex: -1 },
     h("div", { class: "nbi-detail__frame" }, largeImg),
     h("div", { class: "nbi-detail__text" }, close, detailPrompt, detailRevised, detailMeta));
   // An overlay over the grid, not a block above it: the clicked card stays where it was.
@@ -53,12 +70,12 @@ function render({ model, el }) {
 
   const root = h("div", { hook: "gallery", class: "nbi nbi-gallery" },
     h("div", { class: "nbi-toolbar" }, search, count, pager),
-    body, error);
+    body, pagerBelow, error);
   el.replaceChildren(root);
 
   // A short grid (one row) grows while the overlay is open, so the whole panel fits in the widget.
   const fit = new ResizeObserver(() => {
-    body.style.minHeight = detail.hidden ? "" : `${panel.offsetHeight + 16}px`;
+    body.style.minHeight = detail.hidden ? "" : `${panel.offsetTop + panel.offsetHeight + 16}px`;
   });
   fit.observe(panel);
   stops.push(() => fit.disconnect());
@@ -72,14 +89,19 @@ function render({ model, el }) {
     const page = model.get("page");
     const pages = Math.max(1, Math.ceil(model.get("total") / model.get("page_size")));
     count.textContent = `${model.get("total")} image${model.get("total") === 1 ? "" : "s"} · page ${page + 1} of ${pages}`;
-    pager.dataset.page = String(page);
-    pager.dataset.pages = String(pages);
-    prev.disabled = page <= 0;
-    next.disabled = page >= pages - 1;
+    countBelow.textContent = `page ${page + 1} of ${pages}`;
+    for (const box of [pager, pagerBelow]) {
+      box.dataset.page = String(page);
+      box.dataset.pages = String(pages);
+    }
+    prev.disabled = prevBelow.disabled = page <= 0;
+    next.disabled = nextBelow.disabled = page >= pages - 1;
+    pagerBelow.hidden = pages <= 1 || list.length === 0;
     empty.hidden = list.length > 0;
     empty.textContent = model.get("search")
       ? "No stored image matches this search."
       : "No images stored yet: generate one with %%imagine or the Studio, then Refresh.";
+    const focused = grid.contains(document.activeElement) ? /** @type {HTMLElement} */ (document.activeElement).dataset.id : "";
     grid.replaceChildren(...list.map((item) => {
       const url = thumbs.get(item.id);
       return h("button", {
@@ -87,12 +109,9 @@ function render({ model, el }) {
         type: "button", role: "listitem", title: item.prompt || "(no prompt)",
         "aria-pressed": String(item.id === selected()),
         dataset: { id: item.id, selected: String(item.id === selected()) },
-        onclick: () => {
-          if (!item.problem) {
-            enlarged = true;
-            showDetail(item);
-          }
-          act(model, "select", { id: item.id }); // for a missing file: the error line says where it was
+        onclick: (/** @type {MouseEvent} */ e) => {
+          if (!item.problem) placeDetail(/** @type {HTMLElement} */ (e.currentTarget));
+          open(item);
         },
       },
       h("span", { class: "nbi-card__frame" }, item.problem
@@ -103,6 +122,35 @@ function render({ model, el }) {
         item.model ? h("span", { class: "nbi-card__model", text: item.model }) : null,
         dims(item) ? h("span", { class: "nbi-card__size", text: dims(item) }) : null));
     }));
+    if (focused) cardOf(focused)?.focus({ preventScroll: true }); // the new card of the same image keeps the focus
+  }
+
+  /** The card of image `id` on this page. @param {string | undefined} id */
+  function cardOf(id) {
+    return /** @type {HTMLElement | undefined} */ ([...grid.children].find((c) => /** @type {HTMLElement} */ (c).dataset.id === id));
+  }
+
+  /** Select `item` and show it enlarged (for a missing file the error line says where it was). @param {Item} item */
+  function open(item) {
+    if (!item.problem) {
+      enlarged = true;
+      showDetail(item);
+    }
+    act(model, "select", { id: item.id });
+  }
+
+  /** Put the dialog at the height of the card clicked, within the grid: the page stays where it is. @param {HTMLElement} card */
+  function placeDetail(card) {
+    const room = Math.max(0, grid.offsetHeight - (panel.offsetHeight || 360));
+    panel.style.marginTop = `${Math.min(Math.max(0, card.offsetTop - 8), room)}px`;
+  }
+
+  /** The image `step` cards before or after the enlarged one on this page. @param {number} step */
+  function stepDetail(step) {
+    const list = items().filter((item) => !item.problem);
+    const at = list.findIndex((item) => item.id === detail.dataset.id);
+    const item = list[at + step];
+    if (at >= 0 && item) open(item);
   }
 
   /** @param {Item} item */
@@ -122,7 +170,7 @@ function render({ model, el }) {
       largeImg.dataset.full = "false";
     }
     if (opening) {
-      close.focus({ preventScroll: true }); // so Escape reaches the widget
+      panel.focus({ preventScroll: true }); // so Escape and the arrows reach the widget
       panel.scrollIntoView({ block: "nearest" });
     }
   }
@@ -132,8 +180,10 @@ function render({ model, el }) {
     enlarged = false;
     detail.hidden = true;
     body.style.minHeight = "";
-    const card = [...grid.children].find((c) => /** @type {HTMLElement} */ (c).dataset.id === detail.dataset.id);
-    /** @type {HTMLElement | undefined} */ (card)?.focus({ preventScroll: true });
+    const card = cardOf(detail.dataset.id);
+    if (!card) return;
+    card.focus({ preventScroll: true });
+    card.scrollIntoView({ block: "nearest" }); // back to the card, wherever the arrows led
   }
 
   stops.push(watch(model, ["items", "total", "page", "page_size", "search"], renderGrid));
@@ -161,19 +211,31 @@ function render({ model, el }) {
     model.set("page", Math.max(0, model.get("page") + delta));
     model.save_changes();
   };
-  prev.addEventListener("click", () => turn(-1));
-  next.addEventListener("click", () => turn(1));
+  for (const button of [prev, prevBelow]) button.addEventListener("click", () => turn(-1));
+  for (const button of [next, nextBelow]) button.addEventListener("click", () => turn(1));
   reload.addEventListener("click", () => act(model, "refresh"));
   close.addEventListener("click", hideDetail);
   detail.addEventListener("click", (e) => {
     if (e.target === detail) hideDetail(); // beside the panel
   });
-  root.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !detail.hidden) {
-      e.stopPropagation();
-      hideDetail();
-    }
-  });
+  /** @type {Record<string, () => void>} */
+  const detailKeys = { Escape: hideDetail, ArrowLeft: () => stepDetail(-1), ArrowRight: () => stepDetail(1) };
+  stops.push(takeKeys(root, (e) => {
+    const action = detail.hidden || e.ctrlKey || e.metaKey || e.altKey ? undefined : detailKeys[e.key];
+    action?.();
+    return Boolean(action);
+  }));
+  focusOnPress(root, panel);
+
+  // New images appear by themselves: while the widget is on screen and the tab visible, the
+  // kernel is asked every few seconds whether the store changed (a count and the newest id).
+  let onScreen = false;
+  const seen = new IntersectionObserver(([entry]) => { onScreen = entry.isIntersecting; });
+  seen.observe(root);
+  const poll = window.setInterval(() => {
+    if (onScreen && document.visibilityState === "visible") act(model, "poll");
+  }, POLL_SECONDS * 1000);
+  stops.push(() => { seen.disconnect(); clearInterval(poll); });
 
   stops.push(listen(model, {
     thumbs(msg, buffers) {

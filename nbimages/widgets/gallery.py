@@ -33,7 +33,9 @@ class Gallery(NbImagesWidget):
     """A browser for the store: ``Gallery(store=None, page_size=24)``.
 
     ``selected`` is the clicked image (a `StoredImage`; ``selected.load()`` gives the
-    `Image`), ``selected_id`` its id; ``refresh()`` reloads after new images were stored.
+    `Image`), ``selected_id`` its id; ``refresh()`` reloads after new images were stored (an
+    open view also looks for them every few seconds). ``search`` matches prompts, revised
+    prompts and models, and finds refinements by their conversation's first prompt.
     """
 
     _esm = static_file("gallery.js")
@@ -52,6 +54,7 @@ class Gallery(NbImagesWidget):
             store = default_store()
         self.store = store
         self._loading = False
+        self._seen: tuple[int, str] | None = None  # the store's count and newest id, at the last load
         super().__init__(page_size=page_size, **kwargs)
         self._load()
         self.observe(self._on_query, names=["page", "page_size", "search"])
@@ -122,6 +125,16 @@ class Gallery(NbImagesWidget):
     def _action_refresh(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self.refresh()
 
+    def _action_poll(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        """The view asks every few seconds while it is on screen: reload only when the store changed."""
+        if self._store_state() != self._seen:
+            self.refresh()
+
+    def _store_state(self) -> tuple[int, str]:
+        """Two small queries that change when an image is stored or deleted."""
+        newest = self.store.list(limit=1)
+        return self.store.count(), newest[0].id if newest else ""
+
     # -- internals ---------------------------------------------------------------------
     def _on_query(self, change: dict[str, Any]) -> None:
         if self._loading:
@@ -142,6 +155,7 @@ class Gallery(NbImagesWidget):
             self._loading = False
         records = self.store.list(limit=self.page_size, offset=self.page * self.page_size, search=search)
         self.items = [_summary(record) for record in records]
+        self._seen = self._store_state()
         self.error = ""
 
     def _send_thumbs(self) -> None:
