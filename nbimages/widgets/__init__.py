@@ -24,15 +24,20 @@ DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
                    prompt          prompt textarea          generate  Generate button
                    model           model text input         size      size select
                    quality         quality select           partial-images  select (0-3)
-                   cancel          Cancel button (enabled only while busy)
+                   cancel          Cancel button (enabled only while busy; Escape in the Studio too)
+                   generate-hint, refine-hint  "Ctrl+Enter to generate · Esc to cancel" under the
+                                   buttons; Enter makes a new line in the boxes; Generate and
+                                   Refine are disabled until their box has text (Refine: and an image)
                    preview         the preview <img>: data-seq = images this view displayed
                                    (1, 2, ... set once decoded and on screen; "0" before any),
                                    data-kind = partial | final | thumbnail | none,
                                    data-index = partial index ("" for a final image)
                    preview-frame   box around it; data-state = empty | partial | final | thumbnail
+                                   | pending (a run started; the old image is still shown)
                                    (after a failed run that sent no partial image: the current
                                    turn's image again, or empty when there is none)
-                   badge           "Partial 1 of 2" / "Final"; data-kind; hidden when empty and
+                   badge           "Partial 1 of 2" / "Final" / "Generating…" / "Refining…";
+                                   data-kind (pending while a run waits); hidden when empty and
                                    when a failed run brought the current image back
                    caption         revised prompt / notes       status  data-busy = true | false
                    elapsed         seconds while busy
@@ -48,20 +53,30 @@ DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
                    backdrop        the image <canvas> under it    cursor  brush outline
                    canvas-wrap     their box
                    brush, eraser   tool buttons (aria-pressed)
-                   brush-size      range input (image pixels)     opacity  range input (0-100)
-                   undo, invert, clear   buttons                  painted  "12.5% painted"
+                   brush-size      range input, logarithmic over 1..max (0-1000)  opacity  range input (0-100)
+                   undo, redo, invert, clear   buttons            painted  "12.5% painted"
+                   zoom-in, zoom-out, zoom-fit  buttons           zoom     "150%"; root data-zoom
+                   canvas-stage    the zoomed and panned box of the canvases
+                                   keys (the root keeps them from JupyterLab): B/E tools, [ ] size,
+                                   Ctrl+Z undo, Ctrl+Shift+Z / Ctrl+Y redo, + - 0 zoom; the plain
+                                   wheel scrolls the notebook, Alt+wheel sizes, Ctrl+wheel zooms
+                                   about the pointer, Space+drag or middle-drag pans
                    caption         what the last edit() did
+                   result          the last edit's result beside its input (result-before,
+                                   result-after); continue, result-dismiss  buttons
     Gallery        gallery         root: data-selected = selected id
                    search          search input             count     "N images · page i of n"
                    pager           prev/next/refresh box: data-page (0-based), data-pages
                    pager-prev, pager-next, refresh   buttons
+                   pager-bottom    the pager under the grid (pager-bottom-prev, pager-bottom-next)
                    gallery-grid    the grid                 empty     shown when no images
                    gallery-item    one image (button): data-id, data-selected, title = prompt
                    gallery-item-prompt  its prompt line (one line, cut with an ellipsis)
                    gallery-item-meta    its model and size line
                    enlarged        the enlarged view, over the grid (which does not move): data-id;
-                                   hidden until a click; closed by ×, Escape, a click beside
-                                   it, or turning the page
+                                   hidden until a click; at the clicked card's height; keeps the
+                                   focus; closed by ×, Escape, a click beside it, or turning the
+                                   page; left/right arrows step through the page
                    enlarged-img    its <img>: data-id, data-full = "true" once the large
                                    image (not the thumbnail) is shown
                    enlarged-prompt its prompt               enlarged-close  close button
