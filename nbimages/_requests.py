@@ -177,7 +177,7 @@ def build_edit(
     data: dict[str, str | list[str]] = {"prompt": prompt, "model": model, **form_fields(opts)}
     if stream:
         data["stream"] = "true"
-    parent = images[0].call_id or (str(images[0].path) if images[0].path else None)
+    parent = _image_parent(images[0])
     meta = {
         "prompt": prompt,
         "model": model,
@@ -302,7 +302,9 @@ def build_respond(
     meta = {
         "prompt": prompt,
         "model": image_opts.get("model"),
-        "parent": previous_response_id,
+        # Continuing from a response, or refining an image sent along (a Studio refinement of an
+        # Images API picture): the Gallery follows this link back to the first prompt.
+        "parent": previous_response_id or _first_image_parent(images),
         "params": {
             **{k: v for k, v in image_opts.items() if k not in ("type", "input_image_mask", "model")},
             "endpoint": "responses",
@@ -368,6 +370,15 @@ def build_batch_cancel(batch_id: str) -> Call:
 def build_file_content(file_id: str) -> Call:
     """A file's content; sent with `Client._lines`, read a line at a time."""
     return Call("GET", f"/files/{file_id}/content", True, {}, _api_object, _stream_text)
+
+
+def _image_parent(image: Image) -> str | None:
+    return image.call_id or (str(image.path) if image.path else None)
+
+
+def _first_image_parent(images: Any) -> str | None:
+    first = next(iter(_as_list(images)), None)
+    return _image_parent(first) if isinstance(first, Image) else None
 
 
 def _as_list(value: Any) -> list[Any]:

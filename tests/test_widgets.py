@@ -776,6 +776,21 @@ def test_gallery_search_finds_refinements_and_edits_by_their_first_prompt(client
     assert [i["prompt"] for i in gallery.items] == ["make it night", "now add a canoe"]  # the canoe and after
 
 
+def test_gallery_search_finds_a_refinement_of_an_images_api_picture_by_its_first_prompt(
+        client: nbimages.Client) -> None:
+    """The Studio's usual path: a generation (Images API), then a refinement that sends that
+    picture along (Responses API, no previous response): the refinement links to the picture."""
+    from nbimages.store import default_store
+
+    store = default_store()
+    conv = nbimages.Conversation(client, store=store)
+    conv.generate("a lone lighthouse on a reef", quality="low")
+    conv.send("now add a storm")
+    gallery = Gallery(store=store)
+    view_sets(gallery, search="reef")
+    assert sorted(i["prompt"] for i in gallery.items) == ["a lone lighthouse on a reef", "now add a storm"]
+
+
 def test_gallery_poll_reloads_only_when_the_store_changed(filled_store: Any, client: nbimages.Client) -> None:
     store, _ = filled_store
     gallery = Gallery(store=store, page_size=3)

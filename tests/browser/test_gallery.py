@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from nbimages.config import DEFAULT_IMAGE_MODEL
+
 from _widgets import hook
 
 pytestmark = pytest.mark.browser
@@ -57,7 +59,7 @@ def test_gallery_click_selects_in_kernel(notebook: Any, shot: Any) -> None:
         prompt_line = page.locator(hook("gallery-item-prompt"))
         assert [prompt_line.nth(i).text_content() for i in range(4)] == PROMPTS[:0:-1]
         assert [" ".join(t.split()) for t in page.locator(hook("gallery-item-meta")).all_inner_texts()] == [
-            "gpt-image-1.5 1024×1024"] * 4
+            f"{DEFAULT_IMAGE_MODEL} 1024×1024"] * 4
         assert page.evaluate(CUT_TEXT) == [], "model or size cut on the cards"
         heights = {round(prompt_line.nth(i).bounding_box()["height"]) for i in range(4)}
         assert len(heights) == 1 and heights.pop() < 24, "the prompt takes more than one line"
