@@ -483,6 +483,18 @@ def test_studio_refuses_a_bad_option_when_it_is_set(studio: Studio) -> None:
         assert info.value.param == name
 
 
+def test_studio_status_has_one_clock_and_says_the_phase(studio: Studio) -> None:
+    seen: list[str] = []
+    studio.observe(lambda change: seen.append(change["new"]), names="status")
+    view_sets(studio, partial_images=2)
+    studio.generate("a quiet harbour")
+    studio.wait(10)
+    running, done = seen[:-1], seen[-1]
+    assert running and not any(re.search(r"\d\.\d s", s) for s in running), seen  # the view's clock ticks
+    assert "waiting for the first image" in running[0] and any("partial 2 of 2" in s for s in running), seen
+    assert re.search(r"done in \d+\.\d s", done), done
+
+
 def test_one_generation_at_a_time(studio: Studio, secret_transport: LocalTransport) -> None:
     secret_transport.simulator.faults.add("stall", seconds=20, at_event=1)
     studio.generate("first")

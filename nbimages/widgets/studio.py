@@ -297,7 +297,7 @@ class Studio(NbImagesWidget):
             self.caption = ""  # the shown image's caption is not the new run's
             self.busy = True
         self.send({"type": "run", "kind": kind})  # the view relabels the image it still shows
-        self.status = self._status(job, "starting")
+        self.status = self._status(job, "waiting for the first image")
         job.thread.start()
 
     def _run(self, job: _Job) -> None:
@@ -346,17 +346,15 @@ class Studio(NbImagesWidget):
                 self.followup = ""  # done; a newer instruction typed meanwhile stays
             image = job.turn.image if job.turn is not None else None
             size = f" · {image.width}×{image.height}" if image is not None and image.width else ""
-            self.status = self._status(job, f"done in {elapsed:.1f} s{size}", elapsed=False)
+            self.status = self._status(job, f"done in {elapsed:.1f} s{size}")
             if job.turn is not None and job.turn.save_error is not None:
                 self.error = one_line(job.turn.save_error) + (
                     "; the image is kept in memory (studio.image.save('image.png') writes it elsewhere)")
 
-    def _status(self, job: _Job, what: str, *, elapsed: bool = True) -> str:
+    def _status(self, job: _Job, what: str) -> str:
+        """The model and the phase; while it runs, the view's own clock shows the time (one clock)."""
         model = job.runner.options.get("model") or self.default_model
-        parts = [model, what]
-        if elapsed:
-            parts.append(f"{time.monotonic() - job.started:.1f} s")
-        return " · ".join([*parts, *self._backend_label()])
+        return " · ".join([model, what, *self._backend_label()])
 
     def _describe(self, image: Image) -> str:
         """The status line for an image shown outside a run (a history item, a refresh):
