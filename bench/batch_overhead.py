@@ -93,7 +93,9 @@ def run(config: Config) -> list[Row]:
                  "live_cpu": round(live["cpu"], 3), "live_wall": round(live["wall"], 3)}, note=setting),
         Row(ROWS[1], traced["traced_peak"], traced["encoded"], "B", 1.3, "<= 1.3", "encoded results",
             raw={k: traced[k] for k in ("traced_peak", "traced_current", "encoded")}),
-        Row(ROWS[2], resident["rss_delta"], resident["encoded"], "B", 1.3, "<= 1.3", "encoded results",
+        # Information, as in `memory`: RSS also counts the allocator's slack and fixed costs (SQLite's
+        # page cache, the HTTP client, thread stacks) that weigh on a total of only ~20 MB.
+        Row(ROWS[2], resident["rss_delta"], resident["encoded"], "B", None, "info", "encoded results",
             raw={"rss_delta": resident["rss_delta"], "encoded": resident["encoded"]}),
     ]
 

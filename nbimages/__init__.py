@@ -42,7 +42,7 @@ _LAZY = {
     "current_conversation": "conversation",
     "Store": "store",
     "generate_many": "many",
-    "sweep": "sweep",
+    "sweep": "_sweep",
     "Run": "run",
     "runs": "run",
     "Studio": "widgets",
@@ -87,6 +87,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 if TYPE_CHECKING:
     from ._requests import image_tool
+    from ._sweep import sweep
     from .client import AsyncClient, Client
     from .errors import (
         APIConnectionError,
@@ -121,4 +122,3 @@ if TYPE_CHECKING:
     from .masks import invert, mask_from_array, mask_from_box, outpaint, paste_outside_mask
     from .run import Run, runs
     from .stream import AsyncStream, Stream
-    from .sweep import sweep

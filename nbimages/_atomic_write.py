@@ -8,18 +8,20 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 
 __all__ = ["atomic_write"]
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` at ``path`` all at once: a temporary file, fsync, then rename."""
+def atomic_write(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (bytes, or pieces of them written as they come, so that a large file is
+    never whole in memory) at ``path`` all at once: a temporary file, fsync, then rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "xb") as handle:
-            handle.write(data)
+            handle.writelines([data] if isinstance(data, bytes) else data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -47,7 +47,9 @@ def write_record(home: Path, record: dict[str, Any]) -> None:
     path = record_path(home, record["id"])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+        # Encoded piece by piece: a record of thousands of items is never one string in memory.
+        pieces = json.JSONEncoder(ensure_ascii=False, indent=1).iterencode(record)
+        atomic_write(path, (piece.encode("utf-8") for piece in pieces))
     except OSError as exc:
         raise StoreError(f"the run record {path} could not be written: {exc.strerror or exc}") from exc
 

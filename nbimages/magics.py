@@ -636,8 +636,8 @@ class ImagineMagics(Magics):
             self._imagine_many(args, prompts, axes)
 
     def _imagine_many(self, args: Any, prompts: list[str], axes: dict[str, list[Any]]) -> None:
+        from ._sweep import sweep
         from .many import generate_many
-        from .sweep import sweep
 
         images, mask, markup = self._edit_inputs(args, edit=bool(args.edit or args.mask or args.markup))
         edits = {"image": images[0] if len(images) == 1 else images, "mask": mask, "markup": markup} if images else {}

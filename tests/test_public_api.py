@@ -75,3 +75,17 @@ def test_submodules_declare_all_names_that_exist() -> None:
         mod = importlib.import_module(f"nbimages.{module}")
         for name in mod.__all__:
             assert hasattr(mod, name), f"nbimages.{module}.{name}"
+
+
+def test_no_public_name_is_shadowed_by_a_submodule() -> None:
+    """Importing ``nbimages.x`` sets the attribute ``x`` of the package: a public function named
+    like one of its modules would turn into that module once anything imported it."""
+    import importlib
+    import pkgutil
+    import types
+
+    for module in pkgutil.iter_modules(nbimages.__path__):
+        if module.name != "__main__":
+            importlib.import_module(f"nbimages.{module.name}")
+    shadowed = [name for name in nbimages.__all__ if isinstance(getattr(nbimages, name), types.ModuleType)]
+    assert shadowed == []
