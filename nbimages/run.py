@@ -66,6 +66,7 @@ class Run:
         self.store = store
         self.estimate = estimate
         self.batch_id: str | None = None
+        self._batch_id_to_write: str | None = None  # the batch id on its way to the record
         self.batches: list[dict[str, Any]] = []  # the Batch API's batches, as `_add_batch` records them
         self._batch_of: dict[int, tuple[str, str]] = {}  # item index -> (batch id, custom id)
         self.defaults = dict(defaults or {})
@@ -181,9 +182,11 @@ class Run:
         self._changed()
 
     def _set_batch_id(self, batch_id: str) -> None:
-        """The Batch API's id, written to the record at once (before the engine waits on it)."""
-        self.batch_id = batch_id
+        """The Batch API's id, written to the record at once (before the engine waits on it).
+        ``batch_id`` is set once the record holds it: whoever sees it can rely on the record."""
+        self._batch_id_to_write = batch_id
         self._record.flush()
+        self.batch_id = batch_id
 
     def _add_batch(self, batch: dict[str, Any]) -> None:
         """One batch of the run, written to the record at once: ``{"id", "endpoint", "model",
@@ -258,7 +261,8 @@ class Run:
             batches = [dict(batch) for batch in self.batches]
         return {
             "id": self.id, "created": _iso(self.created), "created_ts": self.created, "updated": _iso(time.time()),
-            "via": self.via, "status": status, "batch_id": self.batch_id, "batches": batches,
+            "via": self.via, "status": status, "batch_id": self.batch_id or self._batch_id_to_write,
+            "batches": batches,
             "defaults": clean_params(_recordable(self.defaults)), "axes": self.axes,
             "estimate_usd": self.estimate.usd if self.estimate is not None else None,
             "pid": os.getpid(), "host": socket.gethostname(), "items": items,

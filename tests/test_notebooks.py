@@ -390,7 +390,7 @@ def check_widgets(run: Run) -> None:
     edited = text(outputs(nb, "if not painter.painted.any()"))
     assert "painted: 12% of the image" in edited and "png 1024x1024" in edited
     gallery = text(outputs(nb, "print(gallery.total"))
-    assert "4 images in the store" in gallery and "1 match 'koi'" in gallery
+    assert "4 images in the store" in gallery and "4 match 'koi'" in gallery  # refinements by their first prompt
     assert len(widget_states(nb)) == 3
     assert len(stored_files(run)) == 4
 

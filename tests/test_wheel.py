@@ -231,7 +231,7 @@ def test_serve_from_the_wheel_answers_the_openai_sdk(installed: Installed) -> No
         assert models.status_code == 200
         assert models.json()["object"] == "list" and models.json()["data"]
         with openai.OpenAI(base_url=url, api_key="sk-wheel-test", max_retries=0, timeout=20) as sdk:
-            result = sdk.images.generate(model="gpt-image-1", prompt="a red circle on white",
+            result = sdk.images.generate(model="gpt-image-1.5", prompt="a red circle on white",
                                          size="1024x1024", quality="low")
         assert result.data and result.data[0].b64_json
         import base64

@@ -82,7 +82,8 @@ def test_placeholder_replaced_in_place_while_another_cell_runs(notebook: Any, sh
         shot(page, "_final")
 
         seen = page.evaluate("() => window.__nbiSeen")
-        assert seen and {s["outputs"] for s in seen} == {1}, "the job cell grew a second output"
+        # 0 before the placeholder (the simulator's notice, a stream, may come first), then always 1.
+        assert seen and {s["outputs"] for s in seen} <= {0, 1}, "the job cell grew a second output"
         assert seen[-1]["outputs"] == 1
         texts = [s["text"] for s in seen]
         first_partial = next(i for i, t in enumerate(texts) if "partial" in t)

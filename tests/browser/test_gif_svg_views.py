@@ -19,9 +19,11 @@ from _widgets import hook
 pytestmark = pytest.mark.browser
 
 BOTH = """
+import tempfile
 import nbimages
 from nbimages.widgets import Gallery, Studio
-conv = nbimages.Conversation(nbimages.Client())
+# A store of its own: the lab's store holds the other tests' images too.
+conv = nbimages.Conversation(nbimages.Client(), store=nbimages.Store(tempfile.mkdtemp()))
 conv.generate("a lighthouse logo, flat colours", output_format="svg", size="1024x1024")
 conv.generate("a kite dancing in the wind", output_format="gif", frame_count=6, frame_duration_ms=100,
               size="512x512", quality="low")
