@@ -754,6 +754,83 @@ def test_gallery_selection_and_enlarged_view(filled_store: Any) -> None:
     assert gallery.selected is None
 
 
+def downloads(wire: Wire) -> list[tuple[str, str, bytes]]:
+    """(name, mime, bytes) of each file sent for the view to save, its parts put back together."""
+    files: dict[int, tuple[str, str, list[bytes]]] = {}
+    for content, buffers in wire.custom(type="download"):
+        parts = files.setdefault(content["seq"], (content["name"], content["mime"], []))[2]
+        parts.append(buffers[0])
+        assert content["part"] == len(parts) - 1 and content["parts"] >= len(parts)
+    return [(name, mime, b"".join(parts)) for name, mime, parts in files.values()]
+
+
+def test_gallery_download_sends_the_stored_file_and_refuses_a_missing_one(filled_store: Any) -> None:
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=3)
+    wire = Wire(gallery)
+    first, second = (store.get(item["id"]) for item in gallery.items[:2])
+    view_sends(gallery, {"action": "download", "id": first.id})
+
+    assert downloads(wire) == [(f"{first.id}.png", "image/png", first.path.read_bytes())]
+    assert gallery.error == ""
+
+    second.path.unlink()
+    view_sends(gallery, {"action": "download", "id": second.id})
+    assert len(downloads(wire)) == 1
+    assert gallery.error.startswith("StoreError") and "missing" in gallery.error and second.id in gallery.error
+    view_sends(gallery, {"action": "download", "id": "no-such-image"})
+    assert gallery.error.startswith("InvalidInputError") and len(downloads(wire)) == 1
+
+
+def test_a_download_larger_than_one_message_goes_in_parts(filled_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=1)
+    record = store.get(gallery.items[0]["id"])
+    monkeypatch.setattr(_wire, "MAX_MESSAGE_BYTES", len(record.path.read_bytes()) // 3 + 1)
+    wire = Wire(gallery)
+    view_sends(gallery, {"action": "download", "id": record.id})
+
+    assert [c["parts"] for c, _ in wire.custom(type="download")] == [3, 3, 3]
+    assert downloads(wire) == [(f"{record.id}.png", "image/png", record.path.read_bytes())]
+
+
+def test_studio_download_sends_the_shown_images_file(studio: Studio) -> None:
+    wire = Wire(studio)
+    view_sends(studio, {"action": "download"})
+    assert studio.error.startswith("InvalidInputError") and downloads(wire) == []
+
+    studio.generate("a red panda chef")
+    studio.wait(10)
+    path = studio.image.path if studio.image is not None else None
+    assert path is not None and path.is_file()
+    [(preview, _)] = wire.custom(type="image", slot="preview", final=True)
+    assert preview["prompt"] == "a red panda chef"  # what Copy prompt copies
+    view_sends(studio, {"action": "download"})
+    assert downloads(wire) == [(path.name, "image/png", path.read_bytes())]
+
+
+def test_gallery_refine_in_studio_makes_the_image_current(filled_store: Any, client: nbimages.Client) -> None:
+    from nbimages.conversation import current_conversation, set_current_conversation
+
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=3)
+    wire = Wire(gallery)
+    chosen = store.get(gallery.items[1]["id"])
+    set_current_conversation(nbimages.Conversation(client, store=store))
+    try:
+        view_sends(gallery, {"action": "studio", "id": chosen.id})
+        conversation = current_conversation()
+        assert conversation.image is not None and conversation.image.data == chosen.path.read_bytes()
+        assert [t.prompt for t in conversation.turns] == [chosen.prompt]
+        [(notice, _)] = wire.custom(type="notice")
+        assert notice["id"] == chosen.id and "Studio()" in notice["text"]
+        studio = Studio()
+        assert studio.image is conversation.image and studio.head == conversation.turns[0].id
+        studio.close()
+    finally:
+        set_current_conversation(None)
+
+
 def test_gallery_search_and_refresh(filled_store: Any, client: nbimages.Client) -> None:
     store, _ = filled_store
     gallery = Gallery(store=store, page_size=3)

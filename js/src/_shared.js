@@ -140,8 +140,9 @@ export class UrlBag {
 }
 
 /**
- * Listen to the kernel's custom messages. Image messages (possibly in several parts) reach
- * `handlers.image(message, blob)` once complete; any other `{type}` reaches `handlers[type]`.
+ * Listen to the kernel's custom messages. A message in parts (an image, a download) reaches
+ * `handlers[type](message, blob)` once every part has arrived; any other `{type}` reaches
+ * `handlers[type](message, buffers)`. Types without a handler are left alone.
  * @param {Model} model
  * @param {{ image?: (msg: ImageMessage, blob: Blob) => void,
  *   [type: string]: ((msg: any, buffers: any) => void) | undefined }} handlers
@@ -153,7 +154,9 @@ export function listen(model, handlers) {
   /** @param {any} msg @param {DataView[]} buffers */
   const onMessage = (msg, buffers = []) => {
     if (!msg || typeof msg.type !== "string") return;
-    if (msg.type === "image") {
+    const handler = handlers[msg.type];
+    if (!handler) return;
+    if (typeof msg.parts === "number") {
       let entry = pending.get(msg.seq);
       if (!entry) {
         entry = { chunks: new Array(msg.parts), count: 0 };
@@ -163,14 +166,120 @@ export function listen(model, handlers) {
       entry.count += 1;
       if (entry.count === msg.parts) {
         pending.delete(msg.seq);
-        handlers.image?.(msg, new Blob(entry.chunks, { type: msg.mime }));
+        handler(msg, new Blob(entry.chunks, { type: msg.mime }));
       }
       return;
     }
-    handlers[msg.type]?.(msg, buffers.map(toBytes));
+    handler(msg, buffers.map(toBytes));
   };
   model.on("msg:custom", onMessage);
   return () => model.off("msg:custom", onMessage);
+}
+
+/**
+ * Save a file the kernel sent: a temporary Blob URL behind a temporary `<a download>`.
+ * @param {Blob} blob
+ * @param {string} name
+ */
+export function saveFile(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = h("a", { href: url, download: name, style: { display: "none" } });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000); // the browser may still be reading it
+}
+
+/**
+ * Put text on the clipboard: the Clipboard API, else a hidden textarea and `execCommand`
+ * (an insecure origin, or a browser that refuses the permission).
+ * @param {string} text
+ * @returns {Promise<boolean>} whether it was copied
+ */
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const box = /** @type {HTMLTextAreaElement} */ (h("textarea", {
+      value: text, readOnly: true, style: { position: "fixed", top: "0", left: "-9999px", opacity: "0" },
+    }));
+    const focused = /** @type {HTMLElement | null} */ (document.activeElement);
+    document.body.append(box);
+    box.select();
+    let copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch {
+      copied = false;
+    }
+    box.remove();
+    focused?.focus({ preventScroll: true });
+    return copied;
+  }
+}
+
+/**
+ * @typedef {{ hook: string, label: string, title: string, onclick: () => void }} ExtraAction
+ * @typedef {{ el: HTMLElement, say: (text: string, seconds?: number) => void,
+ *   enable: (on: boolean) => void, stop: () => void }} ActionBar
+ */
+
+/**
+ * The row of small actions under every image view: Download (the original file, sent by the
+ * kernel: `{action: "download", ...target()}`), Copy prompt, and any `extra` actions, with a
+ * short feedback line. The kernel's `download` and `notice` messages are handled here.
+ * @param {Model} model
+ * @param {{ target: () => Record<string, any>, prompt: () => string, extra?: ExtraAction[] }} options
+ * @returns {ActionBar}
+ */
+export function actionBar(model, { target, prompt, extra = [] }) {
+  const feedback = h("span", { hook: "action-feedback", class: "nbi-actions__feedback", "aria-live": "polite" });
+  let timer = 0;
+  /** @param {string} text @param {number} [seconds] */
+  const say = (text, seconds = 3) => {
+    clearTimeout(timer);
+    feedback.textContent = text;
+    if (seconds > 0) timer = window.setTimeout(() => { feedback.textContent = ""; }, seconds * 1000);
+  };
+  /** @param {ExtraAction} action */
+  const button = ({ hook, label, title, onclick }) =>
+    /** @type {HTMLButtonElement} */ (h("button", { hook, class: "nbi-btn nbi-btn--small", type: "button", title, onclick }, label));
+  const buttons = [
+    button({ hook: "download", label: "Download", title: "Save the original file", onclick: () => {
+      say("Preparing the download…", 0);
+      act(model, "download", target());
+    } }),
+    button({ hook: "copy-prompt", label: "Copy prompt", title: "Copy the prompt to the clipboard", onclick: async () => {
+      say((await copyText(prompt())) ? "Copied" : "Could not copy: select the prompt and copy it");
+    } }),
+    ...extra.map(button),
+  ];
+  const el = h("div", { hook: "actions", class: "nbi-actions", role: "toolbar", "aria-label": "Image actions" },
+    ...buttons, feedback);
+  const stopListening = listen(model, {
+    download(/** @type {{name: string}} */ msg, /** @type {Blob} */ blob) {
+      saveFile(blob, msg.name);
+      say(`Saved ${msg.name}`);
+    },
+    notice(/** @type {{text: string}} */ msg) {
+      say(msg.text, 12);
+    },
+  });
+  // A refused download is said on the error line; the "Preparing" note goes.
+  const stopError = watch(model, "error", () => { if (model.get("error")) say(""); });
+  return {
+    el,
+    say,
+    enable(on) {
+      for (const b of buttons) b.disabled = !on;
+    },
+    stop() {
+      clearTimeout(timer);
+      stopListening();
+      stopError();
+    },
+  };
 }
 
 /**

@@ -4,7 +4,7 @@
 // does not jump); it keeps the focus and its keys (Escape closes, the arrows step through the
 // page) and gives the focus back to the card on close. While the widget is on screen it asks
 // the kernel every few seconds whether the store changed, so new images appear by themselves.
-import { act, errorLine, focusOnPress, h, listen, takeKeys, UrlBag, watch } from "./_shared.js";
+import { act, actionBar, errorLine, focusOnPress, h, listen, takeKeys, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {{ id: string, prompt: string, revised_prompt: string, model: string, created: number,
@@ -58,10 +58,19 @@ function render({ model, el }) {
   const detailPrompt = h("p", { hook: "enlarged-prompt", class: "nbi-detail__prompt" });
   const detailRevised = h("p", { class: "nbi-detail__revised" });
   const detailMeta = h("p", { hook: "enlarged-meta", class: "nbi-detail__meta" });
+  const actions = actionBar(model, {
+    target: () => ({ id: detail.dataset.id }),
+    prompt: () => items().find((item) => item.id === detail.dataset.id)?.prompt ?? "",
+    extra: [{
+      hook: "refine-in-studio", label: "Refine in Studio", title: "Continue from this image in the Studio",
+      onclick: () => act(model, "studio", { id: detail.dataset.id }),
+    }],
+  });
+  stops.push(actions.stop);
   const close = h("button", { hook: "enlarged-close", class: "nbi-btn nbi-detail__close", type: "button", title: "Close (Esc)", "aria-label": "Close" }, "×");
   const panel = h("div", { class: "nbi-detail__panel", role: "dialog", "aria-modal": "true", "aria-label": "Enlarged image (Esc closes, ← → step)", tabIndex: -1 },
     h("div", { class: "nbi-detail__frame" }, largeImg),
-    h("div", { class: "nbi-detail__text" }, close, detailPrompt, detailRevised, detailMeta));
+    h("div", { class: "nbi-detail__text" }, close, detailPrompt, detailRevised, detailMeta, actions.el));
   // An overlay over the grid, not a block above it: the clicked card stays where it was.
   const detail = h("div", { hook: "enlarged", class: "nbi-detail", hidden: true }, panel);
   const body = h("div", { class: "nbi-gallery__body" }, grid, empty, detail);
@@ -156,6 +165,7 @@ function render({ model, el }) {
   /** @param {Item} item */
   function showDetail(item) {
     const opening = detail.hidden;
+    if (detail.dataset.id !== item.id) actions.say(""); // a note about the image shown before
     detail.hidden = false;
     detail.dataset.id = item.id;
     detailPrompt.textContent = item.prompt || "(no prompt)";

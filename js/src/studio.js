@@ -1,5 +1,5 @@
 // Studio view: prompt and options, a live preview of every partial image, follow-ups and history.
-import { act, bindControl, bindText, errorLine, h, listen, takeKeys, toBytes, UrlBag, watch } from "./_shared.js";
+import { act, actionBar, bindControl, bindText, errorLine, h, listen, takeKeys, toBytes, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {import("./_shared.js").ImageMessage} ImageMessage */
@@ -72,6 +72,9 @@ function render({ model, el }) {
   const placeholder = h("div", { class: "nbi-preview__empty" }, "Your image will appear here");
   const frame = h("div", { hook: "preview-frame", class: "nbi-preview", dataset: { state: "empty" } }, img, placeholder, badge);
   const caption = h("p", { hook: "caption", class: "nbi-caption" });
+  let shownPrompt = ""; // the prompt of the image shown (the kernel sends it with each preview)
+  const actions = actionBar(model, { target: () => ({}), prompt: () => shownPrompt || prompt.value });
+  stops.push(actions.stop);
 
   // -- status, error, history --------------------------------------------------------------
   const statusText = h("span", { class: "nbi-status__text" });
@@ -93,7 +96,7 @@ function render({ model, el }) {
         h("hr", { class: "nbi-rule" }),
         field("Follow-up", followup),
         h("div", { class: "nbi-row" }, refine, refineHint)),
-      h("div", { class: "nbi-stage" }, frame, caption)),
+      h("div", { class: "nbi-stage" }, frame, actions.el, caption)),
     status, error, history);
   el.replaceChildren(root);
   stops.push(stopError);
@@ -136,6 +139,7 @@ function render({ model, el }) {
     shown = url;
     frame.dataset.state = kind;
     img.dataset.kind = kind;
+    actions.enable(true);
   };
   stops.push(watch(model, "thumbnail", () => {
     const bytes = toBytes(model.get("thumbnail"));
@@ -162,6 +166,7 @@ function render({ model, el }) {
     await img.decode().catch(() => undefined);
     const kind = msg.final ? "final" : "partial";
     seq += 1;
+    shownPrompt = msg.prompt || "";
     display(url, kind);
     img.dataset.index = msg.final ? "" : String(msg.index);
     img.dataset.seq = String(seq);
@@ -179,7 +184,10 @@ function render({ model, el }) {
     img.dataset.kind = "none";
     img.dataset.index = "";
     badge.hidden = true;
+    shownPrompt = "";
+    actions.enable(false);
   };
+  actions.enable(false);
 
   // Generate needs a prompt, Refine an instruction and an image; both wait for the running one.
   function enableButtons() {

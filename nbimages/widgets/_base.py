@@ -3,6 +3,8 @@
 Views ask for things with custom messages ``{"action": name, ...}`` (plus binary buffers);
 each action is a method named ``_action_<name>(content, buffers)``. The kernel answers by
 changing traits (small state) or by sending images as binary messages (see `_wire`).
+Every image view has a Download button: ``{"action": "download", ...}`` is answered with the
+original file's bytes (never a preview), through the kernel, so it works with a remote server.
 
 The ES modules are never built on import (`static_file`): a wheel carries them, and a source
 checkout gets them from ``python js/build.py`` (``make build``; ``pip install -e .``, ``make
@@ -21,7 +23,8 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..errors import InvalidInputError, describe_error
+from ..errors import InvalidInputError, StoreError, describe_error
+from ._wire import MIME, send_download
 
 __all__ = ["MissingFrontEnd", "NbImagesWidget", "one_line", "static_file"]
 
@@ -148,6 +151,33 @@ class NbImagesWidget(anywidget.AnyWidget):
             handler(content, [bytes(b) for b in buffers or []])
         except Exception as exc:  # shown in the widget: a comm handler has nowhere else to report
             self.error = one_line(exc)
+
+    # -- downloads ------------------------------------------------------------------------
+    def _action_download(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self._send_original(*self._original(content))
+
+    def _original(self, content: dict[str, Any]) -> tuple[str, Path | None, bytes | None]:
+        """What ``download`` sends: (name without extension, file, bytes in memory). A widget
+        with a Download button says which image the view asked for."""
+        raise InvalidInputError("action", "download", f"an action {type(self).__name__} takes")
+
+    def _send_original(self, stem: str, path: Path | None, data: bytes | None = None) -> None:
+        """Send an image's original bytes for the view to save as ``<stem>.<ext>``: its file
+        when there is one, else ``data`` (an image only in memory); `StoreError` when neither is."""
+        if path is not None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:  # an image still in memory is the original too
+                if data is None:
+                    reason = "its file is missing" if not path.exists() else exc.strerror or type(exc).__name__
+                    raise StoreError(f"cannot download {stem}: {reason}: {path}") from None
+        if data is None:
+            raise StoreError(f"cannot download {stem}: there is no image to download")
+        from ..image import sniff
+
+        fmt = sniff(data)[0] or ""
+        suffix = path.suffix if path is not None and path.suffix else f".{'jpg' if fmt == 'jpeg' else fmt or 'bin'}"
+        send_download(self, data, stem + suffix, MIME.get(fmt, "application/octet-stream"))
 
     # -- what non-widget frontends show ------------------------------------------------
     def _static_text(self) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "Sender",
     "encode_thumbnail",
     "preview_bytes",
+    "send_download",
     "send_image",
     "send_thumbnails",
     "strip_thumbnail",
@@ -156,12 +157,22 @@ def send_image(widget: Sender, slot: str, data: bytes, mime: str, **meta: Any) -
     One message when it fits, else ``parts`` messages of at most MAX_MESSAGE_BYTES each,
     sharing ``seq``; the view shows the image once every part has arrived.
     """
+    return _send_parts(widget, "image", data, mime, slot=slot, **meta)
+
+
+def send_download(widget: Sender, data: bytes, name: str, mime: str) -> int:
+    """Send a file for the view to save as ``{"type": "download", "name": ...}`` message(s),
+    split into parts as `send_image` does; the view saves it once every part has arrived."""
+    return _send_parts(widget, "download", data, mime, name=name)
+
+
+def _send_parts(widget: Sender, kind: str, data: bytes, mime: str, **meta: Any) -> int:
     seq = next(_sequence)
     parts = max(1, -(-len(data) // MAX_MESSAGE_BYTES))
     view = memoryview(data)
     for part in range(parts):
         chunk = view[part * MAX_MESSAGE_BYTES : (part + 1) * MAX_MESSAGE_BYTES]
-        content = {"type": "image", "slot": slot, "seq": seq, "mime": mime, "part": part, "parts": parts, **meta}
+        content = {"type": kind, **meta, "seq": seq, "mime": mime, "part": part, "parts": parts}
         widget.send(content, buffers=[chunk])  # a view of the bytes: no copy
     return seq
 

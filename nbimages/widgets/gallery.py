@@ -27,6 +27,7 @@ __all__ = ["Gallery"]
 
 THUMB_SIDE = 256
 LARGE_MAX_SIDE = 1536
+STUDIO_NOTICE = "This is now the kernel's current image: run Studio() to refine it (an open Studio: studio.refresh())"
 
 
 class Gallery(NbImagesWidget):
@@ -120,6 +121,28 @@ class Gallery(NbImagesWidget):
         except KeyError as exc:
             if isinstance(exc.__cause__, StoreError):
                 raise exc.__cause__ from None  # the file is missing or damaged: say which and why
+            raise InvalidInputError("id", image_id, "an image still in the store (Refresh the gallery)") from None
+
+    def _original(self, content: dict[str, Any]) -> tuple[str, Path | None, bytes | None]:
+        record = self._record(content.get("id"))
+        return record.id, record.path, None
+
+    def _action_studio(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        """Refine in Studio: the kernel's shared conversation continues from this image."""
+        from ..conversation import current_conversation
+
+        record = self._record(content.get("id"))
+        conversation = current_conversation()
+        conversation.reset()  # a new line of work that starts at the stored image
+        conversation.add(record.prompt or record.revised_prompt or "", _usable(record))
+        self.send({"type": "notice", "id": record.id, "text": STUDIO_NOTICE})
+
+    def _record(self, image_id: Any) -> StoredImage:
+        if not isinstance(image_id, str) or not image_id:
+            raise InvalidInputError("id", image_id, "a stored image id")
+        try:
+            return self.store.get(image_id)
+        except KeyError:
             raise InvalidInputError("id", image_id, "an image still in the store (Refresh the gallery)") from None
 
     def _action_refresh(self, content: dict[str, Any], buffers: list[bytes]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import traitlets
@@ -262,6 +263,16 @@ class Studio(NbImagesWidget):
     def _action_checkout(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self.checkout(int(content["id"]))
 
+    def _original(self, content: dict[str, Any]) -> tuple[str, Path | None, bytes | None]:
+        """The image the preview shows: its stored file, else (a partial image, or one the store
+        could not save) its bytes as they came."""
+        image = self._shown.image
+        if image is None:
+            raise InvalidInputError("download", None, "an image in the preview: generate one")
+        stem = image.path.stem if image.path is not None else (
+            "partial" if not self._shown.final else "image")
+        return stem, image.path, image.data
+
     # -- running -----------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -383,7 +394,7 @@ class Studio(NbImagesWidget):
         data, mime = preview_bytes(image)
         total = job.runner.options.get("partial_images", 0) if job is not None else 0
         send_image(self, "preview", data, mime, final=final, index=index, total=total, badge=badge,
-                   width=image.width, height=image.height)
+                   width=image.width, height=image.height, prompt=image.prompt or "")
 
     def _show_current(self) -> None:
         """The current turn's image without a badge, or an empty preview when there is none."""
