@@ -278,7 +278,7 @@ def test_the_studio_status_names_azure(endpoint: str) -> None:
         studio = Studio(client=client)
         assert studio.backend == "azure"
         job = type("Job", (), {"runner": type("Runner", (), {"options": {}})(), "started": 0.0})()
-        status = studio._status(job, "asking", elapsed=False)
+        status = studio._status(job, "asking")
     assert status.endswith("Azure OpenAI · 127.0.0.1") and KEY not in status
 
 
