@@ -197,9 +197,19 @@ function render({ model, el }) {
   }
 
   stops.push(watch(model, ["items", "total", "page", "page_size", "search"], renderGrid));
+  // The selection changes the cards in place: rebuilding them would drop the card the focus
+  // or the pointer is on while the kernel's answer to a click or an arrow key arrives.
+  function markSelected() {
+    for (const card of /** @type {HTMLElement[]} */ ([...grid.children])) {
+      const on = card.dataset.id === selected();
+      card.classList.toggle("is-selected", on);
+      card.setAttribute("aria-pressed", String(on));
+      card.dataset.selected = String(on);
+    }
+  }
   stops.push(watch(model, "selected_id", () => {
     root.dataset.selected = selected();
-    renderGrid();
+    markSelected();
     if (!selected()) hideDetail();
   }));
   stops.push(watch(model, "search", () => {
