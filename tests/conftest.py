@@ -131,12 +131,19 @@ def ipshell(hermetic_env: Path) -> Iterator[Any]:
     """A real IPython shell with nbimages loaded, talking to the simulator."""
     from IPython.testing import globalipapp
 
+    from nbimages.conversation import set_current_conversation
+
     globalipapp.start_ipython()  # returns the shell only the first time it is called
     shell = globalipapp.get_ipython()
+    # The shell is shared by the whole session: nothing of another test's settings or conversation.
+    shell.config.pop("Imagine", None)
+    set_current_conversation(None)
     shell.run_line_magic("load_ext", "nbimages")
     yield shell
     shell.run_line_magic("unload_ext", "nbimages")
-    shell.reset(new_session=False)  # the shell is shared by the whole session: leave it usable
+    shell.reset(new_session=False)  # leave it usable
+    shell.config.pop("Imagine", None)
+    set_current_conversation(None)
 
 
 @pytest.fixture

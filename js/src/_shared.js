@@ -267,7 +267,7 @@ export function actionBar(model, { target, prompt, extra = [] }) {
     },
   });
   // A refused download is said on the error line; the "Preparing" note goes.
-  const stopError = watch(model, "error", () => { if (model.get("error")) say(""); });
+  const stopError = watch(model, "error", () => { if (model.get("error") !== "") say(""); });
   return {
     el,
     say,
