@@ -120,6 +120,37 @@ def sim_server() -> Iterator[Any]:
 
 
 @pytest.fixture
+def server() -> Iterator[Callable[..., Any]]:
+    """``server(**simulator_options)``: a simulator of its own on 127.0.0.1 (``.url``, ``.simulator``);
+    the many-images tests start one per option set."""
+    from nbimages.local import start_server
+
+    handles = []
+
+    def start(**options: Any) -> Any:
+        handle = start_server(host="127.0.0.1", port=0, latency=options.pop("latency", 0.0), partial_interval=0.0,
+                              **options)
+        handle.__enter__()
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.__exit__(None, None, None)
+
+
+@pytest.fixture
+def sim(server: Callable[..., Any]) -> Any:
+    return server()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> nbimages.Store:
+    """An empty store in a temporary folder."""
+    return nbimages.Store(tmp_path / "store")
+
+
+@pytest.fixture
 def server_client(sim_server: Any) -> Iterator[nbimages.Client]:
     """A `Client` talking to the simulator over a real HTTP socket."""
     with nbimages.Client(api_key="sk-test", base_url=sim_server.url, max_retries=2) as c:

@@ -32,34 +32,6 @@ def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_batch.BatchEngine, "max_poll_interval", 0.2)
 
 
-@pytest.fixture
-def server() -> Iterator[Callable[..., Any]]:
-    """``server(**simulator_options)``: the simulator on 127.0.0.1 (``.url``, ``.simulator``)."""
-    from nbimages.local import start_server
-
-    handles = []
-
-    def start(**options: Any) -> Any:
-        handle = start_server(host="127.0.0.1", port=0, partial_interval=0.0, **options)
-        handle.__enter__()
-        handles.append(handle)
-        return handle
-
-    yield start
-    for handle in handles:
-        handle.__exit__(None, None, None)
-
-
-@pytest.fixture
-def sim(server: Callable[..., Any]) -> Any:
-    return server()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
-
-
 _clients: list[nbimages.Client] = []
 
 

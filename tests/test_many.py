@@ -7,8 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,35 +17,6 @@ from nbimages import _run_records
 from nbimages.store import Store, read_provenance
 
 PRICED = {"model": "gpt-image-1.5", "quality": "low", "size": "1024x1024"}
-
-
-@pytest.fixture
-def server() -> Iterator[Callable[..., Any]]:
-    """``server(**simulator_options)``: the simulator on 127.0.0.1 (``.url``, ``.simulator``)."""
-    from nbimages.local import start_server
-
-    handles = []
-
-    def start(**options: Any) -> Any:
-        handle = start_server(host="127.0.0.1", port=0, latency=options.pop("latency", 0.0), partial_interval=0.0,
-                              **options)
-        handle.__enter__()
-        handles.append(handle)
-        return handle
-
-    yield start
-    for handle in handles:
-        handle.__exit__(None, None, None)
-
-
-@pytest.fixture
-def sim(server: Callable[..., Any]) -> Any:
-    return server()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
 
 
 def client_of(handle: Any) -> nbimages.Client:

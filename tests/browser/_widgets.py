@@ -49,6 +49,28 @@ def wait_final(page: Any, count: int = 1, timeout: float = 30.0) -> list[dict[st
     return previews(page)
 
 
+PAINTER_SIZE = (1536, 1024)
+
+
+def painter_cell(brush: int) -> str:
+    """A cell making a MaskPainter over a 1536x1024 photo, with ``alpha_at(points)`` to read its mask."""
+    width, height = PAINTER_SIZE
+    return f"""
+import numpy as np
+from nbimages import Client
+from nbimages.widgets import MaskPainter
+with Client() as c:
+    photo = c.generate("a sunflower field under a blue sky", size="{width}x{height}")[0]
+painter = MaskPainter(photo, brush_size={brush})
+
+def alpha_at(points):
+    alpha = np.asarray(painter.mask.to_pil().convert("RGBA"))[..., 3]
+    return [int(alpha[y, x]) for x, y in points]
+
+painter
+"""
+
+
 def canvas_point(box: dict[str, float], size: tuple[int, int], x: float, y: float) -> tuple[float, float]:
     """Page coordinates of image pixel (x, y) on a canvas of ``size`` shown in ``box``."""
     width, height = size

@@ -7,27 +7,14 @@ from typing import Any
 
 import pytest
 
-from _widgets import canvas_point, hook, stroke
+from _widgets import PAINTER_SIZE, canvas_point, hook, painter_cell, stroke
 
 pytestmark = pytest.mark.browser
 
-W, H = 1536, 1024
+W, H = PAINTER_SIZE
 BRUSH = 60
 
-PAINTER = f"""
-import numpy as np
-from nbimages import Client
-from nbimages.widgets import MaskPainter
-with Client() as c:
-    photo = c.generate("a sunflower field under a blue sky", size="{W}x{H}")[0]
-painter = MaskPainter(photo, brush_size={BRUSH})
-
-def alpha_at(points):
-    alpha = np.asarray(painter.mask.to_pil().convert("RGBA"))[..., 3]
-    return [int(alpha[y, x]) for x, y in points]
-
-painter
-"""
+PAINTER = painter_cell(BRUSH)
 
 
 def test_mask_painter_strokes_undo_invert(notebook: Any, shot: Any) -> None:

@@ -12,27 +12,14 @@ import pytest
 from playwright.sync_api import expect
 from test_dark_theme import set_theme
 
-from _widgets import canvas_point, hook, stroke
+from _widgets import PAINTER_SIZE, canvas_point, hook, painter_cell, stroke
 
 pytestmark = pytest.mark.browser
 
-W, H = 1536, 1024
+W, H = PAINTER_SIZE
 BRUSH = 40
 
-PAINTER = f"""
-import numpy as np
-from nbimages import Client
-from nbimages.widgets import MaskPainter
-with Client() as c:
-    photo = c.generate("a sunflower field under a blue sky", size="{W}x{H}")[0]
-painter = MaskPainter(photo, brush_size={BRUSH})
-
-def alpha_at(points):
-    alpha = np.asarray(painter.mask.to_pil().convert("RGBA"))[..., 3]
-    return [int(alpha[y, x]) for x, y in points]
-
-painter
-"""
+PAINTER = painter_cell(BRUSH)
 FILLER = "print('\\n'.join(f'line {i}' for i in range(60)))"
 
 SCROLLER = """() => { const el = document.querySelector('.jp-WindowedPanel-outer') || document.querySelector('.jp-Notebook');
