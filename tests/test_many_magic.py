@@ -33,7 +33,11 @@ def test_two_sweeps_make_a_grid_updated_in_one_display(nb: Notebook) -> None:
     assert last.display_id == shown[0].display_id
     assert "quality ↓ · size →" in last.html and ">1536x1024</th>" in last.html and ">low</th>" in last.html
     assert len(last.images()) == 4 and max(max(i.size) for i in last.images()) <= 160
-    assert [p.json["quality"] for p in nb.requests("/images/generations")] == ["low", "low", "high", "high"]
+    # Four requests, sent side by side (in any order); the run keeps the items' order.
+    sent = sorted((p.json["quality"], p.json["size"]) for p in nb.requests("/images/generations"))
+    assert sent == sorted((q, s) for q in ("low", "high") for s in ("1024x1024", "1536x1024"))
+    assert [(i.params["quality"], i.params["size"]) for i in run.images] == [
+        ("low", "1024x1024"), ("low", "1536x1024"), ("high", "1024x1024"), ("high", "1536x1024")]
 
 
 def test_each_line_is_a_prompt_and_a_refused_one_fails_its_cell(nb: Notebook) -> None:
