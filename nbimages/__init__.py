@@ -85,40 +85,145 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
-if TYPE_CHECKING:
-    from ._requests import image_tool
-    from ._sweep import sweep
-    from .client import AsyncClient, Client
+if TYPE_CHECKING:  # `X as X`: re-exported for type checkers (mypy --strict); imported lazily at run time
+    from ._requests import (
+        image_tool as image_tool,
+    )
+    from ._sweep import (
+        sweep as sweep,
+    )
+    from .client import (
+        AsyncClient as AsyncClient,
+    )
+    from .client import (
+        Client as Client,
+    )
+    from .conversation import (
+        Conversation as Conversation,
+    )
+    from .conversation import (
+        Turn as Turn,
+    )
+    from .conversation import (
+        current_conversation as current_conversation,
+    )
     from .errors import (
-        APIConnectionError,
-        APIError,
-        APITimeoutError,
-        AuthenticationError,
-        BadRequestError,
-        ConfigurationError,
-        ConflictError,
-        ContentPolicyError,
-        InvalidInputError,
-        NbImagesError,
-        NotFoundError,
-        RateLimitError,
-        ServerError,
-        StoreError,
-        StreamError,
-        VectorImageError,
+        APIConnectionError as APIConnectionError,
+    )
+    from .errors import (
+        APIError as APIError,
+    )
+    from .errors import (
+        APITimeoutError as APITimeoutError,
+    )
+    from .errors import (
+        AuthenticationError as AuthenticationError,
+    )
+    from .errors import (
+        BadRequestError as BadRequestError,
+    )
+    from .errors import (
+        ConfigurationError as ConfigurationError,
+    )
+    from .errors import (
+        ConflictError as ConflictError,
+    )
+    from .errors import (
+        ContentPolicyError as ContentPolicyError,
+    )
+    from .errors import (
+        InvalidInputError as InvalidInputError,
+    )
+    from .errors import (
+        NbImagesError as NbImagesError,
+    )
+    from .errors import (
+        NotFoundError as NotFoundError,
+    )
+    from .errors import (
+        RateLimitError as RateLimitError,
+    )
+    from .errors import (
+        ServerError as ServerError,
+    )
+    from .errors import (
+        StoreError as StoreError,
+    )
+    from .errors import (
+        StreamError as StreamError,
+    )
+    from .errors import (
+        VectorImageError as VectorImageError,
     )
     from .events import (
-        ImageCompleted,
-        ImageGenerationProgress,
-        PartialImage,
-        Response,
-        ResponseCompleted,
-        ResponseCreated,
-        TextDelta,
-        TextDone,
+        ImageCompleted as ImageCompleted,
     )
-    from .image import Image, Usage
-    from .many import generate_many
-    from .masks import invert, mask_from_array, mask_from_box, outpaint, paste_outside_mask
-    from .run import Run, runs
-    from .stream import AsyncStream, Stream
+    from .events import (
+        ImageGenerationProgress as ImageGenerationProgress,
+    )
+    from .events import (
+        PartialImage as PartialImage,
+    )
+    from .events import (
+        Response as Response,
+    )
+    from .events import (
+        ResponseCompleted as ResponseCompleted,
+    )
+    from .events import (
+        ResponseCreated as ResponseCreated,
+    )
+    from .events import (
+        TextDelta as TextDelta,
+    )
+    from .events import (
+        TextDone as TextDone,
+    )
+    from .image import (
+        Image as Image,
+    )
+    from .image import (
+        Usage as Usage,
+    )
+    from .many import (
+        generate_many as generate_many,
+    )
+    from .masks import (
+        invert as invert,
+    )
+    from .masks import (
+        mask_from_array as mask_from_array,
+    )
+    from .masks import (
+        mask_from_box as mask_from_box,
+    )
+    from .masks import (
+        outpaint as outpaint,
+    )
+    from .masks import (
+        paste_outside_mask as paste_outside_mask,
+    )
+    from .run import (
+        Run as Run,
+    )
+    from .run import (
+        runs as runs,
+    )
+    from .store import (
+        Store as Store,
+    )
+    from .stream import (
+        AsyncStream as AsyncStream,
+    )
+    from .stream import (
+        Stream as Stream,
+    )
+    from .widgets import (
+        Gallery as Gallery,
+    )
+    from .widgets import (
+        MaskPainter as MaskPainter,
+    )
+    from .widgets import (
+        Studio as Studio,
+    )

@@ -15,42 +15,31 @@ request), and reports through the run's callbacks, from any thread:
 
 The run's record, ``<store>/runs/<run.id>.json`` (`_run_records`), is written before
 ``start`` is called and rewritten as items finish. A batch engine calls
-``run._set_batch_id(batch_id)`` as soon as the batch exists: the id is written to the record
-at once, so a later kernel can reattach. ``Run.load`` of a ``via="batch"`` run that has not
+``run._add_batch(batch)`` as soon as a batch exists: it is written to the record at once, so a
+later kernel can reattach (``run.batch_id`` is the first batch's id). ``Run.load`` of a ``via="batch"`` run that has not
 ended makes a new engine and calls ``start(run)`` again with ``run.batch_id`` set: the engine
 then collects that batch instead of submitting one.
 
 ``via="batch"`` loads ``nbimages._batch.BatchEngine`` (made as ``BatchEngine(client)``,
-``client`` a `Client`, an `AsyncClient` or None for the default) on first use; until that
-module exists, asking for it raises `BatchNotAvailableError` before anything is written.
+``client`` a `Client`, an `AsyncClient` or None for the default) on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import InvalidInputError, NbImagesError
+from .errors import InvalidInputError
 
 if TYPE_CHECKING:
     from .run import Run
 
-__all__ = ["VIAS", "BatchNotAvailableError", "Engine", "make_engine"]
-
-VIAS = ("live", "batch")
+__all__ = ["Engine", "make_engine"]
 
 
 class Engine(Protocol):
     def start(self, run: Run) -> None: ...
 
     def cancel(self) -> None: ...
-
-
-class BatchNotAvailableError(NbImagesError, NotImplementedError):
-    """``via="batch"`` in a version of nbimages without the Batch API engine."""
-
-    _hint = "use via='live' (the default) for now"
 
 
 def make_engine(via: str, client: Any, *, concurrency: int | None = None) -> Engine:
@@ -60,8 +49,7 @@ def make_engine(via: str, client: Any, *, concurrency: int | None = None) -> Eng
 
         return LiveEngine(client, concurrency=concurrency)
     if via == "batch":
-        if importlib.util.find_spec("nbimages._batch") is None:
-            raise BatchNotAvailableError("via='batch' (OpenAI's Batch API) is not available in this version")
-        engine: Engine = importlib.import_module("nbimages._batch").BatchEngine(client)
-        return engine
+        from ._batch import BatchEngine
+
+        return BatchEngine(client)
     raise InvalidInputError("via", via, "'live' or 'batch'")

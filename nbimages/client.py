@@ -53,6 +53,11 @@ class ImageOptions(TypedDict, total=False):
     output_compression: int | None
     moderation: str | None
     partial_images: int | None
+    complexity: str | None
+    safety_identifier: str | None
+    frame_count: int | None
+    frame_duration_ms: int | None
+    svg: dict[str, Any] | None
 
 
 class EditOptions(ImageOptions, total=False):
@@ -70,6 +75,7 @@ class RespondOptions(TypedDict, total=False):
     detail: str
     instructions: str | None
     tool_choice: Any
+    safety_identifier: str | None
 
 
 class DescribeOptions(TypedDict, total=False):

@@ -11,7 +11,6 @@ All text is escaped. On a terminal, `TextProgress` prints a progress bar instead
 
 from __future__ import annotations
 
-import contextvars
 import sys
 import time
 from html import escape
@@ -22,6 +21,7 @@ from .display import _MUTED, Bundle, _Output, _short, thumbnail_html
 from .errors import describe_error
 
 if TYPE_CHECKING:
+    from ._cell_output import CellOutput
     from ._run_items import Item
     from .run import Run
 
@@ -166,11 +166,11 @@ class LiveSheet(_Output):
     """The sheet shown in the current cell, refreshed from any thread at most every `REFRESH_INTERVAL`."""
 
     def __init__(self, run: Run) -> None:
-        super().__init__()
+        # Captured while the cell runs: refreshes from the engine's thread, also after the cell
+        # ended, land in this cell, as a background job's do.
+        super().__init__(to=_this_cell())
         self.sheet = ContactSheet(run)
-        # The kernel's parent message: refreshes from the engine's thread land in this cell.
-        self._context = contextvars.copy_context()
-        self._throttle = Throttle(REFRESH_INTERVAL, self._refresh)
+        self._throttle = Throttle(REFRESH_INTERVAL, self.show)
 
     def show(self) -> None:
         self.publish(*self.sheet.bundle())
@@ -181,8 +181,15 @@ class LiveSheet(_Output):
     def flush(self) -> None:
         self._throttle.flush()
 
-    def _refresh(self) -> None:
-        self._context.copy().run(self.show)
+
+def _this_cell() -> CellOutput | None:
+    """The output of the cell IPython is running (None outside IPython, or in a terminal)."""
+    from IPython import get_ipython
+
+    from ._cell_output import capture
+
+    shell = get_ipython()  # type: ignore[no-untyped-call]
+    return capture(shell) if shell is not None else None
 
 
 class TextProgress:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _run_records
@@ -66,7 +67,6 @@ class Run:
         self.store = store
         self.estimate = estimate
         self.batch_id: str | None = None
-        self._batch_id_to_write: str | None = None  # the batch id on its way to the record
         self.batches: list[dict[str, Any]] = []  # the Batch API's batches, as `_add_batch` records them
         self._batch_of: dict[int, tuple[str, str]] = {}  # item index -> (batch id, custom id)
         self.defaults = dict(defaults or {})
@@ -181,21 +181,15 @@ class Run:
             self._errors[index] = error
         self._changed()
 
-    def _set_batch_id(self, batch_id: str) -> None:
-        """The Batch API's id, written to the record at once (before the engine waits on it).
-        ``batch_id`` is set once the record holds it: whoever sees it can rely on the record."""
-        self._batch_id_to_write = batch_id
-        self._record.flush()
-        self.batch_id = batch_id
-
     def _add_batch(self, batch: dict[str, Any]) -> None:
         """One batch of the run, written to the record at once: ``{"id", "endpoint", "model",
         "custom_ids": {custom id: item index}, "collected": False}`` (the first one's id is
-        ``batch_id``)."""
+        ``batch_id``, set only once the record holds it: whoever sees it can rely on the record)."""
         with self._lock:
             self.batches.append(batch)
             self._index_batch(batch)
-        self._set_batch_id(self.batch_id or str(batch["id"]))
+        self._record.flush()
+        self.batch_id = str(self.batches[0]["id"])
 
     def _batch_collected(self, batch_id: str, status: str) -> None:
         """Every result of batch ``batch_id`` (which ended ``status``) was reported."""
@@ -222,7 +216,7 @@ class Run:
 
     # -- saving ---------------------------------------------------------------------------
     def _save(self, item: Item, image: Image) -> Image:
-        run = {"id": self.id, "item": item.index, "params": clean_params(_recordable(item.params))}
+        run = {"id": self.id, "item": item.index, "params": self._recorded_params[item.index]}
         if item.index in self._batch_of:
             run["batch_id"], run["custom_id"] = self._batch_of[item.index]
         elif self.batch_id:
@@ -261,9 +255,9 @@ class Run:
             batches = [dict(batch) for batch in self.batches]
         return {
             "id": self.id, "created": _iso(self.created), "created_ts": self.created, "updated": _iso(time.time()),
-            "via": self.via, "status": status, "batch_id": self.batch_id or self._batch_id_to_write,
+            "via": self.via, "status": status, "batch_id": str(batches[0]["id"]) if batches else None,
             "batches": batches,
-            "defaults": clean_params(_recordable(self.defaults)), "axes": self.axes,
+            "defaults": self._recorded_defaults, "axes": self.axes,
             "estimate_usd": self.estimate.usd if self.estimate is not None else None,
             "pid": os.getpid(), "host": socket.gethostname(), "items": items,
         }
@@ -271,7 +265,7 @@ class Run:
     def _item_record(self, item: Item) -> dict[str, Any]:
         images = self._results.get(item.index, [])
         error = self._errors.get(item.index)
-        return {"params": clean_params(_recordable(item.params)), "labels": clean_params(item.labels),
+        return {"params": self._recorded_params[item.index], "labels": clean_params(item.labels),
                 "key": item.key, "images": self._ids_of(item.index, images),
                 "error": str(describe_error(error, 300)) if error is not None else None,
                 "reused": item.index in self._reused}
@@ -284,7 +278,17 @@ class Run:
             ids = self._image_ids[index] = [i for i in map(self.store.id_of, images) if i]
         return ids
 
-    @property
+    # The items never change: what is derived from them is made once, not at every rewrite of
+    # the record (cleaning hashes input images) nor at every refresh of the sheet.
+    @cached_property
+    def _recorded_params(self) -> list[Any]:
+        return [clean_params(_recordable(item.params)) for item in self._items]
+
+    @cached_property
+    def _recorded_defaults(self) -> Any:
+        return clean_params(_recordable(self.defaults))
+
+    @cached_property
     def axes(self) -> list[str]:
         """The swept names whose values differ between items, in sweep order (rows, then columns)."""
         names: list[str] = []

@@ -54,6 +54,8 @@ class TurnRunner:
         self.mask = mask
         self.cache_key = cache_key
         self.options = {k: v for k, v in (options or {}).items() if v is not None}
+        if self.options.get("output_format") in config.WHOLE_FORMATS:
+            self.options.pop("partial_images", None)  # GIF and SVG arrive whole, whatever the caller's default
         self.on_partial = on_partial
         self.on_progress = on_progress
         self.on_completed = on_completed
@@ -121,12 +123,11 @@ class TurnRunner:
     def _run_whole(self) -> Turn:
         """One unstreamed request. Once sent it is paid for, so a cancel does not discard it."""
         conv = self.conversation
-        options = {k: v for k, v in self.options.items() if k != "partial_images"}
         if self.kind == "generate":
-            turn: Turn = conv.generate(self.prompt, cache_key=self.cache_key, **options)
+            turn: Turn = conv.generate(self.prompt, cache_key=self.cache_key, **self.options)
         else:
             image = self.images[0] if len(self.images) == 1 else self.images or None
-            turn = conv.edit(self.prompt, image, mask=self.mask, cache_key=self.cache_key, **options)
+            turn = conv.edit(self.prompt, image, mask=self.mask, cache_key=self.cache_key, **self.options)
         for number, image in enumerate(turn.images, 1):
             self.completed.append(image)
             if self.on_completed is not None:

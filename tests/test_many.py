@@ -236,15 +236,12 @@ def test_a_bad_item_is_refused_before_any_request_naming_it(sim: Any, store: Sto
     assert sim.simulator.requests == []
 
 
-def test_batch_is_refused_clearly_until_its_engine_exists(sim: Any, store: Store) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("nbimages._batch") is not None:
-        pytest.skip("the Batch API engine is there")
-    with pytest.raises(NotImplementedError, match="batch"):
-        many(sim, ["a"], store, via="batch")
+def test_an_unknown_via_is_refused_before_anything(sim: Any, store: Store) -> None:
+    with pytest.raises(nbimages.InvalidInputError) as caught:
+        many(sim, ["a"], store, via="carrier-pigeon")
+    assert caught.value.param == "via" and "'live' or 'batch'" in str(caught.value)
     with pytest.raises(nbimages.NbImagesError):
-        many(sim, ["a"], store, via="batch")
+        many(sim, ["a"], store, via="batches")
     assert sim.simulator.requests == [] and not (store.home / "runs").exists()
 
 

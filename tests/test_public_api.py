@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,27 @@ def test_no_public_name_is_shadowed_by_a_submodule() -> None:
             importlib.import_module(f"nbimages.{module.name}")
     shadowed = [name for name in nbimages.__all__ if isinstance(getattr(nbimages, name), types.ModuleType)]
     assert shadowed == []
+
+
+def test_a_strictly_typed_script_sees_the_public_api_and_todays_options(tmp_path: Path) -> None:
+    """``mypy --strict`` on user code: the lazily imported names are exported, and the typed
+    keyword arguments include today's options (a missing one would be an error there)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "user.py"
+    script.write_text(
+        "import nbimages\n"
+        "client = nbimages.Client()\n"
+        "gif = client.generate('x', model='gpt-image-2', complexity='high', safety_identifier='u',\n"
+        "                      output_format='gif', frame_count=4, frame_duration_ms=100)\n"
+        "svg = client.generate('x', output_format='svg', svg={'model': 'gpt-5'})\n"
+        "edited = client.edit('x', gif[0], markup=b'', complexity='low')\n"
+        "answer = client.respond('x', safety_identifier='u')\n"
+        "store: nbimages.Store = nbimages.Store('.')\n"
+        "run: nbimages.Run = nbimages.generate_many(nbimages.sweep(prompt=['a', 'b']))\n"
+        "first: nbimages.Image = gif[0]\n"
+    )
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -87,6 +87,19 @@ def test_send_reports_progress_without_completed_and_continues_from_the_head(con
     assert simulator.requests[-1].path.endswith("/responses")
 
 
+@pytest.mark.parametrize("kind", ["generate", "send"])
+def test_a_gif_turn_leaves_out_the_callers_partial_images(conv: Conversation, simulator: Any, kind: str) -> None:
+    """GIF arrives whole: a front end's partial-images default is not sent, for either API."""
+    calls = Calls()
+    turn = calls.runner(conv, kind, "a spinning coin",
+                        options={"partial_images": 2, "output_format": "gif", "frame_count": 3, **IMAGE}).run()
+    assert turn is not None and turn.image is not None and turn.image.frame_count == 3
+    body = simulator.requests[-1].json
+    sent = body["tools"][0] if kind == "send" else body
+    assert sent["output_format"] == "gif" and "partial_images" not in sent
+    assert [n for n in calls.names() if n[0] == "partial"] == []
+
+
 def test_edit_sends_the_images_and_the_mask(conv: Conversation, simulator: Any) -> None:
     photo = nbimages.Image(make_png((256, 256)))
     mask = nbimages.mask_from_box(photo, (0, 0, 128, 128))

@@ -275,9 +275,7 @@ class Studio(NbImagesWidget):
 
     # -- running -----------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {}
-        if self.output_format not in config.WHOLE_FORMATS:
-            options["partial_images"] = self.partial_images
+        options: dict[str, Any] = {"partial_images": self.partial_images}  # the runner drops it for GIF and SVG
         if self.output_format == "gif":
             options["frame_count"] = self.frame_count
         if self.model.strip():
