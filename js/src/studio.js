@@ -132,6 +132,7 @@ function render({ model, el }) {
   // set once each is decoded and on screen; `data-kind` is partial/final ("thumbnail" for
   // the saved thumbnail shown before any preview arrives).
   let seq = 0;
+  let previewing = false; // once a preview is on its way, the saved thumbnail must not replace it
   let shown = "";
   /** @param {string} url @param {string} kind */
   const display = (url, kind) => {
@@ -143,7 +144,7 @@ function render({ model, el }) {
   };
   stops.push(watch(model, "thumbnail", () => {
     const bytes = toBytes(model.get("thumbnail"));
-    if (seq > 0 || bytes.length === 0) return;
+    if (previewing || bytes.length === 0) return;
     img.src = urls.make(bytes);
     display(img.src, "thumbnail");
   }));
@@ -153,6 +154,7 @@ function render({ model, el }) {
   let queue = Promise.resolve();
   /** @param {ImageMessage} msg @param {Blob} blob */
   const show = async (msg, blob) => {
+    previewing = true;
     const url = await urls.fromBlob(blob);
     const probe = new Image();
     probe.src = url;
@@ -160,6 +162,7 @@ function render({ model, el }) {
       await probe.decode();
     } catch {
       urls.revoke(url); // unreadable bytes: keep what is shown
+      previewing = seq > 0;
       return;
     }
     img.src = url;
