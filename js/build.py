@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 SHARED = SRC / "_shared.js"
-WIDGETS = ("studio", "mask_painter", "gallery")
+WIDGETS = ("studio", "mask_painter", "gallery", "image_actions")
 
 _IMPORT = re.compile(r'^import \{[^}]*\} from "\./_shared\.js";\n', re.MULTILINE)
 _EXPORT = re.compile(r"^export (?=function |class |const )", re.MULTILINE)

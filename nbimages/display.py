@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .image import Image
 
 __all__ = [
+    "Clock",
     "LiveImage",
     "LiveMarkdown",
     "PreviewOptions",
@@ -263,19 +264,33 @@ class _Output:
             display(data, raw=True, metadata=metadata, display_id=self.display_id, update=update)  # type: ignore[no-untyped-call]
 
 
+class Clock(Protocol):
+    """A live line shown under the image that keeps the time itself (`widgets.ImageActions`)."""
+
+    def status(self, phase: str, elapsed: float) -> None: ...
+    def finished(self, images: Sequence[Image], prompt: str) -> None: ...
+    def stopped(self, kept: Image | None = None) -> None: ...
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any: ...
+
+
 class LiveImage(_Output):
     """A generation in progress: status line, partial images, then the final image.
 
     ``partials`` is how many partial images were asked for ("partial 1 of 2");
-    ``backend`` is shown in the status line ("offline simulator"). With ``tick`` > 0 a
-    background thread refreshes the elapsed time every ``tick`` seconds until the first
-    picture arrives: a high quality image can take a minute before its first partial, and
-    a frozen "0.0 s" looks like a hang. (Pictures are not refreshed: that would send them again.)
+    ``backend`` is shown in the status line ("offline simulator").
+
+    With a ``clock`` (a widget, in a notebook that shows widgets) the time and the phase are
+    its line under the output, which ticks in the browser, and then its actions; the
+    output keeps the picture and what stays true (model, backend). Without one, the status
+    line has the time: with ``tick`` > 0 a background thread refreshes it every ``tick``
+    seconds until the first picture arrives (a high quality image can take a minute before
+    its first partial, and a frozen "0.0 s" looks like a hang; pictures are not refreshed:
+    that would send them again).
     """
 
     def __init__(self, prompt: str, *, model: str | None = None, backend: str | None = None,
                  partials: int = 0, options: PreviewOptions = PreviewOptions(), tick: float = 0.0,
-                 to: Publisher | None = None) -> None:
+                 to: Publisher | None = None, clock: Clock | None = None) -> None:
         super().__init__(to)
         self.prompt = prompt
         self.model = model
@@ -291,10 +306,18 @@ class LiveImage(_Output):
         self._last_at = 0.0
         self._ticker: threading.Thread | None = None
         self._queued = False
+        self._clock = clock
 
     def _status(self, state: str) -> str:
-        parts = [p for p in (self.model, self.backend, f"{self.elapsed:.1f} s", state) if p]
-        return " · ".join(parts)
+        if self._clock is not None:
+            return " · ".join(p for p in (self.model, self.backend) if p)
+        return " · ".join(p for p in (self.model, self.backend, f"{self.elapsed:.1f} s", state) if p)
+
+    def publish(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        first = self.display_id is None
+        super().publish(data, metadata)
+        if first and self._clock is not None:  # its line goes under the output, once
+            _Output(self._to).publish(*self._clock._repr_mimebundle_())
 
     def _publish_status(self, state: str, meta: dict[str, Any]) -> None:
         with self._lock:
@@ -306,6 +329,8 @@ class LiveImage(_Output):
                 shown, box = self._shown
                 html = f'<div class="nbimages">{_img_tag(shown, box, self.prompt, faded=True)}{html}</div>'
             self.publish({"text/html": html, "text/plain": f"nbimages: {status}"}, {"nbimages": meta})
+            if self._clock is not None:
+                self._clock.status(state, self.elapsed)
             self._state = state
             self._last_at = time.monotonic()
 
@@ -329,7 +354,7 @@ class LiveImage(_Output):
             self.started = time.monotonic()
         self._queued = queued
         self._publish_status(state, {"kind": "queued" if queued else "status", "prompt": self.prompt})
-        if self._tick > 0 and self._ticker is None:
+        if self._tick > 0 and self._ticker is None and self._clock is None:
             # The copied context carries the kernel's parent message: the refreshes land in this cell.
             context = contextvars.copy_context()
             self._ticker = threading.Thread(target=context.run, args=(self._refresh,), daemon=True,
@@ -366,15 +391,22 @@ class LiveImage(_Output):
         elapsed = None if cached else self.elapsed
         self.publish(*image_bundle(images, options=self.options, cached=cached, elapsed=elapsed,
                                    backend=self.backend, text=text, prompt=self.prompt, not_saved=not_saved))
+        if self._clock is not None:
+            self._clock.finished(images, self.prompt)
 
     def error(self, exc: BaseException, partial: Image | None = None, images: Sequence[Image] = ()) -> None:
         self.stop()
         self.publish(*error_bundle(exc, partial, self.options, images=images))
+        if self._clock is not None:
+            self._clock.stopped(partial)
 
     def interrupted(self, saved: Image | None = None, *, why: str = "interrupted") -> None:
         """Keep the picture on screen, say so (``why``: "interrupted", "cancelled"), and where the
         last partial image was saved."""
         where = f" · last partial image saved to {saved.path}" if saved is not None and saved.path else ""
+        if self._clock is not None:  # what happened stays in the output, where the time no longer is
+            self._clock.stopped(saved)
+            self._clock = None
         self._publish_status(why + where, {"kind": why, "prompt": self.prompt})
         self.stop()
 

@@ -72,6 +72,9 @@ class Imagine(Configurable):
                                       "picture (0: only when something arrives). Only in a kernel.").tag(config=True)
     timeout = Float(config.DEFAULT_TIMEOUT,
                     help="Read timeout in seconds (high quality images can take minutes).").tag(config=True)
+    actions = Bool(True, help="Under each %%imagine output in a notebook, a line whose clock ticks while the image is "
+                              "made, then Download, Copy prompt, Open in the painter and Refine in Studio (a widget; "
+                              "False: the static output alone).").tag(config=True)
     wait = Bool(True, help="Whether %%imagine waits for its image (False: as --no-wait, the cell returns at once "
                            "and the image is made in the background; --wait then waits).").tag(config=True)
 
@@ -848,6 +851,12 @@ class ImagineMagics(Magics):
             job.wait(max(0.0, deadline - time.monotonic()))
 
 
+def _actions_line() -> Any:
+    from .widgets.image_actions import ImageActions
+
+    return ImageActions()
+
+
 class _ImagineRun:
     """One %%imagine: its inputs resolved in the cell, then a job (here, or in the background
     with --no-wait) that reuses a stored result or streams a new turn, and shows it."""
@@ -887,11 +896,12 @@ class _ImagineRun:
         if args.new:
             conv.reset()
         output = magics._cell_output(args.wait if args.wait is not None else magics.settings.wait)
-        # A terminal prints every update: the refreshes are for notebooks only.
+        # A terminal prints every update: the refreshes and the widget are for notebooks only.
         in_kernel = getattr(magics.shell, "kernel", None) is not None
         live = self.live = LiveImage(self.prompt, model=self.model, backend=_backend_label(magics.client),
                                      partials=self.options["partial_images"] or 0, options=magics.preview_options,
-                                     tick=magics.settings.status_interval if in_kernel else 0.0, to=output)
+                                     tick=magics.settings.status_interval if in_kernel else 0.0, to=output,
+                                     clock=_actions_line() if in_kernel and magics.settings.actions else None)
         job = Job("imagine", self.prompt, output=output, line=magics._line(new=args.new), head=conv.head,
                   show_error=self._show_error)
         if job.after is not None or job.background:  # the placeholder, in the cell before it returns

@@ -41,6 +41,8 @@ def _recording_client(nb: Any, cwd: Path) -> Any:
                 "meta": (content.get("metadata") or {}).get("nbimages") or {},
                 "at": time.perf_counter(),
                 "state": content.get("execution_state"),
+                "widget": (content.get("data") or {}).get("state") if msg["msg_type"] == "comm_msg" else None,
+                "view": (content.get("data") or {}).get("application/vnd.jupyter.widget-view+json"),
             })
             return super().process_message(msg, cell, cell_index)
 
@@ -81,7 +83,15 @@ def _displays(cell: Any) -> list[Any]:
 
 
 def _display_messages(messages: list[dict[str, Any]], cell: int) -> list[dict[str, Any]]:
-    return [m for m in messages if m["cell"] == cell and m["type"] in ("display_data", "update_display_data")]
+    """The cell's image output as it was shown and updated (not the widget line under it)."""
+    return [m for m in messages if m["cell"] == cell and m["type"] in ("display_data", "update_display_data")
+            and m["view"] is None]
+
+
+def _actions_line(messages: list[dict[str, Any]], cell: int) -> list[dict[str, Any]]:
+    """The state updates of the line under the cell's image (`ImageActions`), in order."""
+    [shown] = [m for m in messages if m["cell"] == cell and m["view"] is not None]
+    return [m["widget"] for m in messages if m["cell"] == cell and m["widget"] and m["at"] >= shown["at"]]
 
 
 def test_no_errors_and_no_tracebacks(executed: Any) -> None:
@@ -103,11 +113,16 @@ def test_partials_stream_into_one_area_before_the_final_image(executed: Any) -> 
     assert {m["display_id"] for m in shown} == {shown[0]["display_id"]}
     updates = shown[1:]
     assert all(m["type"] == "update_display_data" for m in updates)
-    # The elapsed time ticked while the server was silent (from a thread: still in this cell).
-    refreshes = [m for m in updates if m["meta"].get("refresh")]
-    assert len(refreshes) >= 3 and all(m["meta"]["kind"] == "status" for m in refreshes)
-    first_picture = next(i for i, m in enumerate(updates) if m["meta"].get("kind") == "partial")
-    assert all(not m["meta"].get("refresh") for m in updates[first_picture:])
+    # In a notebook the clock is the line under the image (it ticks in the browser): the output
+    # itself is not sent again to refresh a time, and every phase reaches the line.
+    assert not [m for m in updates if m["meta"].get("refresh")]
+    line = _actions_line(messages, index)
+    phases = [state["phase"] for state in line if state.get("phase")]
+    assert phases[0] == "sending the request…" and "partial 1 of 3" in phases
+    assert "partial 3 of 3 · finishing the final image…" in phases
+    elapsed = [state["elapsed"] for state in line if "elapsed" in state]
+    assert elapsed == sorted(elapsed) and elapsed[-1] > LATENCY
+    assert line[-1] == {**line[-1], "running": False, "count": 1}  # then its actions, for the image
     partials = [m for m in updates if m["meta"].get("kind") == "partial"]
     assert [m["meta"]["index"] for m in partials] == [0, 1, 2]
     assert updates[-1]["meta"]["kind"] == "final"
@@ -121,8 +136,9 @@ def test_partials_stream_into_one_area_before_the_final_image(executed: Any) -> 
 def test_the_saved_output_is_the_final_image_with_its_caption(executed: Any) -> None:
     nb, _, cwd = executed
     _, cell = _cell(nb, "%%imagine --size")
-    [output] = _displays(cell)  # the live area, updated in place
-    assert [o.output_type for o in cell.outputs if o.output_type != "stream"] == ["display_data"]
+    output, line = _displays(cell)  # the live area, updated in place, and the line under it
+    assert [o.output_type for o in cell.outputs if o.output_type != "stream"] == ["display_data"] * 2
+    assert "application/vnd.jupyter.widget-view+json" in line.data and line.data["text/plain"] == ""
     meta = output.metadata["nbimages"]
     assert meta["kind"] == "final" and meta["width"] == 1536 and meta["height"] == 1024
     path = Path(meta["path"])
@@ -138,7 +154,7 @@ def test_the_saved_output_is_the_final_image_with_its_caption(executed: Any) -> 
 def test_continue_and_describe_and_history(executed: Any) -> None:
     nb, messages, _ = executed
     index, cell = _cell(nb, "%%imagine --continue")
-    [output] = _displays(cell)
+    output, _line = _displays(cell)
     html = output.data["text/html"]
     assert output.metadata["nbimages"]["kind"] == "final" and "<script" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the revised prompt, escaped
@@ -159,7 +175,7 @@ def test_running_the_cell_again_reuses_the_stored_image(executed: Any) -> None:
     first_index, first = _cell(nb, "%%imagine --size")
     again_index = max(i for i, c in enumerate(nb.cells) if c.source == first.source)
     assert again_index != first_index
-    [output] = _displays(nb.cells[again_index])
+    output, _line = _displays(nb.cells[again_index])
     assert output.metadata["nbimages"]["cached"] is True
     assert output.metadata["nbimages"]["path"] == _displays(first)[0].metadata["nbimages"]["path"]
     assert "reused from the store" in output.data["text/plain"]

@@ -809,26 +809,41 @@ def test_studio_download_sends_the_shown_images_file(studio: Studio) -> None:
     assert downloads(wire) == [(path.name, "image/png", path.read_bytes())]
 
 
-def test_gallery_refine_in_studio_makes_the_image_current(filled_store: Any, client: nbimages.Client) -> None:
+def test_gallery_refine_in_studio_opens_a_studio_below_at_the_image(filled_store: Any, client: nbimages.Client) -> None:
     from nbimages.conversation import current_conversation, set_current_conversation
 
     store, _ = filled_store
     gallery = Gallery(store=store, page_size=3)
-    wire = Wire(gallery)
     chosen = store.get(gallery.items[1]["id"])
     set_current_conversation(nbimages.Conversation(client, store=store))
     try:
-        view_sends(gallery, {"action": "studio", "id": chosen.id})
+        view_sends(gallery, {"action": "refine", "id": chosen.id})
         conversation = current_conversation()
         assert conversation.image is not None and conversation.image.data == chosen.path.read_bytes()
         assert [t.prompt for t in conversation.turns] == [chosen.prompt]
-        [(notice, _)] = wire.custom(type="notice")
-        assert notice["id"] == chosen.id and "Studio()" in notice["text"]
-        studio = Studio()
+        studio = gallery._opened
+        assert isinstance(studio, Studio) and studio.conversation is conversation
         assert studio.image is conversation.image and studio.head == conversation.turns[0].id
+        assert gallery.error == ""
+        view_sends(gallery, {"action": "close_opened"})
+        assert gallery._opened is None and gallery._opened_note == ""
         studio.close()
     finally:
         set_current_conversation(None)
+
+
+def test_gallery_open_in_the_painter_paints_on_the_stored_image(filled_store: Any) -> None:
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=3)
+    chosen = store.get(gallery.items[0]["id"])
+    view_sends(gallery, {"action": "paint", "id": chosen.id})
+    painter = gallery._opened
+    assert isinstance(painter, MaskPainter) and gallery.error == ""
+    assert painter.image.data == chosen.path.read_bytes()
+    view_sends(gallery, {"action": "paint", "id": "no-such-image"})
+    assert gallery._opened is painter  # a refused action leaves what is open
+    assert "no-such-image" in gallery.error
+    painter.close()
 
 
 def test_gallery_search_and_refresh(filled_store: Any, client: nbimages.Client) -> None:
@@ -1019,3 +1034,87 @@ def test_imagine_magic_takes_a_mask_painter_with_a_few_pixels_painted(ipshell: A
 
     head = current_conversation().head
     assert head is not None and head.image is not None and head.image.params.get("mask") is True
+
+
+# -- the line under a %%imagine output: clock, then actions --------------------------------
+class _Recorder:
+    """A `display.Publisher` that keeps what was published, by display id."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[str, dict[str, Any], bool]] = []
+
+    def publish(self, data: dict[str, Any], metadata: dict[str, Any], *, display_id: str, update: bool) -> None:
+        self.shown.append((display_id, data, update))
+
+
+def test_image_actions_keep_the_clock_and_then_act_on_the_final_image(client: nbimages.Client,
+                                                                      store: nbimages.Store) -> None:
+    from nbimages.display import LiveImage
+    from nbimages.widgets.image_actions import ImageActions
+
+    image = store.save(client.generate("a lighthouse at dusk", size="1024x1024", quality="low")[0])
+    [partial] = client.generate("a blurry lighthouse", size="1024x1024", quality="low")
+    line, out = ImageActions(), _Recorder()
+    wire = Wire(line)
+    live = LiveImage("a lighthouse at dusk", model="gpt-image-2", backend="offline simulator", partials=1,
+                     tick=0.01, to=out, clock=line)
+    live.show()
+    live.partial(partial, 0)
+    assert line.running and line.phase == "partial 1 of 1 · finishing the final image…" and line.count == 0
+    area, widget = out.shown[0][0], out.shown[1][0]
+    assert area != widget and "application/vnd.jupyter.widget-view+json" in out.shown[1][1]
+    # The time is the line's: the output says what stays true, and is not refreshed to tick.
+    texts = [data["text/plain"] for shown_id, data, _ in out.shown if shown_id == area]
+    assert texts and all(text == "nbimages: gpt-image-2 · offline simulator" for text in texts)
+    time.sleep(0.05)
+    assert len([s for s in out.shown if s[0] == area]) == len(texts)
+
+    live.final([image])
+    assert not line.running and line.count == 1 and line.prompt == "a lighthouse at dusk"
+    assert [s[0] for s in out.shown].count(widget) == 1  # shown once, then only its state changes
+    view_sends(line, {"action": "download", "index": 0})
+    assert downloads(wire) == [(image.path.name, "image/png", image.path.read_bytes())]
+    view_sends(line, {"action": "download", "index": 1})
+    assert "index=1 is not valid: expected an image of this output, 0 to 0" in line.error
+    line.close()
+
+
+def test_image_actions_after_an_interrupt_keep_the_partial_saved(client: nbimages.Client) -> None:
+    from nbimages.display import LiveImage
+    from nbimages.widgets.image_actions import ImageActions
+
+    [partial] = client.generate("a half-made lighthouse", size="1024x1024", quality="low")
+    line, out = ImageActions(), _Recorder()
+    live = LiveImage("a lighthouse", partials=2, to=out, clock=line)
+    live.show()
+    live.partial(partial, 0)
+    live.interrupted(partial)
+    assert not line.running and line.count == 1 and line._target({"index": 0}) is partial
+    last_text = [data["text/plain"] for shown_id, data, _ in out.shown if "text/html" in data][-1]
+    assert re.search(r"\d+\.\d s · interrupted", last_text)  # the output keeps the time once the line stops
+    line.close()
+
+
+def test_open_in_the_painter_binds_a_name_without_taking_the_users(ipshell: Any, client: nbimages.Client) -> None:
+    from nbimages.widgets.image_actions import ImageActions
+
+    [image] = client.generate("a red barn", size="1024x1024", quality="low")
+    line = ImageActions()
+    line.finished([image], "a red barn")
+    ipshell.user_ns.pop("painter", None)
+    ipshell.user_ns["painter_2"] = None
+    try:
+        ipshell.user_ns["painter"] = "the user's own"
+        view_sends(line, {"action": "paint", "index": 0})
+        first = line._opened
+        assert isinstance(first, MaskPainter) and first.image is image
+        assert ipshell.user_ns["painter"] == "the user's own" and ipshell.user_ns["painter_3"] is first
+        assert line._opened_note.startswith("The painter, in Python as painter_3:")
+        view_sends(line, {"action": "paint", "index": 0})  # the name it gave is reused
+        assert ipshell.user_ns["painter_3"] is line._opened and line._opened is not first
+        view_sends(line, {"action": "close_opened"})
+        assert line._opened is None and ipshell.user_ns["painter_3"] is not None  # still usable from Python
+    finally:
+        for name in ("painter", "painter_2", "painter_3"):
+            ipshell.user_ns.pop(name, None)
+        line.close()

@@ -13,6 +13,7 @@
  *   on(event: string, callback: (...args: any[]) => void): void,
  *   off(event: string, callback?: (...args: any[]) => void): void,
  *   send(content: object, callbacks?: any, buffers?: (ArrayBuffer | ArrayBufferView)[]): void,
+ *   widget_manager?: any,
  * }} Model
  */
 
@@ -227,13 +228,16 @@ export async function copyText(text) {
 
 /**
  * The row of small actions under every image view: Download (the original file, sent by the
- * kernel: `{action: "download", ...target()}`), Copy prompt, and any `extra` actions, with a
- * short feedback line. The kernel's `download` and `notice` messages are handled here.
+ * kernel: `{action: "download", ...target()}`), Copy prompt, Open in the painter and Refine in
+ * Studio (`paint` / `refine`: the kernel opens that widget below the view, see `openedSlot`),
+ * and any `extra` actions, with a short feedback line. The kernel's `download` and `notice`
+ * messages are handled here.
  * @param {Model} model
- * @param {{ target: () => Record<string, any>, prompt: () => string, extra?: ExtraAction[] }} options
+ * @param {{ target: () => Record<string, any>, prompt: () => string, paint?: boolean, refine?: boolean,
+ *   extra?: ExtraAction[] }} options
  * @returns {ActionBar}
  */
-export function actionBar(model, { target, prompt, extra = [] }) {
+export function actionBar(model, { target, prompt, paint = false, refine = false, extra = [] }) {
   const feedback = h("span", { hook: "action-feedback", class: "nbi-actions__feedback", "aria-live": "polite" });
   let timer = 0;
   /** @param {string} text @param {number} [seconds] */
@@ -245,6 +249,13 @@ export function actionBar(model, { target, prompt, extra = [] }) {
   /** @param {ExtraAction} action */
   const button = ({ hook, label, title, onclick }) =>
     /** @type {HTMLButtonElement} */ (h("button", { hook, class: "nbi-btn nbi-btn--small", type: "button", title, onclick }, label));
+  /** @type {ExtraAction[]} */
+  const opening = [
+    ...(paint ? [{ hook: "open-in-painter", label: "Open in the painter", title: "Paint a mask or draw a markup on this image, below",
+      onclick: () => act(model, "paint", target()) }] : []),
+    ...(refine ? [{ hook: "refine-in-studio", label: "Refine in Studio", title: "Continue from this image in a Studio, below",
+      onclick: () => act(model, "refine", target()) }] : []),
+  ];
   const buttons = [
     button({ hook: "download", label: "Download", title: "Save the original file", onclick: () => {
       say("Preparing the download…", 0);
@@ -253,6 +264,7 @@ export function actionBar(model, { target, prompt, extra = [] }) {
     button({ hook: "copy-prompt", label: "Copy prompt", title: "Copy the prompt to the clipboard", onclick: async () => {
       say((await copyText(prompt())) ? "Copied" : "Could not copy: select the prompt and copy it");
     } }),
+    ...opening.map(button),
     ...extra.map(button),
   ];
   const el = h("div", { hook: "actions", class: "nbi-actions", role: "toolbar", "aria-label": "Image actions" },
@@ -278,6 +290,59 @@ export function actionBar(model, { target, prompt, extra = [] }) {
       clearTimeout(timer);
       stopListening();
       stopError();
+    },
+  };
+}
+
+/**
+ * Where a widget the kernel opened for this view (a painter, a Studio) is shown: below the
+ * view, under a line that says how to reach it from Python, with a Close button. The trait
+ * `_opened` refers to the child widget ("IPY_MODEL_<id>"), `_opened_note` is that line.
+ * @param {Model} model
+ * @returns {{ el: HTMLElement, stop: () => void }}
+ */
+export function openedSlot(model) {
+  const note = h("span", { hook: "opened-note", class: "nbi-opened__note" });
+  const close = h("button", { hook: "close-opened", class: "nbi-btn nbi-btn--small", type: "button",
+    title: "Close the widget opened below (it stays usable from Python)", onclick: () => act(model, "close_opened") }, "Close");
+  const body = h("div", { class: "nbi-opened__body" });
+  const el = h("div", { hook: "opened", class: "nbi-opened", hidden: true },
+    h("div", { class: "nbi-opened__head" }, note, close), body);
+  /** @type {any} */
+  let view = null;
+  let shown = "";
+  let turn = 0; // a newer reference wins over a view still being made
+  const show = async () => {
+    const ref = String(model.get("_opened") ?? "");
+    note.textContent = String(model.get("_opened_note") ?? "");
+    if (ref === shown) return;
+    shown = ref;
+    const mine = ++turn;
+    view?.remove();
+    view = null;
+    el.hidden = ref === "";
+    el.dataset.state = ref === "" ? "closed" : "opening";
+    if (ref === "" || !model.widget_manager) return;
+    const child = await model.widget_manager.get_model(ref.replace(/^IPY_MODEL_/, ""));
+    const made = await model.widget_manager.create_view(child);
+    if (mine !== turn) {
+      made.remove();
+      return;
+    }
+    view = made;
+    body.append(made.el);
+    el.dataset.state = "shown";
+    el.scrollIntoView({ block: "nearest" });
+  };
+  const stop = watch(model, ["_opened", "_opened_note"], () => {
+    show().catch((e) => { note.textContent = `Could not show it here: ${e}`; });
+  });
+  return {
+    el,
+    stop() {
+      stop();
+      turn += 1;
+      view?.remove();
     },
   };
 }

@@ -4,7 +4,7 @@
 // does not jump); it keeps the focus and its keys (Escape closes, the arrows step through the
 // page) and gives the focus back to the card on close. While the widget is on screen it asks
 // the kernel every few seconds whether the store changed, so new images appear by themselves.
-import { act, actionBar, errorLine, focusOnPress, h, listen, takeKeys, UrlBag, watch } from "./_shared.js";
+import { act, actionBar, errorLine, focusOnPress, h, listen, openedSlot, takeKeys, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {{ id: string, prompt: string, revised_prompt: string, model: string, created: number,
@@ -61,10 +61,8 @@ function render({ model, el }) {
   const actions = actionBar(model, {
     target: () => ({ id: detail.dataset.id }),
     prompt: () => items().find((item) => item.id === detail.dataset.id)?.prompt ?? "",
-    extra: [{
-      hook: "refine-in-studio", label: "Refine in Studio", title: "Continue from this image in the Studio",
-      onclick: () => act(model, "studio", { id: detail.dataset.id }),
-    }],
+    paint: true,
+    refine: true,
   });
   stops.push(actions.stop);
   const close = h("button", { hook: "enlarged-close", class: "nbi-btn nbi-detail__close", type: "button", title: "Close (Esc)", "aria-label": "Close" }, "×");
@@ -77,9 +75,11 @@ function render({ model, el }) {
   const [error, stopError] = errorLine(model);
   stops.push(stopError);
 
+  const opened = openedSlot(model);
+  stops.push(opened.stop);
   const root = h("div", { hook: "gallery", class: "nbi nbi-gallery" },
     h("div", { class: "nbi-toolbar" }, search, count, pager),
-    body, pagerBelow, error);
+    body, pagerBelow, error, opened.el);
   el.replaceChildren(root);
 
   // A short grid (one row) grows while the overlay is open, so the whole panel fits in the widget.
@@ -235,6 +235,8 @@ function render({ model, el }) {
   for (const button of [next, nextBelow]) button.addEventListener("click", () => turn(1));
   reload.addEventListener("click", () => act(model, "refresh"));
   close.addEventListener("click", hideDetail);
+  // A painter or Studio opened from the enlarged view is shown below the grid: the overlay makes way.
+  stops.push(watch(model, "_opened", () => { if (model.get("_opened") && !detail.hidden) hideDetail(); }));
   detail.addEventListener("click", (e) => {
     if (e.target === detail) hideDetail(); // beside the panel
   });

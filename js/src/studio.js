@@ -1,5 +1,5 @@
 // Studio view: prompt and options, a live preview of every partial image, follow-ups and history.
-import { act, actionBar, bindControl, bindText, errorLine, h, listen, takeKeys, toBytes, UrlBag, watch } from "./_shared.js";
+import { act, actionBar, bindControl, bindText, errorLine, h, listen, openedSlot, takeKeys, toBytes, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {import("./_shared.js").ImageMessage} ImageMessage */
@@ -73,8 +73,10 @@ function render({ model, el }) {
   const frame = h("div", { hook: "preview-frame", class: "nbi-preview", dataset: { state: "empty" } }, img, placeholder, badge);
   const caption = h("p", { hook: "caption", class: "nbi-caption" });
   let shownPrompt = ""; // the prompt of the image shown (the kernel sends it with each preview)
-  const actions = actionBar(model, { target: () => ({}), prompt: () => shownPrompt || prompt.value });
+  const actions = actionBar(model, { target: () => ({}), prompt: () => shownPrompt || prompt.value, paint: true });
   stops.push(actions.stop);
+  const opened = openedSlot(model);
+  stops.push(opened.stop);
 
   // -- status, error, history --------------------------------------------------------------
   const statusText = h("span", { class: "nbi-status__text" });
@@ -97,7 +99,7 @@ function render({ model, el }) {
         field("Follow-up", followup),
         h("div", { class: "nbi-row" }, refine, refineHint)),
       h("div", { class: "nbi-stage" }, frame, actions.el, caption)),
-    status, error, history);
+    status, error, history, opened.el);
   el.replaceChildren(root);
   stops.push(stopError);
 

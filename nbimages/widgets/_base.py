@@ -3,8 +3,11 @@
 Views ask for things with custom messages ``{"action": name, ...}`` (plus binary buffers);
 each action is a method named ``_action_<name>(content, buffers)``. The kernel answers by
 changing traits (small state) or by sending images as binary messages (see `_wire`).
-Every image view has a Download button: ``{"action": "download", ...}`` is answered with the
-original file's bytes (never a preview), through the kernel, so it works with a remote server.
+Every image view has an action bar. Download: ``{"action": "download", ...}`` is answered with
+the original file's bytes (never a preview), through the kernel, so it works with a remote
+server. "Open in the painter" (``paint``) and "Refine in Studio" (``refine``) open that widget
+below the view (the ``_opened`` trait; the view renders it) and bind it to a name in the
+notebook, so that Python can go on from there (``painter.edit("...")``).
 
 The ES modules are never built on import (`static_file`): a wheel carries them, and a source
 checkout gets them from ``python js/build.py`` (``make build``; ``pip install -e .``, ``make
@@ -17,14 +20,19 @@ from __future__ import annotations
 
 import base64
 import warnings
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
+import ipywidgets
 import traitlets
 
 from ..errors import InvalidInputError, StoreError, describe_error
 from ._wire import MIME, send_download
+
+if TYPE_CHECKING:
+    from ..image import Image
 
 __all__ = ["MissingFrontEnd", "NbImagesWidget", "one_line", "static_file"]
 
@@ -96,6 +104,29 @@ def one_line(exc: BaseException) -> str:
     return str(describe_error(exc, limit=300))
 
 
+# Widgets this module bound to a name: only those names are reused for the next one.
+_BOUND: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def bind_in_notebook(base: str, widget: Any) -> str | None:
+    """Give ``widget`` a name in the notebook's namespace: ``base``, else ``base_2``, ... A
+    name is taken over only from a widget bound here before, never from the user's own
+    variables. None outside IPython."""
+    from IPython import get_ipython
+
+    shell = get_ipython()  # type: ignore[no-untyped-call]
+    if shell is None:
+        return None
+    namespace = shell.user_ns
+    name, number = base, 1
+    while name in namespace and namespace[name] not in _BOUND:
+        number += 1
+        name = f"{base}_{number}"
+    namespace[name] = widget
+    _BOUND.add(widget)
+    return name
+
+
 def _expected(trait: traitlets.TraitType[Any, Any]) -> str:
     """What a trait accepts, in words: "an int from 1 to 200"."""
     low, high = getattr(trait, "min", None), getattr(trait, "max", None)
@@ -111,6 +142,10 @@ class NbImagesWidget(anywidget.AnyWidget):
 
     error = traitlets.Unicode("").tag(sync=True)
     thumbnail = traitlets.Bytes(b"").tag(sync=True)  # a small WebP of what the widget shows
+    # A widget opened below this one from its action bar (a painter, a Studio), and how to reach it.
+    _opened = traitlets.Instance(ipywidgets.DOMWidget, allow_none=True).tag(
+        sync=True, **ipywidgets.widget_serialization)
+    _opened_note = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         for asset in (getattr(self, "_esm", None), getattr(self, "_css", None)):
@@ -152,14 +187,49 @@ class NbImagesWidget(anywidget.AnyWidget):
         except Exception as exc:  # shown in the widget: a comm handler has nowhere else to report
             self.error = one_line(exc)
 
-    # -- downloads ------------------------------------------------------------------------
+    # -- the action bar -----------------------------------------------------------------
+    def _target(self, content: dict[str, Any]) -> Image:
+        """The image an action of the bar is about (``content`` says which, for a widget showing several)."""
+        raise InvalidInputError("action", content.get("action"), f"an action {type(self).__name__} takes")
+
     def _action_download(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self._send_original(*self._original(content))
 
     def _original(self, content: dict[str, Any]) -> tuple[str, Path | None, bytes | None]:
-        """What ``download`` sends: (name without extension, file, bytes in memory). A widget
-        with a Download button says which image the view asked for."""
-        raise InvalidInputError("action", "download", f"an action {type(self).__name__} takes")
+        """What ``download`` sends: (name without extension, file, bytes in memory)."""
+        image = self._target(content)
+        stem = image.path.stem if image.path is not None else "image"
+        return stem, image.path, image.data
+
+    def _action_paint(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        from .mask_painter import MaskPainter
+
+        painter = MaskPainter(self._target(content))
+        name = bind_in_notebook("painter", painter)
+        self._open(painter, f"The painter, in Python as {name}: paint where to change, then "
+                            f'{name}.edit("what to change")' if name else "")
+
+    def _action_refine(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        from ..conversation import current_conversation
+        from .studio import Studio
+
+        image = self._target(content)
+        conversation = current_conversation()
+        if conversation.image is not image:  # a new line of work that starts at this image
+            conversation.reset()
+            conversation.add(image.prompt or image.revised_prompt or "", image)
+        studio = Studio(conversation)
+        name = bind_in_notebook("studio", studio)
+        self._open(studio, f"A Studio on the kernel's conversation, now at this image (in Python as {name}); "
+                           "%%imagine --continue refines it too" if name else "")
+
+    def _action_close_opened(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self._opened = None
+        self._opened_note = ""
+
+    def _open(self, widget: ipywidgets.DOMWidget, note: str) -> None:
+        self._opened_note = note
+        self._opened = widget
 
     def _send_original(self, stem: str, path: Path | None, data: bytes | None = None) -> None:
         """Send an image's original bytes for the view to save as ``<stem>.<ext>``: its file

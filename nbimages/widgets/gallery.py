@@ -27,9 +27,6 @@ __all__ = ["Gallery"]
 
 THUMB_SIDE = 256
 LARGE_MAX_SIDE = 1536
-STUDIO_NOTICE = "This is now the kernel's current image: run Studio() to refine it (an open Studio: studio.refresh())"
-
-
 class Gallery(NbImagesWidget):
     """A browser for the store: ``Gallery(store=None, page_size=24)``.
 
@@ -127,15 +124,8 @@ class Gallery(NbImagesWidget):
         record = self._record(content.get("id"))
         return record.id, record.path, None
 
-    def _action_studio(self, content: dict[str, Any], buffers: list[bytes]) -> None:
-        """Refine in Studio: the kernel's shared conversation continues from this image."""
-        from ..conversation import current_conversation
-
-        record = self._record(content.get("id"))
-        conversation = current_conversation()
-        conversation.reset()  # a new line of work that starts at the stored image
-        conversation.add(record.prompt or record.revised_prompt or "", _usable(record))
-        self.send({"type": "notice", "id": record.id, "text": STUDIO_NOTICE})
+    def _target(self, content: dict[str, Any]) -> Image:
+        return _usable(self._record(content.get("id")))
 
     def _record(self, image_id: Any) -> StoredImage:
         if not isinstance(image_id, str) or not image_id:

@@ -263,15 +263,18 @@ class Studio(NbImagesWidget):
     def _action_checkout(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         self.checkout(int(content["id"]))
 
-    def _original(self, content: dict[str, Any]) -> tuple[str, Path | None, bytes | None]:
-        """The image the preview shows: its stored file, else (a partial image, or one the store
-        could not save) its bytes as they came."""
+    def _target(self, content: dict[str, Any]) -> Image:
+        """The image the preview shows (a partial one too)."""
         image = self._shown.image
         if image is None:
-            raise InvalidInputError("download", None, "an image in the preview: generate one")
-        stem = image.path.stem if image.path is not None else (
-            "partial" if not self._shown.final else "image")
-        return stem, image.path, image.data
+            raise InvalidInputError(content.get("action", "image"), None, "an image in the preview: generate one")
+        return image
+
+    def _original(self, content: dict[str, Any]) -> tuple[str, Path | None, bytes | None]:
+        """The stored file of the image shown, else (a partial image, or one the store could not
+        save) its bytes as they came."""
+        stem, path, data = super()._original(content)
+        return stem if path is not None or self._shown.final else "partial", path, data
 
     # -- running -----------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
