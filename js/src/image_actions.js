@@ -11,7 +11,7 @@ function render({ model, el }) {
   const phase = h("span", { hook: "phase", class: "nbi-status__text" });
   const clock = h("span", { hook: "clock", class: "nbi-status__elapsed" });
   const status = h("div", { hook: "status", class: "nbi-status", "aria-live": "polite" },
-    h("span", { class: "nbi-spinner", "aria-hidden": "true" }), clock, phase);
+    h("span", { class: "nbi-spinner", "aria-hidden": "true" }), phase, clock);
   const choice = /** @type {HTMLSelectElement} */ (h("select", { hook: "image-choice", class: "nbi-input nbi-image-choice", title: "Which image the actions are for" }));
   const actions = actionBar(model, {
     target: () => ({ index: Number(choice.value || 0) }),

@@ -1,7 +1,7 @@
 """The action bar under the Studio preview and the Gallery's enlarged view, in a real JupyterLab:
 Download saves the original stored file (sent by the kernel), Copy prompt fills the clipboard
-(or, without the Clipboard API, copies through a hidden text box), Refine in Studio makes a
-stored image the kernel's current one."""
+(or, without the Clipboard API, copies through a hidden text box), Open in the painter and
+Refine in Studio open those widgets below the view, on the chosen image."""
 
 from __future__ import annotations
 
@@ -86,6 +86,13 @@ def test_download_and_copy_prompt_in_studio_and_gallery(notebook: Any, shot: Any
         assert page.evaluate("() => navigator.clipboard.readText()") == "a lighthouse on a cliff at dusk"
         shot(studio, "_studio")
 
+        studio.locator(hook("open-in-painter")).click()
+        expect(studio.locator(f'{hook("mask-painter")}[data-ready="true"]')).to_be_visible(timeout=20_000)
+        assert nb.value("painter.image is studio.image") is True
+        shot(studio, "_studio_painter")
+        studio.locator(hook("close-opened")).click()
+        expect(studio.locator(hook("mask-painter"))).to_have_count(0)
+
         gallery = page.locator(hook("gallery"))
         card = gallery.locator(hook("gallery-item")).nth(1)
         chosen = card.get_attribute("data-id")
@@ -101,11 +108,23 @@ def test_download_and_copy_prompt_in_studio_and_gallery(notebook: Any, shot: Any
         expect(enlarged.locator(hook("action-feedback"))).to_have_text("Copied")
         assert page.evaluate("() => window.__nbiCopied") == [PROMPTS[0]]
 
-        enlarged.locator(hook("refine-in-studio")).click()
-        expect(enlarged.locator(hook("action-feedback"))).to_contain_text("Studio()")
-        assert nb.wait_value(f"studio.conversation.image.path == store.get({chosen!r}).path") is True
-        shot(gallery, "_gallery")
+        enlarged.locator(hook("open-in-painter")).click()
+        painter = gallery.locator(hook("mask-painter"))
+        expect(gallery.locator(f'{hook("mask-painter")}[data-ready="true"]')).to_be_visible(timeout=20_000)
+        expect(enlarged).to_be_hidden()  # the overlay makes way for what opened below the grid
+        assert nb.value(f"painter.image.data == store.get({chosen!r}).path.read_bytes()") is True
+        shot(gallery, "_gallery_painter")
 
+        gallery.locator(f'{hook("gallery-item")}[data-id="{chosen}"]').click()
+        enlarged.locator(hook("refine-in-studio")).click()
+        expect(gallery.locator(hook("studio"))).to_be_visible(timeout=20_000)
+        expect(painter).to_have_count(0)
+        assert nb.wait_value(f"studio_2.conversation.image.path == store.get({chosen!r}).path") is True
+        shot(gallery, "_gallery")
+        gallery.locator(hook("close-opened")).first.click()
+        expect(gallery.locator(hook("studio"))).to_have_count(0)
+
+        gallery.locator(f'{hook("gallery-item")}[data-id="{chosen}"]').click()
         nb.execute(f"store.get({chosen!r}).path.unlink()")  # gone behind the store's back
         enlarged.locator(hook("download")).click()
         expect(gallery.locator(hook("error"))).to_contain_text(f"cannot download {chosen}: its file is missing")
