@@ -809,6 +809,22 @@ def test_studio_download_sends_the_shown_images_file(studio: Studio) -> None:
     assert downloads(wire) == [(path.name, "image/png", path.read_bytes())]
 
 
+def test_studio_actions_follow_the_history_item_clicked(studio: Studio) -> None:
+    wire = Wire(studio)
+    studio.generate("a red panda chef")
+    studio.wait(10)
+    first = studio.image
+    studio.refine("now wearing a tall white hat")
+    studio.wait(10)
+    assert first is not None and first.path is not None and studio.image is not first
+    view_sends(studio, {"action": "checkout", "id": studio.history[0]["id"]})
+    view_sends(studio, {"action": "download"})
+    assert downloads(wire)[-1] == (first.path.name, "image/png", first.path.read_bytes())
+    view_sends(studio, {"action": "paint"})
+    assert isinstance(studio._opened, MaskPainter) and studio._opened.image is first
+    studio._opened.close()
+
+
 def test_gallery_refine_in_studio_opens_a_studio_below_at_the_image(filled_store: Any, client: nbimages.Client) -> None:
     from nbimages.conversation import current_conversation, set_current_conversation
 
