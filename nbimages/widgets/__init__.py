@@ -20,6 +20,14 @@ buffer each (``_wire``), never as synced state; state holds at most a small WebP
 DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
 
     every widget   error           one-line error (role=alert, hidden when empty; title = text)
+    action bars    actions         the bar (role=toolbar): download, copy-prompt, open-in-painter,
+                                   refine-in-studio buttons; action-feedback  its short note
+                   opened          the painter or Studio opened below (data-state = opening |
+                                   shown | closed); opened-note  how to reach it from Python;
+                                   close-opened  its Close button
+    under %%imagine image-actions  root (``ImageActions``); status  the line while running:
+                                   phase, clock (seconds, ticking in the browser); then the
+                                   action bar; image-choice  which image, with several
     Studio         studio          root; class ``is-busy`` while generating
                    prompt          prompt textarea          generate  Generate button
                    model           model text input         size      size select
