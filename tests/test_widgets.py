@@ -320,6 +320,23 @@ def test_a_broken_stream_keeps_its_partial_and_says_so(studio: Studio, secret_tr
     assert wire.custom(type="image", slot="preview") == []
 
 
+def test_a_server_error_gives_its_request_id_until_the_next_error_or_run(studio: Studio) -> None:
+    studio.generate("forbidden-content")
+    studio.wait(10)
+    exc = studio.last_error
+    assert isinstance(exc, nbimages.ContentPolicyError) and exc.request_id
+    assert studio.error_request_id == exc.request_id and f"[request {exc.request_id}]" in studio.error
+
+    view_sends(studio, {"action": "generate", "prompt": "   "})  # another error, from no request
+    assert studio.error.startswith("InvalidInputError") and studio.error_request_id == ""
+    studio.generate("forbidden-content")
+    studio.wait(10)
+    assert studio.error_request_id.startswith("req_")
+    studio.generate("a red panda chef")
+    assert studio.error_request_id == ""  # gone with its error as the next run starts
+    assert studio.wait(10) is not None
+
+
 def test_a_refused_prompt_shows_the_current_image_again_without_a_badge(studio: Studio) -> None:
     studio.generate("a red panda chef")
     turn = studio.wait(10)

@@ -88,6 +88,7 @@ class Studio(NbImagesWidget):
     safety_identifier = traitlets.Unicode("")  # set from Python only: a hashed id of the app's end user
     busy = traitlets.Bool(False).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
+    error_request_id = traitlets.Unicode("").tag(sync=True)  # the server's id of the failed request, for support
     caption = traitlets.Unicode("").tag(sync=True)
     backend = traitlets.Unicode("").tag(sync=True)
     default_model = traitlets.Unicode("").tag(sync=True)
@@ -125,6 +126,10 @@ class Studio(NbImagesWidget):
         if value and value != "auto":  # refused here, not later in the worker thread
             validate_generation_options({proposal["trait"].name: value})
         return str(value)
+
+    @traitlets.observe("error")
+    def _error_changed(self, change: Any) -> None:
+        self.error_request_id = ""  # an id belongs to one error; `_finish` sets it after the error
 
     @traitlets.observe("model", "default_model")
     def _model_changed(self, change: Any) -> None:
@@ -344,6 +349,7 @@ class Studio(NbImagesWidget):
         if cancelled or job.error is not None:
             if job.error is not None:
                 self.error = one_line(job.error)
+                self.error_request_id = getattr(job.error, "request_id", None) or ""
                 if not partials:  # not an earlier run's picture beside the refused prompt
                     self._show_current()
             ended = f"{'Cancelled' if cancelled else 'Failed'} after {elapsed:.1f} s"
