@@ -255,8 +255,10 @@ def test_cancel_closes_the_stream_within_half_a_second_and_keeps_partials(over: 
     assert not studio.running, "the worker is still reading the stream or its connection is open"
     assert elapsed < 0.5
     assert not studio.busy and studio.error == "" and studio.last_error is None
-    assert len(studio.partials) == 2 and studio.status.startswith("Cancelled")
-    assert "kept 2 partial" in studio.status
+    assert len(studio.partials) == 2
+    assert re.fullmatch(r"Cancelled after \d+\.\d s: the last partial image stays on screen but is not added "
+                        r"to the history", studio.status), studio.status
+    assert studio.caption == ""  # not the caption of the image before
     assert studio.conversation.all_turns == []  # an interrupted stream is not a turn
     assert len(wire.custom(type="image")) == 2  # nothing after the cancel
     # and the widget works again at once (the fault was for one request)
@@ -304,7 +306,9 @@ def test_a_broken_stream_keeps_its_partial_and_says_so(studio: Studio, secret_tr
     assert len(studio.partials) == 1
     assert [c["final"] for c, _ in wire.custom(type="image", slot="preview")] == [False]  # the partial stays shown
     assert studio.history == [] and not studio.busy
-    assert "partial image is shown" in studio.caption  # not the caption of some other picture
+    assert re.fullmatch(r"Failed after \d+\.\d s: the last partial image stays on screen but is not added "
+                        r"to the history", studio.status), studio.status
+    assert studio.caption == ""  # not the caption of some other picture
 
     # A refused prompt produced nothing: the preview must not keep the earlier run's partial.
     studio.generate("a forbidden-content poster")
@@ -314,6 +318,23 @@ def test_a_broken_stream_keeps_its_partial_and_says_so(studio: Studio, secret_tr
     wire.messages.clear()
     view_sends(studio, {"action": "hello"})  # a new view shows nothing either
     assert wire.custom(type="image", slot="preview") == []
+
+
+def test_a_server_error_gives_its_request_id_until_the_next_error_or_run(studio: Studio) -> None:
+    studio.generate("forbidden-content")
+    studio.wait(10)
+    exc = studio.last_error
+    assert isinstance(exc, nbimages.ContentPolicyError) and exc.request_id
+    assert studio.error_request_id == exc.request_id and f"[request {exc.request_id}]" in studio.error
+
+    view_sends(studio, {"action": "generate", "prompt": "   "})  # another error, from no request
+    assert studio.error.startswith("InvalidInputError") and studio.error_request_id == ""
+    studio.generate("forbidden-content")
+    studio.wait(10)
+    assert studio.error_request_id.startswith("req_")
+    studio.generate("a red panda chef")
+    assert studio.error_request_id == ""  # gone with its error as the next run starts
+    assert studio.wait(10) is not None
 
 
 def test_a_refused_prompt_shows_the_current_image_again_without_a_badge(studio: Studio) -> None:

@@ -390,16 +390,22 @@ export function bindText(model, name, el) {
 }
 
 /**
- * The one-line error area every widget has (`error` trait), with role="alert".
+ * The error area every widget has (`error` trait), with role="alert". A widget that syncs
+ * `error_request_id` gets the server's request id at the end, as text to select and copy
+ * (the error text names it too, in brackets: said once).
  * @param {Model} model
  * @returns {[HTMLElement, () => void]}
  */
 export function errorLine(model) {
   const el = h("div", { hook: "error", class: "nbi-error", role: "alert" });
-  const stop = watch(model, "error", () => {
+  const stop = watch(model, ["error", "error_request_id"], () => {
     const text = String(model.get("error") ?? "");
-    el.textContent = text;
-    el.title = text; // the line is cut with an ellipsis when long; the whole text on hover
+    const id = String(model.get("error_request_id") ?? "");
+    el.replaceChildren(id ? text.replace(` [request ${id}]`, "") : text);
+    if (id) {
+      el.append(h("span", { class: "nbi-error__request" }, " ·\u00a0request\u00a0", // kept together with the id
+        h("span", { hook: "request-id", class: "nbi-error__id", text: id })));
+    }
     el.hidden = text === "";
   });
   return [el, stop];

@@ -22,6 +22,22 @@ function field(text, control) {
   return h("label", { class: "nbi-field" }, h("span", { class: "nbi-label", text }), control);
 }
 
+/**
+ * Scroll `strip` sideways (it alone, never the page, as `scrollIntoView` could) so that
+ * `item` is wholly inside its visible box.
+ * @param {HTMLElement} strip
+ * @param {HTMLElement} item
+ */
+function revealInStrip(strip, item) {
+  const box = strip.getBoundingClientRect();
+  const left = box.left + strip.clientLeft;
+  const right = left + strip.clientWidth;
+  const { left: start, right: end } = item.getBoundingClientRect();
+  const margin = 4; // not flush with the edge
+  if (start < left) strip.scrollLeft -= left - start + margin;
+  else if (end > right) strip.scrollLeft += end - right + margin;
+}
+
 /** @param {{ model: Model, el: HTMLElement }} context */
 function render({ model, el }) {
   const urls = new UrlBag();
@@ -205,6 +221,7 @@ function render({ model, el }) {
 
   let timer = 0;
   let started = 0;
+  let revealed = 0; // the turn last scrolled into view in the history strip
   stops.push(watch(model, "busy", () => {
     const busy = Boolean(model.get("busy"));
     root.classList.toggle("is-busy", busy);
@@ -229,6 +246,7 @@ function render({ model, el }) {
     const head = model.get("head");
     const busy = Boolean(model.get("busy"));
     history.hidden = items.length === 0;
+    const scroll = strip.scrollLeft;
     strip.replaceChildren(...items.map((item, i) => {
       const url = thumbs.get(item.id);
       const current = item.id === head;
@@ -243,8 +261,21 @@ function render({ model, el }) {
       url ? h("img", { src: url, alt: "" }) : h("span", { class: "nbi-thumb__empty" }),
       h("span", { class: "nbi-thumb__n", text: String(i + 1) }));
     }));
+    strip.scrollLeft = scroll;
+    if (head !== revealed) { // only then: a strip the user scrolled stays where it is
+      revealed = head;
+      revealCurrent();
+    }
+  }
+  function revealCurrent() {
+    const current = /** @type {HTMLElement | null} */ (strip.querySelector(".is-current"));
+    if (current) revealInStrip(strip, current);
   }
   stops.push(watch(model, ["history", "head"], renderHistory));
+  // A strip laid out later (the view not yet on the page) or made narrower shows it again.
+  const resized = new ResizeObserver(revealCurrent);
+  resized.observe(strip);
+  stops.push(() => resized.disconnect());
 
   // -- messages from the kernel -----------------------------------------------------------------
   stops.push(listen(model, {

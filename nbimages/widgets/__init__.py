@@ -19,7 +19,8 @@ buffer each (``_wire``), never as synced state; state holds at most a small WebP
 
 DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
 
-    every widget   error           one-line error (role=alert, hidden when empty; title = text)
+    every widget   error           the error: one line of text, wrapped when long (role=alert, hidden when empty)
+                   request-id      in it, the server's request id (the Studio's ``error_request_id``)
     action bars    actions         the bar (role=toolbar): download, copy-prompt, open-in-painter,
                                    refine-in-studio buttons; action-feedback  its short note
                    opened          the painter or Studio opened below (data-state = opening |
@@ -50,7 +51,7 @@ DOM hooks (stable; select with ``[data-nbimages="NAME"]``)::
                    caption         revised prompt / notes       status  data-busy = true | false
                    elapsed         seconds while busy
                    followup        follow-up textarea       refine    Refine button
-                   history         the strip
+                   history         the strip; scrolls sideways to keep the current item in view
                    history-item    one turn (button): data-turn = turn id, data-current,
                                    data-in-line (on the current line of work), title = prompt
     MaskPainter    mask-painter    root: data-tool = brush | eraser, data-ready = "true" once

@@ -34,6 +34,9 @@ QUALITIES = ("auto", "low", "medium", "high", "xhigh", "max")
 COMPLEXITIES = ("auto", "low", "medium", "high")
 FORMATS = ("png", "jpeg", "webp", "gif", "svg")
 HISTORY_THUMB_SIDE = 96
+# A run that ends early (cancelled, broken) makes no turn; its partial images go to the store
+# as partials, and the last one stays in the preview.
+PARTIAL_LEFT = "the last partial image stays on screen but is not added to the history"
 
 
 class _Shown(NamedTuple):
@@ -85,6 +88,7 @@ class Studio(NbImagesWidget):
     safety_identifier = traitlets.Unicode("")  # set from Python only: a hashed id of the app's end user
     busy = traitlets.Bool(False).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
+    error_request_id = traitlets.Unicode("").tag(sync=True)  # the server's id of the failed request, for support
     caption = traitlets.Unicode("").tag(sync=True)
     backend = traitlets.Unicode("").tag(sync=True)
     default_model = traitlets.Unicode("").tag(sync=True)
@@ -122,6 +126,10 @@ class Studio(NbImagesWidget):
         if value and value != "auto":  # refused here, not later in the worker thread
             validate_generation_options({proposal["trait"].name: value})
         return str(value)
+
+    @traitlets.observe("error")
+    def _error_changed(self, change: Any) -> None:
+        self.error_request_id = ""  # an id belongs to one error; `_finish` sets it after the error
 
     @traitlets.observe("model", "default_model")
     def _model_changed(self, change: Any) -> None:
@@ -341,18 +349,16 @@ class Studio(NbImagesWidget):
         completed = not cancelled and job.error is None
         self._show_conversation(preview=completed and not job.final_shown)
         partials = job.runner.partials
-        if cancelled:
-            kept = f"; kept {len(partials)} partial image(s)" if partials else ""
-            self.status = f"Cancelled after {elapsed:.1f} s{kept}"
+        if cancelled or job.error is not None:
+            if job.error is not None:
+                self.error = one_line(job.error)
+                self.error_request_id = getattr(job.error, "request_id", None) or ""
+                if not partials:  # not an earlier run's picture beside the refused prompt
+                    self._show_current()
+            ended = f"{'Cancelled' if cancelled else 'Failed'} after {elapsed:.1f} s"
+            self.status = f"{ended}: {PARTIAL_LEFT}" if partials else ended
             if partials:
-                self.caption = "Cancelled: the last partial image is shown; it was not added to the history."
-        elif job.error is not None:
-            self.error = one_line(job.error)
-            self.status = f"Failed after {elapsed:.1f} s"
-            if partials:
-                self.caption = "The run broke: its last partial image is shown; it was not added to the history."
-            else:  # not an earlier run's picture beside the refused prompt
-                self._show_current()
+                self.caption = ""  # the current turn's caption is not the partial image's
         else:
             if job.kind == "refine" and self.followup.strip() == job.runner.prompt:
                 self.followup = ""  # done; a newer instruction typed meanwhile stays
