@@ -830,6 +830,17 @@ def test_studio_download_sends_the_shown_images_file(studio: Studio) -> None:
     assert downloads(wire) == [(path.name, "image/png", path.read_bytes())]
 
 
+def test_studio_says_how_a_run_ended_once(studio: Studio) -> None:
+    wire = Wire(studio)
+    studio.partial_images = 1
+    studio.generate("a red panda chef")
+    studio.wait(10)
+    statuses = [m["state"]["status"] for m, _ in wire.updates() if "status" in m.get("state", {})]
+    # "finishing", then straight to how it ended: no description of the image in between
+    assert statuses[-2].endswith("finishing") and statuses[-1] == studio.status
+    assert re.search(r"done in \d+\.\d s · 1024×1024$", studio.status), studio.status
+
+
 def test_studio_actions_follow_the_history_item_clicked(studio: Studio) -> None:
     wire = Wire(studio)
     studio.generate("a red panda chef")

@@ -13,9 +13,9 @@ messages near 10 MB).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from io import BytesIO
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ..image import Image
@@ -99,27 +99,28 @@ def preview_bytes(
 def encode_thumbnail(image: Image, max_side: int = THUMBNAIL_SIDE) -> bytes:
     """A small still WebP (keeps transparency) for synced state; empty when the image does not
     decode or is an SVG (the view shows an empty frame until the preview arrives)."""
-    from ..image import header_problem
-
-    if header_problem(image.data):
-        return b""
-    try:
-        return _encode(image, max_side, "webp", quality=80)[0]
-    except _undecodable():
-        return b""
+    return _or_nothing(lambda: _encode(image, max_side, "webp", quality=80)[0], image, b"")
 
 
 def strip_thumbnail(image: Image, max_side: int) -> tuple[bytes, str]:
     """(bytes, mime) of a thumbnail in a strip of many: a WebP, an SVG as it is, an animated
     GIF animated; empty bytes when the image does not decode."""
+    return _or_nothing(lambda: _shrunk(image, max_side), image, (b"", MIME["webp"]))
+
+
+_T = TypeVar("_T")
+
+
+def _or_nothing(make: Callable[[], _T], image: Image, nothing: _T) -> _T:
+    """``make()``, or ``nothing`` when ``image`` does not decode."""
     from ..image import header_problem
 
     if header_problem(image.data):
-        return b"", MIME["webp"]
+        return nothing
     try:
-        return _shrunk(image, max_side)
+        return make()
     except _undecodable():
-        return b"", MIME["webp"]
+        return nothing
 
 
 def _undecodable() -> tuple[type[BaseException], ...]:

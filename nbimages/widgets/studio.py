@@ -226,7 +226,8 @@ class Studio(NbImagesWidget):
         """Show the conversation as it is now (e.g. after ``%%imagine`` added turns)."""
         self._show_conversation(preview=True)
 
-    def _show_conversation(self, *, preview: bool, thumbs: bool = True) -> None:
+    def _show_conversation(self, *, preview: bool, thumbs: bool = True, status: str | None = None) -> None:
+        """History, thumbnail, caption and ``status`` (by default, a description of the current image)."""
         conv = self.conversation
         line = {t.id for t in conv.turns}
         head = conv.head
@@ -241,7 +242,7 @@ class Studio(NbImagesWidget):
         if not self.busy:
             self.thumbnail = encode_thumbnail(current) if current is not None else b""
             self.caption = _caption(current)
-            self.status = self._describe(current) if current is not None else ""
+            self.status = status if status is not None else self._describe(current) if current is not None else ""
         if thumbs:
             self._send_history_thumbs()
         if current is not None and (preview or self._shown.image is None):
@@ -345,29 +346,31 @@ class Studio(NbImagesWidget):
             if self._job is not job or not self.busy:
                 return  # already finished (cancel and the worker both arrive here)
             self.busy = False
-        elapsed = time.monotonic() - job.started
         completed = not cancelled and job.error is None
-        self._show_conversation(preview=completed and not job.final_shown)
-        partials = job.runner.partials
-        if cancelled or job.error is not None:
-            if job.error is not None:
-                self.error = one_line(job.error)
-                self.error_request_id = getattr(job.error, "request_id", None) or ""
-                if not partials:  # not an earlier run's picture beside the refused prompt
-                    self._show_current()
-            ended = f"{'Cancelled' if cancelled else 'Failed'} after {elapsed:.1f} s"
-            self.status = f"{ended}: {PARTIAL_LEFT}" if partials else ended
-            if partials:
-                self.caption = ""  # the current turn's caption is not the partial image's
-        else:
+        self._show_conversation(preview=completed and not job.final_shown, status=self._ending(job, cancelled))
+        if job.error is not None:
+            self.error = one_line(job.error)
+            self.error_request_id = getattr(job.error, "request_id", None) or ""
+            if not job.runner.partials:  # not an earlier run's picture beside the refused prompt
+                self._show_current()
+        if not completed and job.runner.partials:
+            self.caption = ""  # the current turn's caption is not the partial image's
+        if completed:
             if job.kind == "refine" and self.followup.strip() == job.runner.prompt:
                 self.followup = ""  # done; a newer instruction typed meanwhile stays
-            image = job.turn.image if job.turn is not None else None
-            size = f" · {image.width}×{image.height}" if image is not None and image.width else ""
-            self.status = self._status(job, f"done in {elapsed:.1f} s{size}")
             if job.turn is not None and job.turn.save_error is not None:
                 self.error = one_line(job.turn.save_error) + (
                     "; the image is kept in memory (studio.image.save('image.png') writes it elsewhere)")
+
+    def _ending(self, job: _Job, cancelled: bool) -> str:
+        """The status line once a run is over."""
+        elapsed = time.monotonic() - job.started
+        if cancelled or job.error is not None:
+            ended = f"{'Cancelled' if cancelled else 'Failed'} after {elapsed:.1f} s"
+            return f"{ended}: {PARTIAL_LEFT}" if job.runner.partials else ended
+        image = job.turn.image if job.turn is not None else None
+        size = f" · {image.width}×{image.height}" if image is not None and image.width else ""
+        return self._status(job, f"done in {elapsed:.1f} s{size}")
 
     def _status(self, job: _Job, what: str) -> str:
         """The model and the phase; while it runs, the view's own clock shows the time (one clock)."""
