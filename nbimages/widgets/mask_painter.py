@@ -68,28 +68,13 @@ def share_label(painted: int, total: int) -> str:
 
 
 class EditResults(list):  # type: ignore[type-arg]
-    """The images an edit returned: a plain list, shown in a notebook as thumbnails with
-    their prompt and where each was saved (not as ``[<nbimages.Image ...>]``)."""
-
-    THUMB_SIDE = 256
+    """The images an edit returned: a plain list, shown in a notebook as ``%%imagine`` shows
+    its images (previews, caption, where each was saved), not as ``[<nbimages.Image ...>]``."""
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
-        from html import escape
+        from ..display import image_bundle
 
-        from ..display import thumbnail_html
-
-        cards, lines = [], []
-        for number, image in enumerate(self, 1):
-            where = f"saved to {image.path}" if image.path else "not saved"
-            cards.append(
-                f'<figure style="margin:0;max-width:{self.THUMB_SIDE}px">'
-                f"{thumbnail_html(image, self.THUMB_SIDE, alt=image.prompt or '')}"
-                f'<figcaption style="font-size:.85em;opacity:.75;overflow-wrap:anywhere">'
-                f"{number}. {escape(image.model or '')} {image.width}×{image.height} · {escape(where)}"
-                "</figcaption></figure>")
-            lines.append(f"{number}. {image.width}x{image.height} {image.model or ''} {where}")
-        html = f'<div style="display:flex;flex-wrap:wrap;gap:10px">{"".join(cards)}</div>'
-        return {"text/html": html, "text/plain": "\n".join(lines) or "no image"}, {}
+        return image_bundle(list(self))
 
 
 class MaskPainter(NbImagesWidget):
