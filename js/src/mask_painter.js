@@ -726,6 +726,8 @@ function mount(model, el) {
 
   /** @type {Mark | null} */
   let drawing = null;
+  /** @type {ImageData | null} the marks under an arrow or box being dragged, put back at each move */
+  let under = null;
   marks.addEventListener("pointerdown", (e) => {
     if (e.button !== 0) return;
     e.preventDefault();
@@ -734,6 +736,7 @@ function mount(model, el) {
     const style = { color: String(model.get("color")), width: Number(model.get("line_width")) };
     drawing = markTool === "pen" ? { kind: "pen", ...style, points: [at] } : { kind: markTool, ...style, from: at, to: at };
     if (drawing.kind === "pen") drawMark(mctx, W, H, drawing);
+    else under = mctx.getImageData(0, 0, W, H);
   });
   marks.addEventListener("pointermove", (e) => {
     if (!drawing || drawing.kind === "clear") return;
@@ -742,13 +745,14 @@ function mount(model, el) {
       drawMark(mctx, W, H, { ...drawing, points: drawing.points.slice(-2) }); // only the new segment
     } else {
       drawing.to = toImage(e);
-      replayMarks();
+      if (under) mctx.putImageData(under, 0, 0);
       drawMark(mctx, W, H, drawing); // the shape follows the pointer until it is let go
     }
   });
   const endMark = () => {
     const done = drawing;
     drawing = null;
+    under = null;
     if (!done || done.kind === "clear") return;
     const shapeTooSmall = done.kind !== "pen" && Math.hypot(done.to[0] - done.from[0], done.to[1] - done.from[1]) < 2;
     if (shapeTooSmall) { // a click is no arrow or box
