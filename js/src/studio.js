@@ -142,7 +142,11 @@ function render({ model, el }) {
     partialsField.hidden = fmt === "gif" || fmt === "svg";
     framesField.hidden = fmt !== "gif";
   }));
-  stops.push(watch(model, "default_model", () => { modelInput.placeholder = model.get("default_model") || "default"; }));
+  stops.push(watch(model, "default_model", () => {
+    const fallback = model.get("default_model") || "default";
+    modelInput.placeholder = fallback;
+    modelInput.title = `Empty: ${fallback}`; // the placeholder is cut where the box is narrow
+  }));
   stops.push(bindText(model, "caption", caption));
   stops.push(watch(model, "status", () => { statusText.textContent = model.get("status"); }));
 
