@@ -23,7 +23,7 @@ import itertools
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -339,13 +339,18 @@ class Jobs:
         """Cancel every unfinished job and give them ``timeout`` seconds in all to end; then
         their outputs publish nothing more."""
         running = self.unfinished
-        for job in running:
-            job.cancel()
-        deadline = time.monotonic() + timeout
-        for job in running:
-            job.wait(max(0.0, deadline - time.monotonic()))
+        cancel_and_wait(running, timeout)
         for job in running:
             job.mute()
+
+
+def cancel_and_wait(jobs: Sequence[Listed], timeout: float) -> None:
+    """Cancel ``jobs`` and give them ``timeout`` seconds in all to end."""
+    for job in jobs:
+        job.cancel()
+    deadline = time.monotonic() + timeout
+    for job in jobs:
+        job.wait(max(0.0, deadline - time.monotonic()))
 
 
 _every: weakref.WeakSet[Jobs] = weakref.WeakSet()

@@ -15,7 +15,6 @@ import functools
 import keyword
 import re
 import sys
-import time
 import tokenize
 from argparse import ArgumentTypeError
 from collections.abc import Iterator
@@ -836,6 +835,8 @@ class ImagineMagics(Magics):
         self._show(*jobs_bundle([describe(job) for job in self.jobs]))
 
     def _cancel_jobs(self, which: str) -> None:
+        from .jobs import cancel_and_wait
+
         if which == "all":
             chosen = self.jobs.unfinished
         else:
@@ -844,11 +845,7 @@ class ImagineMagics(Magics):
                 raise UsageError(f"%imagine_jobs: there is no job {_printable(which)}: the first column of "
                                  "%imagine_jobs has their numbers (or use --cancel all)")
             chosen = [job]
-        for job in chosen:
-            job.cancel()
-        deadline = time.monotonic() + CANCEL_WAIT
-        for job in chosen:
-            job.wait(max(0.0, deadline - time.monotonic()))
+        cancel_and_wait(chosen, CANCEL_WAIT)
 
 
 def _actions_line() -> Any:
