@@ -764,7 +764,8 @@ def test_in_a_kernel_the_elapsed_time_ticks_while_the_server_is_silent(
     from nbimages.display import LiveImage
 
     monkeypatch.setattr(nb.shell, "kernel", object(), raising=False)  # what tells a kernel from a terminal
-    nb.run("%config Imagine.status_interval = 0.05\n")
+    # Without the widget line (whose clock ticks in the browser) the output's own time is refreshed.
+    nb.run("%config Imagine.status_interval = 0.05\n%config Imagine.actions = False\n")
     nb.simulator.faults.add("stall", seconds=0.4, at_event=0)
     outputs = nb.imagine("", "a slow start")
     single_area(outputs)

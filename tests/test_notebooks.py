@@ -163,9 +163,25 @@ def embedded_images(nb: Any) -> list[tuple[str, bytes]]:
     return found
 
 
-def widget_states(nb: Any) -> dict[str, Any]:
+LINE_UNDER_OUTPUTS = "nbimages.widgets.image_actions.ImageActions"
+
+
+def all_widget_states(nb: Any) -> dict[str, Any]:
     widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
     return {k: v for k, v in widgets.get("state", {}).items() if v.get("model_name") == "AnyModel"}
+
+
+def widget_states(nb: Any) -> dict[str, Any]:
+    """The widgets the notebook made (not the status and action line under each image output)."""
+    return {k: v for k, v in all_widget_states(nb).items() if v["state"].get("_anywidget_id") != LINE_UNDER_OUTPUTS}
+
+
+def line_under(nb: Any, output: Any) -> dict[str, Any]:
+    """The state of the status and action line a ``%%imagine`` output has under it."""
+    model_id = output.data["application/vnd.jupyter.widget-view+json"]["model_id"]
+    state: dict[str, Any] = all_widget_states(nb)[model_id]["state"]
+    assert state["_anywidget_id"] == LINE_UNDER_OUTPUTS
+    return state
 
 
 # -- what every notebook must satisfy --------------------------------------------------------
@@ -193,7 +209,7 @@ def check_size(run: Run) -> None:
         if fmt != "svg":  # a vector drawing is embedded whole: its size says nothing of its bytes
             assert max(width or 0, height or 0) <= MAX_PREVIEW_SIDE, f"a full-size {width}x{height} {where} was embedded"
         assert len(data) <= MAX_IMAGE_BYTES, f"an embedded {where} takes {len(data):,} bytes"
-    widgets = widget_states(run.nb)
+    widgets = all_widget_states(run.nb)
     size = run.path.stat().st_size
     growth = size - (NOTEBOOKS_DIR / run.name).stat().st_size
     budget = len(images) * GROWTH_PER_IMAGE + len(widgets) * GROWTH_PER_WIDGET + GROWTH_SLACK
@@ -272,11 +288,12 @@ def check_streaming(run: Run) -> None:
     assert text(watched).count("PartialImage") == 2 and "ImageCompleted" in text(watched)
 
     # Keep working while it draws: each --no-wait cell ended with its placeholder, and the jobs went on.
-    (placeholder,) = outputs(nb, "%%imagine --no-wait --partial-images 2")
+    placeholder, _ = outputs(nb, "%%imagine --no-wait --partial-images 2")
     assert placeholder.output_type == "display_data" and meta(placeholder)["kind"] in ("status", "partial", "final")
-    (queued,) = outputs(nb, "%%imagine --no-wait --continue")
-    assert meta(queued)["kind"] == "queued" and "queued after job 1" in text([queued])
-    cancelled, listed = outputs(nb, "%imagine --no-wait --new")
+    queued, line = outputs(nb, "%%imagine --no-wait --continue")
+    assert meta(queued)["kind"] == "queued"
+    assert line_under(nb, line)["count"] == 1  # the job ended after its cell, with its image
+    cancelled, _line, listed = outputs(nb, "%imagine --no-wait --new")
     assert meta(cancelled)["kind"] == "cancelled" and meta(listed)["jobs"][2]["state"] == "cancelled"
     (waited,) = outputs(nb, "%imagine_jobs --wait")
     jobs = meta(waited)["jobs"]

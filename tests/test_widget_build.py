@@ -20,7 +20,9 @@ from nbimages.widgets._base import MissingFrontEnd, NbImagesWidget, static_file
 
 REPO = Path(__file__).resolve().parent.parent
 JS = REPO / "js"
-BUNDLES = ("studio.js", "mask_painter.js", "gallery.js")
+BUNDLES = ("studio.js", "mask_painter.js", "gallery.js", "image_actions.js")
+WIDGETS = (("Studio", "studio.js"), ("MaskPainter", "mask_painter.js"), ("Gallery", "gallery.js"),
+           ("ImageActions", "image_actions.js"))
 
 pytestmark = pytest.mark.skipif(not (JS / "build.py").is_file(), reason="not a source checkout")
 
@@ -57,16 +59,17 @@ from PIL import Image
 
 buffer = BytesIO()
 Image.new("RGB", (16, 16), "red").save(buffer, format="PNG")
-makers = {"Studio": lambda: w.Studio(), "MaskPainter": lambda: w.MaskPainter(buffer.getvalue()),
-          "Gallery": lambda: w.Gallery()}
+from nbimages.widgets.image_actions import ImageActions
+makers = {"Studio": (w.Studio, ()), "MaskPainter": (w.MaskPainter, (buffer.getvalue(),)),
+          "Gallery": (w.Gallery, ()), "ImageActions": (ImageActions, ())}
 out = {"package": nbimages.__file__}
-for name, make in makers.items():
+for name, (cls, args) in makers.items():
     try:
-        widget = make()
+        widget = cls(*args)
     except FileNotFoundError as exc:
         out[name] = {"error": str(exc)}
     else:
-        out[name] = {"esm": str(getattr(w, name)._esm._path), "esm_len": len(widget._esm)}
+        out[name] = {"esm": str(cls._esm._path), "esm_len": len(widget._esm)}
 print(json.dumps(out))
 """
 
@@ -110,7 +113,7 @@ def test_importing_and_creating_widgets_builds_nothing(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     *_, created, watched = (json.loads(line) for line in done.stdout.strip().splitlines())
     assert Path(created["package"]).is_relative_to(REPO)
-    for widget, bundle in (("Studio", "studio.js"), ("MaskPainter", "mask_painter.js"), ("Gallery", "gallery.js")):
+    for widget, bundle in WIDGETS:
         assert created[widget]["esm"] == str(JS / "build" / bundle)
         assert created[widget]["esm_len"] > 500
     watched_files = {entry[1] for entry in watched["seen"]}
@@ -125,7 +128,7 @@ def test_a_checkout_without_built_modules_says_which_file_and_the_command(tmp_pa
     root = _checkout_copy(tmp_path / "clone")
     got = _create_widgets(root, pythonpath=root)
     assert Path(got["package"]).is_relative_to(root)  # the copy, not this checkout
-    for widget, bundle in (("Studio", "studio.js"), ("MaskPainter", "mask_painter.js"), ("Gallery", "gallery.js")):
+    for widget, bundle in WIDGETS:
         error = got[widget]["error"]
         assert error.startswith(f"{widget} cannot be shown: its front end {root / 'js' / 'build' / bundle} is missing.")
         assert f"`python js/build.py` in {root}" in error and "restart the kernel" in error
@@ -134,7 +137,7 @@ def test_a_checkout_without_built_modules_says_which_file_and_the_command(tmp_pa
     # The command the message names makes them; then the widgets come up.
     subprocess.run([sys.executable, "js/build.py"], cwd=root, check=True, capture_output=True, timeout=60)
     got = _create_widgets(root, pythonpath=root)
-    for widget, bundle in (("Studio", "studio.js"), ("MaskPainter", "mask_painter.js"), ("Gallery", "gallery.js")):
+    for widget, bundle in WIDGETS:
         assert got[widget]["esm"] == str(root / "js" / "build" / bundle)
 
 

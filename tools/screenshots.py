@@ -3,7 +3,7 @@
     python tools/screenshots.py [--out docs/images]
 
 docs/images/studio.png        the Studio after a generation and one refinement
-docs/images/imagine-cell.png  a `%load_ext nbimages` + `%%imagine` cell and its output
+docs/images/imagine-cell.png  a `%load_ext nbimages` + `%%imagine` cell, its output and the action bar
 
 Uses the browser tests' harness (tests/browser/_lab.py): its own JupyterLab on 127.0.0.1,
 an empty store, the built-in simulator. Needs /usr/bin/chromium (`make browser-deps`).
@@ -75,6 +75,7 @@ def imagine_cell(context: Any, server: Any, out: Path) -> Path:
         cell.locator(".jp-OutputArea-output img").first.wait_for()
         page.wait_for_function(
             "() => [...document.querySelectorAll('.jp-Cell')][1].querySelector('.jp-OutputArea-output img').naturalWidth > 0")
+        cell.locator(hook("download")).wait_for()  # the action bar under the output
         quiet(page)
         first, second = both.nth(0).bounding_box(), cell.bounding_box()
         assert first is not None and second is not None
