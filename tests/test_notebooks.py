@@ -179,6 +179,7 @@ def check_ran_cleanly(run: Run) -> None:
             assert "error" not in meta(out), f"{cell.source[:60]!r} showed an error: {text([out])}"
             if out.output_type == "stream" and out.name == "stderr":
                 assert "Traceback" not in out.text and "Error" not in out.text, out.text
+                assert SIMULATOR_NOTICE not in out.text, "the simulator notice looks like an error on stderr"
     notices = sum(text(c.outputs).count(SIMULATOR_NOTICE) for c in code)
     assert notices == 1, f"the simulator notice appeared {notices} times"
 
