@@ -460,10 +460,11 @@ class LiveMarkdown(_Output):
     come instead.
     """
 
-    def __init__(self, *, header_html: str = "", meta: dict[str, Any] | None = None,
+    def __init__(self, *, header_html: str = "", header_text: str = "", meta: dict[str, Any] | None = None,
                  min_interval: float = 0.05, to: Publisher | None = None) -> None:
         super().__init__(to)
         self.header_html = header_html
+        self.header_text = header_text
         self.meta = dict(meta or {})
         self.min_interval = min_interval
         self.text = ""
@@ -474,7 +475,8 @@ class LiveMarkdown(_Output):
         body = render_markdown(self.text) if self.text else ""
         html = (f'<div class="nbimages-answer">{self.header_html}{body}'
                 + (f'<div style="{_MUTED}">{escape(footer)}</div>' if footer else "") + "</div>")
-        return {"text/html": html, "text/plain": self.text or footer}, {"nbimages": self.meta}
+        text = "\n\n".join(part for part in (self.header_text, self.text or footer) if part)
+        return {"text/html": html, "text/plain": text}, {"nbimages": self.meta}
 
     def _write(self, text: str) -> None:
         import sys
@@ -522,11 +524,12 @@ def thumbnail_html(image: Image, max_side: int = 160, format: str = "webp", alt:
 
 
 def question_header(source: Image | str, question: str, *, format: str = "webp") -> str:
-    """The image asked about (a thumbnail, or the link to its URL) beside the question."""
+    """The image asked about (a thumbnail, or the link to its URL) beside the question, the one
+    place the question is shown (the picture's alt text does not repeat it)."""
     if isinstance(source, str):
         picture = f'<a href="{escape(source, quote=True)}" target="_blank">{escape(source)}</a>'
     else:
-        picture = thumbnail_html(source, 160, format, question)
+        picture = thumbnail_html(source, 160, format, "the image asked about")
     return (f'<div style="display:flex;gap:10px;align-items:flex-start;margin-bottom:4px">{picture}'
             f'<div style="{_MUTED}">{escape(question)}</div></div>')
 
