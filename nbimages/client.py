@@ -121,7 +121,10 @@ def _noted_in_kernel_cell(notice: str) -> bool:
     cell = this_cell(InteractiveShell.instance())
     if cell is None or cell.msg_id is None:  # a terminal, or another front end's publisher
         return False
-    cell.publish(*note_bundle(notice, kind="notice"), display_id=uuid.uuid4().hex, update=False)
+    try:
+        cell.publish(*note_bundle(notice, kind="notice"), display_id=uuid.uuid4().hex, update=False)
+    except Exception:  # a kernel shutting down: a client is still made, and the notice goes to stderr
+        return False
     return True
 
 
