@@ -13,15 +13,20 @@ Where the shell's display publisher is not a kernel's (a recorder in tests, anot
 updates go through that publisher, in the context captured with the cell. A terminal prints
 every update instead of replacing it: there `capture` returns None and the work stays in the
 foreground.
+
+A background job's thread runs `working_for` its cell: what it shows of its own accord (the
+simulator notice) goes there too, found by `this_cell`.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["CellOutput", "capture", "cell_name"]
+__all__ = ["CellOutput", "capture", "cell_name", "this_cell", "working_for"]
 
 
 def cell_name(execution_count: int | None) -> str:
@@ -114,3 +119,23 @@ def capture(shell: Any) -> CellOutput | None:
     if _is_kernel_publisher(publisher):
         return _KernelCell(publisher, count)
     return _ShellCell(count)
+
+
+_working_for: contextvars.ContextVar[CellOutput | None] = contextvars.ContextVar("nbimages_cell", default=None)
+
+
+@contextmanager
+def working_for(output: CellOutput | None) -> Iterator[None]:
+    """Within the block, this thread works for ``output``'s cell (None: for none in particular)."""
+    token = _working_for.set(output)
+    try:
+        yield
+    finally:
+        _working_for.reset(token)
+
+
+def this_cell(shell: Any) -> CellOutput | None:
+    """The output of the cell the calling code works for: its background job's cell, else the
+    cell ``shell`` is running (on a thread of no job: the latest cell, as a kernel files a
+    thread's prints); None where `capture` gives none."""
+    return _working_for.get() or capture(shell)

@@ -95,15 +95,37 @@ def _announce_simulator(forced: bool = False) -> None:
             return
         _announced = True
     if forced:  # a key or URL is set, but the local backend was asked for
-        sys.stderr.write(
-            "nbimages: the local backend was chosen (NBIMAGES_BACKEND=local or backend='local'), so images come "
-            "from the built-in offline simulator (procedural pictures, no cost); the API key is not used.\n"
-        )
-        return
-    sys.stderr.write(
-        "nbimages: no OPENAI_API_KEY set, so images come from the built-in offline simulator "
-        "(procedural pictures, no cost). Set OPENAI_API_KEY to use OpenAI.\n"
-    )
+        notice = ("nbimages: the local backend was chosen (NBIMAGES_BACKEND=local or backend='local'), so images "
+                  "come from the built-in offline simulator (procedural pictures, no cost); the API key is not used.")
+    else:
+        notice = ("nbimages: no OPENAI_API_KEY set, so images come from the built-in offline simulator "
+                  "(procedural pictures, no cost). Set OPENAI_API_KEY to use OpenAI.")
+    if not _noted_in_kernel_cell(notice):
+        sys.stderr.write(notice + "\n")
+
+
+def _noted_in_kernel_cell(notice: str) -> bool:
+    """Show ``notice`` as a muted note in the kernel cell this code works for (stderr would be
+    shown as an error); False outside a kernel."""
+    if "IPython" not in sys.modules:  # a plain script: IPython is not imported for this
+        return False
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if not InteractiveShell.initialized():
+        return False
+    import uuid
+
+    from ._cell_output import this_cell
+    from .display import note_bundle
+
+    cell = this_cell(InteractiveShell.instance())
+    if cell is None or cell.msg_id is None:  # a terminal, or another front end's publisher
+        return False
+    try:
+        cell.publish(*note_bundle(notice, kind="notice"), display_id=uuid.uuid4().hex, update=False)
+    except Exception:  # a kernel shutting down: a client is still made, and the notice goes to stderr
+        return False
+    return True
 
 
 _simulator: Any = None

@@ -492,10 +492,11 @@ class LiveMarkdown(_Output):
     come instead.
     """
 
-    def __init__(self, *, header_html: str = "", meta: dict[str, Any] | None = None,
+    def __init__(self, *, header_html: str = "", header_text: str = "", meta: dict[str, Any] | None = None,
                  min_interval: float = 0.05, to: Publisher | None = None) -> None:
         super().__init__(to)
         self.header_html = header_html
+        self.header_text = header_text
         self.meta = dict(meta or {})
         self.min_interval = min_interval
         self.text = ""
@@ -506,7 +507,8 @@ class LiveMarkdown(_Output):
         body = render_markdown(self.text) if self.text else ""
         html = (f'<div class="nbimages-answer">{self.header_html}{body}'
                 + (f'<div style="{_MUTED}">{escape(footer)}</div>' if footer else "") + "</div>")
-        return {"text/html": html, "text/plain": self.text or footer}, {"nbimages": self.meta}
+        text = "\n\n".join(part for part in (self.header_text, self.text or footer) if part)
+        return {"text/html": html, "text/plain": text}, {"nbimages": self.meta}
 
     def _write(self, text: str) -> None:
         import sys
@@ -554,11 +556,12 @@ def thumbnail_html(image: Image, max_side: int = 160, format: str = "webp", alt:
 
 
 def question_header(source: Image | str, question: str, *, format: str = "webp") -> str:
-    """The image asked about (a thumbnail, or the link to its URL) beside the question."""
+    """The image asked about (a thumbnail, or the link to its URL) beside the question, the one
+    place the question is shown (the picture's alt text does not repeat it)."""
     if isinstance(source, str):
         picture = f'<a href="{escape(source, quote=True)}" target="_blank">{escape(source)}</a>'
     else:
-        picture = thumbnail_html(source, 160, format, question)
+        picture = thumbnail_html(source, 160, format, "the image asked about")
     return (f'<div style="display:flex;gap:10px;align-items:flex-start;margin-bottom:4px">{picture}'
             f'<div style="{_MUTED}">{escape(question)}</div></div>')
 
@@ -569,30 +572,61 @@ def note_bundle(text: str, **meta: Any) -> Bundle:
 
 
 # -- history and usage ------------------------------------------------------------------
+# How a turn's image was made, in a notebook user's words (the endpoint stays in the metadata).
+_HOW_MADE = {"images/generations": "generated", "images/edits": "edited", "images/variations": "a variation",
+             "responses": "refined in a conversation"}
+
+
 def history_bundle(turns: Sequence[Turn], head: Turn | None, *, thumb: int = 160, format: str = "webp") -> Bundle:
-    """Thumbnails and prompts of a line of work, the current turn marked."""
+    """Thumbnails and prompts of a line of work, the current turn marked. A click on a card
+    opens it (``<details>``, no JavaScript): the full prompt, the file and how to load it."""
     if not turns:
         return ({"text/html": f'<div style="{_MUTED}">No images yet: run a %%imagine cell.</div>',
                  "text/plain": "No images yet: run a %%imagine cell."}, {"nbimages": {"kind": "history", "turns": []}})
     cards, lines, meta = [], [], []
     for number, turn in enumerate(turns, 1):
         current = turn is head
-        border = "2px solid #1e88e5" if current else "1px solid rgba(128,128,128,.35)"
-        picture = (thumbnail_html(turn.image, thumb, format, turn.prompt) if turn.image is not None
-                   else f'<div style="width:{thumb}px;{_MUTED}">(text only)</div>')
-        tags = [t for t in ("current" if current else "", "reused" if turn.cached else "", turn.api) if t]
-        cards.append(
-            f'<div style="width:{thumb}px;padding:4px;border:{border};border-radius:6px">{picture}'
-            f'<div style="font-size:.85em" title="{escape(_short(turn.prompt, 500), quote=True)}">'
-            f"<b>{number}.</b> {escape(_short(turn.prompt, 90))}</div>"
-            f'<div style="{_MUTED}">{escape(" · ".join(tags))}</div></div>'
-        )
-        path = f"  [{turn.image.path}]" if turn.image is not None and turn.image.path else ""
-        lines.append(f"{'→' if current else ' '} {number}. {_short(turn.prompt, 70)}{path}")
+        path = turn.image.path if turn.image is not None else None
+        cards.append(_history_card(number, turn, current, thumb, format))
+        lines.append(f"{'→' if current else ' '} {number}. {_short(turn.prompt, 70)}{f'  [{path}]' if path else ''}")
         meta.append({"id": turn.id, "prompt": turn.prompt, "api": turn.api, "current": current,
-                     "path": str(turn.image.path) if turn.image is not None and turn.image.path else None})
-    html = f'<div class="nbimages-history" style="display:flex;flex-wrap:wrap;gap:8px">{"".join(cards)}</div>'
+                     "path": str(path) if path else None})
+    html = (f'<div class="nbimages-history" style="display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start">'
+            f'{"".join(cards)}</div>')
     return {"text/html": html, "text/plain": "\n".join(lines)}, {"nbimages": {"kind": "history", "turns": meta}}
+
+
+def _history_card(number: int, turn: Turn, current: bool, thumb: int, format: str) -> str:
+    image = turn.image
+    border = "2px solid #1e88e5" if current else "1px solid rgba(128,128,128,.35)"
+    picture = (thumbnail_html(image, thumb, format, turn.prompt) if image is not None
+               else f'<div style="width:{thumb}px;{_MUTED}">(text only)</div>')
+    how = _HOW_MADE.get(str(image.params.get("endpoint")), "") if image is not None else ""
+    if how == _HOW_MADE["responses"] and turn.parent is None:
+        how = "made in a conversation"
+    size = f"{image.width}×{image.height}" if image is not None and image.width else ""
+    tags = [t for t in ("current" if current else "", "reused" if turn.cached else "", how,
+                        image.model if image is not None else "", size) if t]
+
+    def row(label: str, value: str) -> str:
+        return (f'<div style="{_MUTED}">{escape(label)}</div>'
+                f'<code style="user-select:all;overflow-wrap:anywhere">{escape(value)}</code>')
+
+    shown = _short(turn.prompt, 90)
+    opened = []
+    if shown != turn.prompt:  # the whole prompt, where the card shortened it
+        opened.append(f'<div style="white-space:pre-wrap;overflow-wrap:anywhere">{escape(turn.prompt)}</div>')
+    if image is not None and image.path is not None:
+        opened += [row("saved to", str(image.path)), row("in Python", f"nbimages.Image.open({str(image.path)!r})")]
+    elif image is not None:
+        opened.append(row("not saved to the store; in Python",
+                          f"nbimages.current_conversation().checkout({turn.id}).image"))
+    opened.append(f'<div style="{_MUTED}">turn id {turn.id}</div>')
+    return (f'<details style="width:{thumb}px;padding:4px;border:{border};border-radius:6px">'
+            f'<summary style="list-style:none;cursor:pointer" title="click for the full prompt and the file">'
+            f'{picture}<div style="font-size:.85em"><b>{number}.</b> {escape(shown)}</div>'
+            f'<div style="{_MUTED}">{escape(" · ".join(tags))}</div></summary>'
+            f'<div style="font-size:.85em;display:grid;gap:2px;margin-top:4px">{"".join(opened)}</div></details>')
 
 
 _USAGE_COLUMNS = (

@@ -198,7 +198,14 @@ class Job:
 
     def start(self, body: Body) -> None:
         """Run ``body`` on a worker thread: the caller goes on at once."""
-        threading.Thread(target=self._execute, args=(body,), daemon=True, name=f"nbimages-job-{self.id}").start()
+        threading.Thread(target=self._execute_for_its_cell, args=(body,), daemon=True,
+                         name=f"nbimages-job-{self.id}").start()
+
+    def _execute_for_its_cell(self, body: Body) -> None:
+        from ._cell_output import working_for
+
+        with working_for(self.output):
+            self._execute(body)
 
     def begin(self) -> bool:
         """Called by the body first: wait for the job before it on its line, then mark it running.

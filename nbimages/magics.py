@@ -707,7 +707,7 @@ class ImagineMagics(Magics):
         meta: dict[str, Any] = {"kind": "answer", "question": question, "model": model,
                                 "image": source if is_url else image.describe_meta()}
         output = self._cell_output(wait=not args.no_wait)
-        live = LiveMarkdown(header_html=header, meta=meta, to=output)
+        live = LiveMarkdown(header_html=header, header_text=f"You asked: {question}", meta=meta, to=output)
         live.show("asking " + " · ".join(p for p in (model, backend) if p) + "…")
         ask = functools.partial(client.respond, question, model=model, images=[image], detail=args.detail,
                                 stream=True)

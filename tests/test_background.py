@@ -360,12 +360,23 @@ def kind(message: dict[str, Any]) -> str | None:
 @pytest.fixture
 def kernel(sim_server: Any, hermetic_env: Path, tmp_path: Path) -> Iterator[Kernel]:
     """A kernel with nbimages loaded, talking to the simulator; its stderr kept in a file."""
+    sim_server.server.partial_interval = PARTIAL_INTERVAL
+    yield from _kernel(tmp_path, OPENAI_BASE_URL=sim_server.url, OPENAI_API_KEY="sk-kernel-test",
+                       NBIMAGES_HOME=str(hermetic_env))
+
+
+@pytest.fixture
+def local_kernel(hermetic_env: Path, tmp_path: Path) -> Iterator[Kernel]:
+    """A kernel with nbimages loaded and no API configured: the built-in simulator, announced once."""
+    yield from _kernel(tmp_path, NBIMAGES_HOME=str(hermetic_env))
+
+
+def _kernel(tmp_path: Path, **settings: str) -> Iterator[Kernel]:
     import os
 
-    sim_server.server.partial_interval = PARTIAL_INTERVAL
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env.update(OPENAI_BASE_URL=sim_server.url, OPENAI_API_KEY="sk-kernel-test", NBIMAGES_HOME=str(hermetic_env),
-               IPYTHONDIR=str(tmp_path / "ipython"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "AZURE_OPENAI_")) and k != "NBIMAGES_BACKEND"}
+    env.update(settings, IPYTHONDIR=str(tmp_path / "ipython"))
     with open(tmp_path / "kernel-stderr.txt", "w") as stderr:
         k = Kernel(env, stderr)
         k.stderr_path = tmp_path / "kernel-stderr.txt"  # type: ignore[attr-defined]
@@ -447,6 +458,36 @@ def test_kernel_shutdown_cancels_running_jobs_and_keeps_what_was_done(kernel: Ke
     assert sim_server.wait_for_endings(2, timeout=2)[-1].outcome == "client_gone"
     assert not kernel.errors()
     assert "Traceback" not in kernel.stderr_path.read_text()  # type: ignore[attr-defined]
+
+
+def notices(kernel: Kernel) -> list[dict[str, Any]]:
+    """Every message that carries the simulator notice, whatever its type."""
+    return [m for m in kernel.messages if "offline simulator" in str(m["content"])]
+
+
+def test_kernel_simulator_notice_is_a_quiet_note_in_its_cell(local_kernel: Kernel) -> None:
+    cell = local_kernel.execute("import nbimages\nnbimages.Client().close()\nnbimages.Client().close()")
+    [notice] = notices(local_kernel)  # once per kernel, and not as a stream named stderr
+    assert notice["msg_type"] == "display_data" and notice["parent_header"]["msg_id"] == cell
+    data = notice["content"]["data"]
+    assert "no OPENAI_API_KEY set" in data["text/plain"]
+    assert data["text/html"].startswith('<div style="opacity:') and "no OPENAI_API_KEY set" in data["text/html"]
+    assert kind(notice) == "notice"
+
+
+def test_kernel_simulator_notice_from_a_background_job_goes_to_the_jobs_cell(local_kernel: Kernel) -> None:
+    job_cell = local_kernel.execute(
+        "import threading, nbimages\n"
+        "from nbimages._cell_output import capture\n"
+        "from nbimages.jobs import Job\n"
+        "go = threading.Event()\n"
+        "job = Job('imagine', 'a cat', output=capture(get_ipython()))\n"
+        "job.start(lambda job: go.wait(30) and nbimages.Client().close())\n")
+    other_cell = local_kernel.execute("go.set()\nassert job.wait(30) and job.state == 'done', job.error")
+    [notice] = notices(local_kernel)
+    assert notice["msg_type"] == "display_data" and notice["parent_header"]["msg_id"] == job_cell
+    sent = local_kernel.messages.index(notice)
+    assert local_kernel.index(job_cell, "idle") < sent < local_kernel.index(other_cell, "idle")  # while the other ran
 
 
 def test_conversation_fork_keeps_its_parent_and_adopt_makes_it_current(client: Any) -> None:

@@ -232,6 +232,35 @@ def test_history_bundle_marks_the_current_turn_and_escapes(tmp_path: Path) -> No
     assert data["text/plain"].splitlines()[1].startswith("→ 2. second")
 
 
+def test_history_cards_say_how_each_image_was_made_and_open_on_click(tmp_path: Path) -> None:
+    from html import escape, unescape
+
+    from nbimages.conversation import Conversation
+
+    folder = tmp_path / "a <b> & \"folder\" it's"
+    folder.mkdir()
+    prompt = "a red barn <script>x</script> " + "in the snow " * 20
+    conv = Conversation(nbimages.Client(), store=False)
+    first = conv.add(prompt, _stored(folder, model="gpt-image-1.5", params={"endpoint": "images/generations"}))
+    second = conv.add("make it night", nbimages.Image(make_png((64, 32), (0, 0, 40)), model="gpt-image-1",
+                                                      params={"endpoint": "responses"}), api="responses")
+    conv.client.close()
+    html = history_bundle(conv.turns, conv.head)[0]["text/html"]
+    cards = re.findall(r"<details.*?</details>", html, re.S)
+    assert len(cards) == 2 and "<script" not in html
+    summaries = [re.sub(r"<[^>]+>", "", card.split("</summary>")[0]) for card in cards]
+    assert "generated · gpt-image-1.5 · 1024×1024" in summaries[0]
+    assert "current · refined in a conversation · gpt-image-1 · 64×32" in summaries[1]
+    assert not any(re.search(r"\b(images|responses)\b", text) for text in summaries)  # no endpoint names
+    # Opened: the whole prompt, the file as selectable text, how to load it, and the turn's id.
+    opened = cards[0].split("</summary>")[1]
+    assert escape(prompt) in opened and f"turn id {first.id}" in opened
+    assert f'<code style="user-select:all;overflow-wrap:anywhere">{escape(str(folder / "img.png"))}</code>' in opened
+    [load] = re.findall(r"<code[^>]*>(nbimages\.Image\.open\(.*?\))</code>", opened)
+    assert eval(unescape(load), {"nbimages": nbimages}).data == first.image.data
+    assert f"checkout({second.id}).image" in cards[1]  # not saved: reached through the conversation
+
+
 def test_usage_bundle_totals_and_unknown_prices() -> None:
     rows = [
         {"model": "gpt-image-1.5", "requests": 2, "images": 3, "cached": 1, "input_tokens": 10,

@@ -2,8 +2,8 @@
 
 Hostile text (a ``<script>``, an ``<img onerror>``, a ``javascript:`` Markdown link, an
 attribute break-out) goes in as a prompt; the simulator echoes it back as the revised
-prompt, as the Responses text and in its vision answer, and a server error carries it as
-its message. Then:
+prompt and as the Responses text, a vision answer is made to quote it, and a server error
+carries it as its message. Then:
 
 * every HTML output of the magics is parsed: no script, no event-handler attribute, no
   ``javascript:`` URL, and the hostile text is in the visible text;
@@ -37,7 +37,6 @@ MD_LINK = "[click me](javascript:alert(3))"
 BREAKOUT = '[ok](https://x.test/"onmouseover="alert(4))'
 PAYLOADS = (SCRIPT, IMG, MD_LINK)
 PROMPT = f"a cat {SCRIPT} {IMG} {MD_LINK} {BREAKOUT}"
-assert len(PROMPT) < 160  # the simulator's vision answer quotes questions up to 160 characters
 
 
 # -- auditing HTML ---------------------------------------------------------------------------
@@ -133,10 +132,13 @@ def test_imagine_caption_shows_the_revised_prompt_and_answer_as_text(shell: Any)
         assert visible.count(payload) >= 2, (payload, visible)  # the revised prompt and the model's text
 
 
-def test_describe_answer_is_markdown_with_the_question_as_text(shell: Any, tmp_path: Path) -> None:
+def test_describe_answer_is_markdown_with_the_question_as_text(shell: Any, sim_server: Any, tmp_path: Path) -> None:
     from PIL import Image as PIL
 
     PIL.new("RGB", (32, 32), (200, 30, 30)).save(tmp_path / "red.png")
+    # A model that quotes the question in its answer (the simulator does not: its reply is bent to)
+    sim_server.simulator.faults.add("tamper", at_type="response.completed",
+                                    set={"response.output.0.content.0.text": f"You asked: *{PROMPT}*"})
     outputs = outputs_of(shell, f"%describe {tmp_path}/red.png {PROMPT}")
     visible = html_of(outputs, "%describe")
     answer = Audit(outputs[-1]["text/html"])

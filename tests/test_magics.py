@@ -609,6 +609,16 @@ def test_describe_streams_an_escaped_markdown_answer(nb: Notebook) -> None:
     assert "gpt-5" in answer.html
 
 
+def test_describe_shows_the_question_once(nb: Notebook) -> None:
+    nb.shell.user_ns["pic"] = make_png((32, 32), (255, 255, 0))
+    outputs = nb.run("%describe pic what colour is it?\n")
+    single_area(outputs)
+    for shown in outputs:  # while asking, streaming and done: beside the image, not again in the answer
+        assert shown.html.count("what colour is it?") == 1, shown.html
+        assert shown.text.count("what colour is it?") == 1, shown.text
+    assert outputs[-1].text.startswith("You asked: what colour is it?\n\n") and "32 × 32 pixels" in outputs[-1].text
+
+
 def test_describe_passes_urls_through(nb: Notebook) -> None:
     outputs = nb.run("%describe https://example.com/cat.png?size=large what breed is it?\n")
     image, sent, question = _describe_request(nb)
@@ -642,7 +652,7 @@ def test_in_a_terminal_the_magics_print_where_the_image_was_saved(shell: Any, ca
 
     ipshell.run_cell("%describe last what is it?\n")
     out, err = capfd.readouterr()
-    assert out.count("You asked: *what is it?*") == 1  # the answer is written once, as it streams
+    assert out.count("what is it?") == 1  # the question is said once, and the answer written once as it streams
     assert "1024 × 1024 pixels" in out and "gpt-5" in out.splitlines()[-1]
     ipshell.run_cell("%describe missing.png\n")
     out, _ = capfd.readouterr()

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from nbimages.client import _local_simulator
+
 
 def _answers(shell: Any, cell: str) -> list[str]:
     """Run ``cell`` as a notebook would (through the input transformers); the text shown."""
@@ -22,7 +24,9 @@ def test_describe_question_ending_in_question_mark_reaches_the_model(ipshell: An
     ipshell.user_ns["pic"] = png((64, 48), (200, 20, 20))
     shown = "\n".join(_answers(ipshell, f"%describe pic {question}"))
     assert "not found" not in shown, "IPython took the line for a help request"
-    assert f"You asked: *{question}*" in shown
+    assert f"You asked: {question}" in shown
+    [asked] = [p["text"] for p in _local_simulator().requests[-1].json["input"][0]["content"] if p["type"] == "input_text"]
+    assert asked == question
     assert "64 × 48 pixels" in shown
 
 

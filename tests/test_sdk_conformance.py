@@ -317,7 +317,7 @@ def test_vision_with_data_url(client: Any, raw: httpx.Client) -> None:
                      "detail": "high"}]}])
     assert isinstance(resp, Response)
     text = resp.output_text
-    assert text.startswith("You asked")
+    assert text.startswith("I'm the offline simulator, so I can only report")  # the answer to a question
     assert "red (50%)" in text and "blue (50%)" in text
     assert "128 × 64" in text
 

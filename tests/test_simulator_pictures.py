@@ -301,7 +301,8 @@ def test_a_mood_only_edit_relights_the_picture_instead_of_adding_shapes(
 
 def test_vision_half_red_half_blue(client: httpx.Client) -> None:
     text = output_text(vision(client, half_red_blue((200, 100))).json())
-    assert text.startswith("You asked: *What is in this image?*")
+    assert text.startswith("I'm the offline simulator, so I can only report")  # the question is not repeated
+    assert "What is in this image?" not in text
     assert "200 × 100 pixels" in text and "landscape" in text
     assert "red (50%)" in text and "blue (50%)" in text
     assert "red on the left, blue on the right" in text

@@ -26,8 +26,8 @@ for step in range(4):
     print("still working", step)
 """
 
-# Every change of the job cell's output (its HTML outputs: the simulator's notice is a stream
-# of its own), with whether the other cell was running then.
+# Every change of the job cell's output (its HTML outputs but the simulator's notice, a note of
+# its own), with whether the other cell was running then.
 WATCH = """([path]) => {
   const panel = window.__nbiPanel(path);
   const [, job, other] = panel.content.widgets;
@@ -37,7 +37,8 @@ WATCH = """([path]) => {
   const note = () => {
     const img = area.querySelector('img');
     window.__nbiSeen.push({
-      outputs: area.querySelectorAll('.jp-OutputArea-output[data-mime-type="text/html"]').length,
+      outputs: [...area.querySelectorAll('.jp-OutputArea-output[data-mime-type="text/html"]')]
+        .filter((o) => !o.innerText.includes('built-in offline simulator')).length,
       text: area.innerText,
       img: img ? img.src.length : 0,
       // Cells run in order: the job cell has its number and the other one still shows [*].
@@ -82,7 +83,7 @@ def test_placeholder_replaced_in_place_while_another_cell_runs(notebook: Any, sh
         shot(page, "_final")
 
         seen = page.evaluate("() => window.__nbiSeen")
-        # 0 before the placeholder (the simulator's notice, a stream, may come first), then always 1.
+        # 0 before the placeholder (the simulator's notice may come first), then always 1.
         assert seen and {s["outputs"] for s in seen} <= {0, 1}, "the job cell grew a second output"
         assert seen[-1]["outputs"] == 1
         texts = [s["text"] for s in seen]
@@ -93,5 +94,8 @@ def test_placeholder_replaced_in_place_while_another_cell_runs(notebook: Any, sh
                                ".includes('still working 3')", arg=[nb.path], timeout=30_000)
         _, job_text, other_text = cell_texts(page, nb.path)
         assert "saved as" in job_text and "still working" not in job_text
+        stderr = page.evaluate("""([path]) => window.__nbiPanel(path).content.widgets[1].node
+            .querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]').length""", [nb.path])
+        assert "built-in offline simulator" in job_text and stderr == 0  # the notice: a quiet note, not a red box
         assert "still working 3" in other_text and "partial" not in other_text and "saved as" not in other_text
         assert nb.value("boat.width") == 1024

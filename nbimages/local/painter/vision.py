@@ -162,10 +162,7 @@ def describe_analysis(a: Analysis, index: int | None = None) -> str:
 def describe(images: Sequence[tuple[PILImage.Image, str | None]], question: str | None = None) -> str:
     """A Markdown answer about ``images`` ((image, detail) pairs) for ``question``."""
     parts: list[str] = []
-    q = " ".join((question or "").split())
-    if q:
-        short = q if len(q) <= 160 else q[:157] + "…"
-        parts.append(f"You asked: *{short}*\n")
+    if (question or "").strip():  # not repeated: the notebook shows the question above the answer
         parts.append("I'm the offline simulator, so I can only report what the pixels "
                      "measure:\n")
     else:
