@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .files_api import file_object
 from .incoming import Request
+from .params import int_param
 from .protocol import APIError, SimResponse, dumps, missing_parameter, new_id
 from .replies import error_reply, json_reply
 
@@ -388,7 +389,7 @@ class Batches:
 
     def page(self, query: dict[str, list[str]]) -> Record:
         """Newest first, ``limit`` (1..100, default 20) after the batch ``after``."""
-        limit = _limit(query.get("limit", ["20"])[0])
+        limit = int_param(query.get("limit", [None])[0], "limit", 1, 100, 20)
         after = query.get("after", [None])[0]
         with self._lock:
             jobs = list(reversed(self._jobs.values()))
@@ -438,13 +439,3 @@ def _metadata(value: Any) -> dict[str, str] | None:
                        code="invalid_value")
     return value
 
-
-def _limit(value: str) -> int:
-    try:
-        limit = int(value)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 100:
-        raise APIError(400, f"Invalid 'limit': {value!r}. Expected an integer between 1 and 100.",
-                       param="limit", code="invalid_value")
-    return limit
