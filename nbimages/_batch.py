@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._engines import item_error
 from ._payload import MalformedPayload
 from ._requests import (
     build_batch_cancel,
@@ -89,14 +90,16 @@ class BatchEngine:
 
     # -- the thread ---------------------------------------------------------------------
     def _work(self, run: Run) -> None:
-        client, owned = _blocking(self.client)
+        from ._engine_clients import blocking_twin
+
+        client, owned = blocking_twin(self.client)
         try:
             _fail_unsent(run)
             if not run.batches:
                 self._submit(run, client)
             self._collect_all(run, client)
         except Exception as exc:  # the run must end: what is left fails, with the reason
-            error = exc if isinstance(exc, NbImagesError) else _unexpected(exc)
+            error = item_error(exc)
             for item in run.todo():
                 run._item_failed(item.index, error)
         finally:
@@ -115,7 +118,7 @@ class BatchEngine:
                         return
                     self._send_part(run, client, endpoint, model, part)
         except Exception as exc:  # the batches made so far are collected all the same
-            error = exc if isinstance(exc, NbImagesError) else _unexpected(exc)
+            error = item_error(exc)
             sent = {index for batch in run.batches for index in batch["custom_ids"].values()}
             for item in run.todo():
                 if item.index not in sent:
@@ -335,29 +338,3 @@ def _fail_unsent(run: Run) -> None:
         if item.call is None and item.index not in sent:
             run._item_failed(item.index, NbImagesError(
                 "not sent: the kernel stopped before its batch was made; run generate_many again to request it"))
-
-
-# -- the client ------------------------------------------------------------------------------
-def _blocking(client: Client | AsyncClient | None) -> tuple[Client, bool]:
-    """A blocking `Client` with ``client``'s settings, and whether it is ours to close."""
-    import httpx
-
-    from .client import Client
-
-    if client is None:
-        return Client(), True
-    if isinstance(client, Client):
-        return client, False
-    twin = Client.__new__(Client)
-    twin.__dict__.update(client.__dict__)  # backend, key, headers, endpoint, timeout: as they are
-    transport = getattr(client._http, "_transport", None)
-    shared = isinstance(transport, httpx.BaseTransport)  # the simulator, a mock: both kinds at once
-    twin._http = httpx.Client(transport=transport if shared else None, timeout=client._timeout)
-    twin._owns_http = not shared  # closing the client would close the user's transport too
-    return twin, True
-
-
-def _unexpected(exc: Exception) -> NbImagesError:
-    error = NbImagesError(f"unexpected {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, NbImagesError
 
 if TYPE_CHECKING:
     from .run import Run
 
-__all__ = ["Engine", "make_engine"]
+__all__ = ["Engine", "item_error", "make_engine"]
 
 
 class Engine(Protocol):
@@ -53,3 +53,12 @@ def make_engine(via: str, client: Any, *, concurrency: int | None = None) -> Eng
 
         return BatchEngine(client)
     raise InvalidInputError("via", via, "'live' or 'batch'")
+
+
+def item_error(exc: Exception) -> NbImagesError:
+    """What an engine reports an item failed with: ``exc`` itself, or an `NbImagesError` it caused."""
+    if isinstance(exc, NbImagesError):
+        return exc
+    error = NbImagesError(f"unexpected {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error

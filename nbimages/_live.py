@@ -1,6 +1,6 @@
 """The live engine: a run's requests made now, ``concurrency`` at a time, as one run.
 
-An `AsyncClient` (`_async_twin`) on an event loop in a thread of its own, so that
+An `AsyncClient` (`_engine_clients.async_twin`) on an event loop in a thread of its own, so
 `generate_many` returns at once and the kernel stays free. ``concurrency`` workers take the
 items in order: never more requests in flight. Every request first passes one `RateGate`
 shared by the run: a 429 pauses all of them for its ``retry-after``, and the rate-limit
@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ._engines import item_error
 from ._rate_gate import RateGate
 from ._retry import RetryPolicy
 from .errors import APIError, NbImagesError
@@ -56,7 +57,7 @@ class LiveEngine:
             self._loop.call_soon_threadsafe(self._task.cancel)
 
     async def _main(self, run: Run) -> None:
-        from ._async_twin import async_twin
+        from ._engine_clients import async_twin
 
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         self._started.set()
@@ -92,11 +93,10 @@ class LiveEngine:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # anything else fails this item only: the run goes on
-                if not isinstance(exc, NbImagesError):
-                    exc = _unexpected(exc)
-                delay = self._retry_delay(attempt, exc)
+                error = item_error(exc)
+                delay = self._retry_delay(attempt, error)
                 if delay is None:
-                    run._item_failed(item.index, exc)
+                    run._item_failed(item.index, error)
                     return
                 attempt += 1
                 await asyncio.sleep(delay)
@@ -112,9 +112,3 @@ class LiveEngine:
         if delay is None:
             return None
         return 0.0 if rate_limited else delay
-
-
-def _unexpected(exc: Exception) -> NbImagesError:
-    error = NbImagesError(f"unexpected {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error

@@ -17,7 +17,6 @@ from .errors import InvalidInputError
 from .events import EventDecoder, Response, parse_response
 from .image import Image, Usage
 from .inputs import (
-    check_sendable,
     to_image,
     validate_detail,
     validate_markup,
@@ -25,7 +24,7 @@ from .inputs import (
     validate_prompt,
     vision_part,
 )
-from .options import validate_generation_options, validate_model
+from .options import validate_generation_options, validate_model, validate_model_name
 
 __all__ = ["Call", "edit_json_body", "image_tool", "images_from_reply"]
 
@@ -205,8 +204,8 @@ def edit_json_body(call: Call) -> dict[str, Any]:
 
 def build_variations(image: Any, *, model: str | None, options: dict[str, Any]) -> Call:
     source = to_image(image, "image", formats=frozenset({"png"}), max_bytes=config.MAX_MASK_BYTES)
-    if model is not None:
-        _validate_name(model)  # the retired endpoint's own models: compatible servers still serve it
+    if model is not None:  # retired or not: compatible servers still serve the retired endpoint's own models
+        validate_model_name(model, config.DEFAULT_MODEL)
     size = options.get("size")
     if size is not None and size not in config.VARIATION_SIZES:
         raise InvalidInputError("size", size, "one of " + ", ".join(repr(s) for s in config.VARIATION_SIZES))
@@ -267,7 +266,7 @@ def build_respond(
     options: dict[str, Any],
 ) -> Call:
     model = config.mainline_model() if model is None else model
-    _validate_name(model)
+    validate_model_name(model, config.DEFAULT_MODEL)
     checked_tools = _check_tools(tools)
     if previous_response_id is not None and (not isinstance(previous_response_id, str) or not previous_response_id):
         raise InvalidInputError("previous_response_id", previous_response_id, "a response id such as 'resp_...'")
@@ -324,7 +323,7 @@ def build_describe(
         raise InvalidInputError("image", sources, "at least one image to describe")
     parts = [vision_part(src, detail, "image" if len(items) == 1 else f"image[{i}]") for i, src in enumerate(items)]
     model = config.mainline_model() if model is None else model
-    _validate_name(model)
+    validate_model_name(model, config.DEFAULT_MODEL)
     body: dict[str, Any] = {
         "model": model,
         "input": [{"role": "user", "content": [{"type": "input_text", "text": question}, *parts]}],
@@ -385,9 +384,3 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _validate_name(model: Any) -> None:
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidInputError("model", model, "a model name such as " + repr(config.DEFAULT_MODEL))
-    check_sendable("model", model)

@@ -14,7 +14,8 @@ from . import config, models
 from .errors import InvalidInputError
 from .inputs import check_sendable
 
-__all__ = ["KNOWN_VALUES", "validate_generation_options", "validate_model", "validate_size"]
+__all__ = ["KNOWN_VALUES", "validate_generation_options", "validate_model", "validate_model_name",
+           "validate_size"]
 
 _SIZE = re.compile(r"([0-9]+)x([0-9]+)")  # ASCII digits only, the whole string (fullmatch)
 
@@ -36,12 +37,17 @@ _RETIRED_QUALITIES = ("standard", "hd")  # DALL·E's, retired with it
 # -- models ------------------------------------------------------------------------------
 def validate_model(model: Any, param: str = "model") -> None:
     """A non-empty model name in service: a shut-down model is refused with its replacement."""
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidInputError(param, model, "a model name such as " + repr(config.DEFAULT_IMAGE_MODEL))
-    check_sendable(param, model)
+    validate_model_name(model, config.DEFAULT_IMAGE_MODEL, param)
     retired = models.retirement(model)
     if retired:
         raise InvalidInputError(param, model, f"a model in service ({retired})")
+
+
+def validate_model_name(model: Any, example: str, param: str = "model") -> None:
+    """A non-empty model name fit to send, in service or not; ``example`` is the name an error suggests."""
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidInputError(param, model, "a model name such as " + repr(example))
+    check_sendable(param, model)
 
 
 # -- sizes -------------------------------------------------------------------------------

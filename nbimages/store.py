@@ -299,15 +299,7 @@ class Store:
     def _already_stored(self, image: Image, kind: str) -> Image | None:
         """The earlier save of this image: the same stored file, or the same image object
         saved by another store object or process."""
-        records: list[StoredImage] = []
-        if image.path is not None:
-            try:
-                relative = Path(image.path).resolve().relative_to(self.home.resolve())
-            except (ValueError, OSError):
-                relative = None
-            if relative is not None:
-                records = self._select("path = ?", (relative.as_posix(),))
-                records = [r for r in records if r.sha256 == sha256_hex(image.data)]
+        records = [r for r in self._indexed_at(image.path) if r.sha256 == sha256_hex(image.data)]
         fingerprint = _fingerprint(image, kind)
         if not records and fingerprint is not None:
             records = self._select("fingerprint = ?", (fingerprint,), "ORDER BY created")
@@ -315,6 +307,16 @@ class Store:
             if record.path.is_file():
                 return image.with_meta(path=record.path, data=record.path.read_bytes(), created=record.created)
         return None
+
+    def _indexed_at(self, path: Path | None) -> list[StoredImage]:
+        """The index's records of the file at ``path``; none for a path outside the store."""
+        if path is None:
+            return []
+        try:
+            relative = Path(path).resolve().relative_to(self.home.resolve())
+        except (ValueError, OSError):
+            return []
+        return self._select("path = ?", (relative.as_posix(),))
 
     def _add_to_index(self, saved: Image, prov: dict[str, Any], kind: str, cache_key: str | None,
                       fingerprint: str | None, *, or_ignore: bool = False) -> bool:
@@ -411,11 +413,8 @@ class Store:
 
     def id_of(self, image: Image) -> str | None:
         """The id under which ``image`` (as `save` returned it) is indexed, or None."""
-        if image.path is None:
-            return None
         try:
-            relative = Path(image.path).resolve().relative_to(self.home.resolve()).as_posix()
-            found = self._select("path = ?", (relative,))
+            found = self._indexed_at(image.path)
         except (ValueError, OSError, StoreError):
             return None
         return found[0].id if found else None

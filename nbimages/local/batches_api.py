@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from .files_api import file_object
 from .incoming import Request
+from .params import int_param
 from .protocol import APIError, SimResponse, dumps, missing_parameter, new_id
-from .replies import json_reply
+from .replies import error_reply, json_reply
 
 if TYPE_CHECKING:
     from .state import Spool, State, StoredFile
@@ -292,22 +293,17 @@ class BatchRunner:
                     for skipped in itertools.chain([line], lines):
                         errors.write(_unexecuted(skipped, stop))
                 return stop
-            ok, record = self._execute(line)
-            (output if ok else errors).write(dumps(record) + b"\n")
-            self.job.count(ok, record["response"]["body"].get("usage") if ok else None)
+            reply = self._execute(line)
+            ok = reply.status == 200
+            (output if ok else errors).write(_result_line(line.custom_id, reply))
+            self.job.count(ok, reply.json_value.get("usage") if ok else None)
             self.job.pause(self.pace.seconds_per_request)
         return None
 
-    def _execute(self, line: BatchLine) -> tuple[bool, Record]:
+    def _execute(self, line: BatchLine) -> SimResponse:
         if line.body.get("stream"):
-            status, body = STREAM_REFUSED.status, STREAM_REFUSED.body()
-        else:
-            reply = self.run_line(line.url, line.body)
-            status, body = reply.status, reply.json()
-        return status == 200, {"id": new_id("batch_req_", 16), "custom_id": line.custom_id,
-                               "response": {"status_code": status, "request_id": "req_" + uuid.uuid4().hex,
-                                            "body": body},
-                               "error": None}
+            return error_reply(STREAM_REFUSED)
+        return self.run_line(line.url, line.body)
 
     def _finish(self, stop: str | None, output: Spool, errors: Spool) -> None:
         if stop is None:
@@ -324,6 +320,14 @@ class BatchRunner:
         obj = file_object(f"{self.job.id}_{kind}.jsonl", spool.size, "batch_output")
         self.state.keep_file(obj["id"], spool.finish(obj))
         return str(obj["id"])
+
+
+def _result_line(custom_id: str, reply: SimResponse) -> bytes:
+    """The line of the output or error file for a request that ran: the endpoint's JSON reply
+    goes in as the bytes it sent, last in ``response``."""
+    head = dumps({"id": new_id("batch_req_", 16), "custom_id": custom_id,
+                  "response": {"status_code": reply.status, "request_id": "req_" + uuid.uuid4().hex}})
+    return head[:-len(b"}}")] + b',"body":' + reply.body + b'},"error":null}\n'
 
 
 def _unexecuted(line: BatchLine, stop: str) -> bytes:
@@ -385,7 +389,7 @@ class Batches:
 
     def page(self, query: dict[str, list[str]]) -> Record:
         """Newest first, ``limit`` (1..100, default 20) after the batch ``after``."""
-        limit = _limit(query.get("limit", ["20"])[0])
+        limit = int_param(query.get("limit", [None])[0], "limit", 1, 100, 20)
         after = query.get("after", [None])[0]
         with self._lock:
             jobs = list(reversed(self._jobs.values()))
@@ -435,13 +439,3 @@ def _metadata(value: Any) -> dict[str, str] | None:
                        code="invalid_value")
     return value
 
-
-def _limit(value: str) -> int:
-    try:
-        limit = int(value)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 100:
-        raise APIError(400, f"Invalid 'limit': {value!r}. Expected an integer between 1 and 100.",
-                       param="limit", code="invalid_value")
-    return limit

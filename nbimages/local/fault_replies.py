@@ -73,6 +73,7 @@ def _status_headers(fault: Fault, status: int) -> list[tuple[str, str]]:
 
 def bend(resp: SimResponse, fault: Fault) -> SimResponse:
     """``resp`` changed by any other kind of fault."""
+    resp.json_value = None  # the body may change below
     if fault.kind == "stall" and fault.get("at_event") is None:
         resp.stall = float(fault.get("seconds", 5.0))
     elif resp.stream is not None:

@@ -59,6 +59,7 @@ class SimResponse:
     body: bytes = b""
     stream: Iterator[StreamItem] | None = None
     events: Iterator[dict[str, Any]] | None = None  # the events behind ``stream``
+    json_value: Any = None  # the value ``body`` encodes, as `json_reply` had it: read without parsing ``body``
     drop: bool = False  # close the connection before sending anything
     stall: float = 0.0  # seconds to wait before sending the headers
 

@@ -9,7 +9,7 @@ from .protocol import PAUSE, SHORT_PAUSE, APIError, Pause, SimResponse, StreamIt
 
 
 def json_reply(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> SimResponse:
-    return SimResponse(status, [("content-type", "application/json"), *(headers or [])], dumps(obj))
+    return SimResponse(status, [("content-type", "application/json"), *(headers or [])], dumps(obj), json_value=obj)
 
 
 def error_reply(err: APIError) -> SimResponse:

@@ -145,9 +145,11 @@ class Simulator:
     def _admit(self, req: Request) -> Admission | None:
         """The rate limit's verdict on an image or Responses request (None: not limited)."""
         limiter = self.rate_limit
+        if limiter is None or req.method != "POST":
+            return None
         call = azure_call(req.path)
         path = call.path if call is not None else req.path
-        if limiter is None or req.method != "POST" or not path.startswith(("/images/", "/responses")):
+        if not path.startswith(("/images/", "/responses")):
             return None
         admission = limiter.admit()
         if not admission.allowed:

@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .protocol import APIError
 
@@ -53,31 +53,29 @@ class StoredFile:
     path: str | None = None
 
     def read(self) -> bytes:
-        if self.data is not None:
-            return self.data
-        with open(self.path or "", "rb") as f:
+        with self._open() as f:
             return f.read()
 
     def head(self, size: int = 64) -> bytes:
         """The first bytes (enough to tell an image's format)."""
-        if self.data is not None:
-            return self.data[:size]
-        with open(self.path or "", "rb") as f:
+        with self._open() as f:
             return f.read(size)
 
     def chunks(self) -> Iterator[bytes]:
         """The bytes a piece at a time (a file on disk is never read whole)."""
-        if self.data is not None:
-            yield self.data
-            return
-        with open(self.path or "", "rb") as f:
+        with self._open() as f:
             while piece := f.read(_CHUNK):
                 yield piece
 
     def lines(self) -> Iterator[bytes]:
-        stream = io.BytesIO(self.data) if self.data is not None else open(self.path or "", "rb")  # noqa: SIM115
-        with stream:
-            yield from stream
+        with self._open() as f:
+            yield from f
+
+    def _open(self) -> BinaryIO:
+        """The bytes as a file, from memory or from disk."""
+        if self.data is not None:
+            return io.BytesIO(self.data)  # shares ``data``: reading it whole copies nothing
+        return open(self.path or "", "rb")
 
 
 class Spool:
