@@ -126,13 +126,18 @@ def outputs(nb: Any, start: str, occurrence: int = 0) -> list[Any]:
 
 
 def text(outs: list[Any]) -> str:
-    """Everything a reader sees as text: streams and text/plain."""
-    parts = []
+    """Everything a reader sees as text: streams and text/plain. A stream the kernel flushed in
+    pieces (a busy machine) reads as one, as JupyterLab shows it."""
+    parts: list[str] = []
+    previous: Any = None
     for out in outs:
-        if out.output_type == "stream":
+        if out.output_type == "stream" and previous is not None and previous.get("name") == out.name:
+            parts[-1] += out.text
+        elif out.output_type == "stream":
             parts.append(out.text)
         elif "data" in out:
             parts.append(out.data.get("text/plain", ""))
+        previous = out if out.output_type == "stream" else None
     return "\n".join(parts)
 
 

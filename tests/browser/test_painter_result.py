@@ -38,7 +38,7 @@ def test_edit_result_beside_the_input_then_continue(notebook: Any, shot: Any, wi
         # The edit cell's output: a thumbnail and where it was saved, not a list's repr.
         output = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")
         expect(output.locator("img")).to_have_count(1)
-        assert "nbimages.Image" not in output.inner_text() and "saved to" in output.inner_text()
+        assert "nbimages.Image" not in output.inner_text() and "saved as" in output.inner_text()
         before, after = page.locator(hook("result-before")).bounding_box(), page.locator(hook("result-after")).bounding_box()
         assert before is not None and after is not None
         assert abs(before["y"] - after["y"]) < 2 and after["x"] > before["x"] + before["width"] - 1, "not side by side"
