@@ -4,30 +4,30 @@
 ``AZURE_OPENAI_API_KEY``, ``AZURE_OPENAI_AD_TOKEN``, ``OPENAI_API_VERSION``), with the SDK's
 precedence and its error messages. `AzureSettings.url` puts a call where the SDK puts it, and
 `AzureSettings.headers` makes each request's ``api-key`` or ``Authorization: Bearer`` header
-(a token provider is called for every request, as the SDK calls it).
+(a token provider, or an ``api_key`` given as a function, is called for every request, as
+the SDK calls it).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
-from ._secrets import display_url, remember_secret
+from ._credential import Provider, current, current_async
+from ._secrets import display_url
 from .errors import ConfigurationError
 
 __all__ = ["DEPLOYMENT_PATHS", "AzureSettings", "TokenProvider", "label", "resolve"]
 
-TokenProvider = Callable[[], "str | Awaitable[str]"]
+TokenProvider = Provider
 
 # The SDK's `_deployments_endpoints`, of the paths nbimages calls. Only these go under
 # /deployments/{name}; /responses, /files and /images/variations do not, deployment or not.
 DEPLOYMENT_PATHS = frozenset({"/images/generations", "/images/edits"})
 # What `path_template` leaves unquoted in a path segment (the SDK quotes the model name with it).
 _SEGMENT_SAFE = "!$&'()*+,;=:@"
-PROVIDER_RESULT = "Expected `azure_ad_token_provider` argument to return a non-empty string."
 
 
 class AzureSettings(NamedTuple):
@@ -44,6 +44,7 @@ class AzureSettings(NamedTuple):
     api_key: str | None = None
     ad_token: str | None = None
     token_provider: TokenProvider | None = None
+    key_provider: Provider | None = None  # an ``api_key`` given as a function
 
     @property
     def query(self) -> dict[str, str]:
@@ -60,23 +61,32 @@ class AzureSettings(NamedTuple):
 
     def headers(self) -> dict[str, str]:
         """The credential header of one request (a blocking client: the provider must return a string)."""
-        if self.token_provider is None:
+        provided = self._provided()
+        if provided is None:
             return self._static_headers()
-        return _bearer(_checked_token(self.token_provider()))
+        provider, argument, header = provided
+        return header(current(provider, argument))
 
     async def async_headers(self) -> dict[str, str]:
         """`headers`, for an asynchronous client: the provider may also be a coroutine function."""
-        if self.token_provider is None:
+        provided = self._provided()
+        if provided is None:
             return self._static_headers()
-        token = self.token_provider()
-        if inspect.isawaitable(token):
-            token = await token
-        return _bearer(_checked_token(token))
+        provider, argument, header = provided
+        return header(await current_async(provider, argument))
+
+    def _provided(self) -> tuple[Provider, str, Callable[[str], dict[str, str]]] | None:
+        """The provider called for each request, its argument's name and the header it fills."""
+        if self.token_provider is not None:
+            return self.token_provider, "azure_ad_token_provider", _bearer
+        if self.key_provider is not None:
+            return self.key_provider, "api_key", _api_key_header
+        return None
 
     def _static_headers(self) -> dict[str, str]:
         if self.ad_token is not None:
             return _bearer(self.ad_token)
-        return {"api-key": self.api_key} if self.api_key else {}
+        return _api_key_header(self.api_key) if self.api_key else {}
 
     def __repr__(self) -> str:  # never the credential
         shown = display_url(self.base_url)
@@ -87,12 +97,12 @@ class AzureSettings(NamedTuple):
         """Which credential signs the requests (its name, never its value)."""
         if self.token_provider is not None:
             return "azure_ad_token_provider"
-        return "azure_ad_token" if self.ad_token is not None else "api_key"
+        return "azure_ad_token" if self.ad_token is not None else "api_key"  # a key provider too
 
 
 def resolve(
     *,
-    api_key: str | None = None,
+    api_key: str | Provider | None = None,
     base_url: str | None = None,
     azure_endpoint: str | None = None,
     azure_deployment: str | None = None,
@@ -102,14 +112,17 @@ def resolve(
 ) -> AzureSettings:
     """Arguments first, then the environment; the checks in the SDK's order (credentials, API
     version, endpoint), each failure a `ConfigurationError` naming the argument and the variable."""
-    api_key, azure_ad_token = _credentials(api_key, azure_ad_token, azure_ad_token_provider)
+    key_provider = api_key if callable(api_key) else None
+    fixed_key = api_key if isinstance(api_key, str) else None
+    fixed_key, azure_ad_token = _credentials(fixed_key, azure_ad_token, azure_ad_token_provider, key_provider)
     api_version = api_version or os.environ.get("OPENAI_API_VERSION")
     if not api_version:
         raise ConfigurationError(
             "Must provide either the `api_version` argument or the `OPENAI_API_VERSION` environment variable"
         )
     endpoint, deployment, root = _where(base_url, azure_endpoint, azure_deployment)
-    return AzureSettings(root, endpoint, deployment, api_version, api_key, azure_ad_token, azure_ad_token_provider)
+    return AzureSettings(root, endpoint, deployment, api_version, fixed_key, azure_ad_token, azure_ad_token_provider,
+                         key_provider)
 
 
 def label(url: str) -> str:
@@ -119,12 +132,13 @@ def label(url: str) -> str:
 
 
 def _credentials(
-    api_key: str | None, ad_token: str | None, provider: TokenProvider | None
+    api_key: str | None, ad_token: str | None, provider: TokenProvider | None, key_provider: Provider | None
 ) -> tuple[str | None, str | None]:
-    """The SDK's `_resolve_azure_auth`: one explicit credential at most; with none, the AD token
-    of the environment before its key."""
+    """The SDK's `_resolve_azure_auth`: one explicit credential at most (a key, fixed or made by
+    ``key_provider``, an AD token or a token provider); with none, the AD token of the
+    environment before its key."""
     api_key, ad_token = api_key or None, ad_token or None
-    given = [x for x in (api_key, ad_token, provider) if x is not None]
+    given = [x for x in (api_key or key_provider, ad_token, provider) if x is not None]
     if len(given) > 1:
         raise ConfigurationError(
             "The `api_key`, `azure_ad_token` and `azure_ad_token_provider` arguments are mutually exclusive; "
@@ -163,16 +177,5 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _checked_token(token: Any) -> str:
-    """A provider's token, remembered as a secret; anything but a non-empty string is refused."""
-    if isinstance(token, str) and token:
-        token = str.__str__(token)  # a str subclass's own methods never see the credential
-        remember_secret(token)
-        return token
-    if inspect.isawaitable(token):  # only a blocking client gets one here
-        if inspect.iscoroutine(token):
-            token.close()  # never awaited: closed, so that Python does not warn about it
-        raise ConfigurationError(
-            f"{PROVIDER_RESULT} It returned an awaitable: use nbimages.AsyncClient for an async token provider."
-        )
-    raise ConfigurationError(PROVIDER_RESULT)
+def _api_key_header(key: str) -> dict[str, str]:
+    return {"api-key": key}

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from . import __version__, config
+from ._credential import current, current_async
 from ._payload import MalformedPayload
 from ._requests import (
     Call,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     import httpx
     from typing_extensions import Unpack
 
-    from ._azure import TokenProvider
+    from ._credential import Provider
     from .events import Response
     from .image import Image
 
@@ -148,7 +149,7 @@ class _ClientBase:
 
     def __init__(
         self,
-        api_key: str | None = None,
+        api_key: str | Provider | None = None,
         base_url: str | None = None,
         *,
         organization: str | None = None,
@@ -161,7 +162,7 @@ class _ClientBase:
         azure_deployment: str | None = None,
         api_version: str | None = None,
         azure_ad_token: str | None = None,
-        azure_ad_token_provider: TokenProvider | None = None,
+        azure_ad_token_provider: Provider | None = None,
     ) -> None:
         """Where requests go, decided in this order (`config.resolve_backend`):
 
@@ -172,6 +173,9 @@ class _ClientBase:
            or ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set;
         4. Azure OpenAI, when ``AZURE_OPENAI_ENDPOINT`` is set;
         5. the offline simulator.
+
+        ``api_key`` may be a function returning the key, called before every request (an async
+        one for `AsyncClient`), as the SDK calls it: for keys that expire.
 
         Azure reads what `openai.AzureOpenAI` reads, arguments first: the endpoint (or
         ``AZURE_OPENAI_ENDPOINT``), ``api_version`` (or ``OPENAI_API_VERSION``) and one credential:
@@ -194,7 +198,7 @@ class _ClientBase:
         self.retry = RetryPolicy(max_retries=max_retries)
         headers = {"User-Agent": f"nbimages/{__version__}"}
         if self._backend.api_key and self._backend.azure is None:  # Azure signs each request itself
-            headers["Authorization"] = f"Bearer {self._backend.api_key}"
+            headers.update(_bearer(self._backend.api_key))
         organization = organization or os.environ.get("OPENAI_ORG_ID")
         project = project or os.environ.get("OPENAI_PROJECT_ID")
         if organization:
@@ -460,6 +464,10 @@ def _remember_credentials(backend: config.Backend) -> None:
     redact_http_logs()
 
 
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 def _model_of(call: Call) -> str | None:
     """The model a call names (in its JSON body or its form), which Azure takes for a deployment."""
     model = (call.json or call.data or {}).get("model")
@@ -576,8 +584,12 @@ class Client(_ClientBase):
             attempt += 1
 
     def _auth(self) -> dict[str, str] | None:
-        azure = self._backend.azure
-        return azure.headers() if azure is not None else None
+        backend = self._backend
+        if backend.azure is not None:
+            return backend.azure.headers()
+        if backend.key_provider is not None:
+            return _bearer(current(backend.key_provider, "api_key"))
+        return None
 
     def _run(self, call: Call) -> Any:
         import httpx
@@ -719,8 +731,12 @@ class AsyncClient(_ClientBase):
             attempt += 1
 
     async def _auth(self) -> dict[str, str] | None:
-        azure = self._backend.azure
-        return await azure.async_headers() if azure is not None else None
+        backend = self._backend
+        if backend.azure is not None:
+            return await backend.azure.async_headers()
+        if backend.key_provider is not None:
+            return _bearer(await current_async(backend.key_provider, "api_key"))
+        return None
 
     async def _run(self, call: Call) -> Any:
         import httpx

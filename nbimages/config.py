@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from ._azure import AzureSettings
+    from ._credential import Provider
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL_BASE_URL = "http://simulator.nbimages.local/v1"
@@ -63,6 +64,7 @@ class Backend(NamedTuple):
     base_url: str
     api_key: str | None
     azure: AzureSettings | None = None
+    key_provider: Provider | None = None  # an ``api_key`` given as a function: called for each request
 
     @property
     def display_url(self) -> str:
@@ -72,7 +74,7 @@ class Backend(NamedTuple):
         return display_url(self.base_url)
 
     def __repr__(self) -> str:  # never show the key, nor credentials in the URL
-        key = "set" if self.api_key else "none"
+        key = "set" if self.api_key else "provider" if self.key_provider is not None else "none"
         auth = f", auth={self.azure.auth}" if self.azure is not None else ""
         return f"Backend(kind={self.kind!r}, base_url={self.display_url!r}, api_key={key}{auth})"
 
@@ -80,15 +82,15 @@ class Backend(NamedTuple):
 BACKEND_CHOICES = ("openai", "azure", "local")
 
 
-def resolve_backend(api_key: str | None = None, base_url: str | None = None, backend: str | None = None,
+def resolve_backend(api_key: str | Provider | None = None, base_url: str | None = None, backend: str | None = None,
                     *, azure: Mapping[str, Any] | None = None) -> Backend:
     """Where requests go: the first of these that applies.
 
     1. ``backend=`` (or ``NBIMAGES_BACKEND``): "local", "openai" or "azure".
     2. Azure, when an Azure argument is given (``azure``: ``azure_endpoint``, ``azure_deployment``,
        ``api_version``, ``azure_ad_token``, ``azure_ad_token_provider``).
-    3. OpenAI (or a compatible server), when ``api_key`` or ``base_url`` is given or
-       ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set.
+    3. OpenAI (or a compatible server), when ``api_key`` (a key, or a function that makes one
+       for each request) or ``base_url`` is given or ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set.
     4. Azure, when ``AZURE_OPENAI_ENDPOINT`` is set.
     5. The offline simulator.
 
@@ -102,20 +104,21 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, bac
         raise ConfigurationError(f"NBIMAGES_BACKEND={backend!r} is not valid: expected 'openai', 'azure' or 'local'")
     if backend == "azure" or (backend is None and _azure_chosen(api_key, base_url, azure)):
         return _azure_backend(api_key, base_url, azure)
-    api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    key_provider = api_key if callable(api_key) else None
+    key = None if key_provider else api_key or os.environ.get("OPENAI_API_KEY") or None
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-    if backend == "local" or (backend is None and not api_key and not base_url):
+    if backend == "local" or (backend is None and not (key or key_provider or base_url)):
         return Backend("local", LOCAL_BASE_URL, None)
-    if backend == "openai" and not api_key and not base_url:
+    if backend == "openai" and not (key or key_provider or base_url):
         raise ConfigurationError(
             "NBIMAGES_BACKEND=openai needs an API key: set OPENAI_API_KEY (or pass api_key=...)"
         )
     url = (base_url or OPENAI_BASE_URL).rstrip("/")
     kind = "openai" if url == OPENAI_BASE_URL else "custom"
-    return Backend(kind, url, api_key)
+    return Backend(kind, url, key if isinstance(key, str) else None, key_provider=key_provider)
 
 
-def _azure_chosen(api_key: str | None, base_url: str | None, azure: Mapping[str, Any]) -> bool:
+def _azure_chosen(api_key: str | Provider | None, base_url: str | None, azure: Mapping[str, Any]) -> bool:
     """Whether Azure is meant, ``backend`` being unset (steps 2 to 4 of `resolve_backend`)."""
     if azure:
         return True
@@ -123,7 +126,7 @@ def _azure_chosen(api_key: str | None, base_url: str | None, azure: Mapping[str,
     return not openai_setup and bool(os.environ.get("AZURE_OPENAI_ENDPOINT"))
 
 
-def _azure_backend(api_key: str | None, base_url: str | None, azure: Mapping[str, Any]) -> Backend:
+def _azure_backend(api_key: str | Provider | None, base_url: str | None, azure: Mapping[str, Any]) -> Backend:
     from . import _azure
 
     settings = _azure.resolve(api_key=api_key, base_url=base_url, **azure)

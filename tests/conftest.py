@@ -197,3 +197,18 @@ def nb(shell: Any, sim_server: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any)
     monkeypatch.setattr(ipshell, "display_pub", pub)
     capfd.readouterr()
     return Notebook(ipshell, pub, sim_server.simulator, capfd)
+
+
+@pytest.fixture
+def credentials_seen(sim_server: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    """The credential headers of each request the server answers (the simulator never records them)."""
+    seen: list[dict[str, str]] = []
+    handle = sim_server.simulator.handle
+
+    def recording(method: str, path: str, headers: Any = None, body: bytes = b"", **kwargs: Any) -> Any:
+        named = {str(k).lower(): str(v) for k, v in (headers or [])}
+        seen.append({k: named[k] for k in ("api-key", "authorization") if k in named})
+        return handle(method, path, headers, body, **kwargs)
+
+    monkeypatch.setattr(sim_server.simulator, "handle", recording)
+    return seen
