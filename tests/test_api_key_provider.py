@@ -97,7 +97,7 @@ def test_a_blocking_client_refuses_an_async_provider_naming_async_client(sim_ser
         return "sk-never"
 
     with nbimages.Client(api_key=provider, base_url=sim_server.url, max_retries=0) as client, \
-            pytest.raises(ConfigurationError, match="nbimages.AsyncClient"):
+            pytest.raises(ConfigurationError, match=r"nbimages\.AsyncClient"):
         client.generate("a fox", size="1024x1024", quality="low")
     assert sim_server.simulator.requests == []
 
