@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
-from ._credential import Provider, current, current_async
+from ._credential import Provider, bearer, current, current_async
 from ._secrets import display_url
 from .errors import ConfigurationError
 
@@ -78,14 +78,14 @@ class AzureSettings(NamedTuple):
     def _provided(self) -> tuple[Provider, str, Callable[[str], dict[str, str]]] | None:
         """The provider called for each request, its argument's name and the header it fills."""
         if self.token_provider is not None:
-            return self.token_provider, "azure_ad_token_provider", _bearer
+            return self.token_provider, "azure_ad_token_provider", bearer
         if self.key_provider is not None:
             return self.key_provider, "api_key", _api_key_header
         return None
 
     def _static_headers(self) -> dict[str, str]:
         if self.ad_token is not None:
-            return _bearer(self.ad_token)
+            return bearer(self.ad_token)
         return _api_key_header(self.api_key) if self.api_key else {}
 
     def __repr__(self) -> str:  # never the credential
@@ -171,10 +171,6 @@ def _where(base_url: str | None, endpoint: str | None, deployment: str | None) -
     if deployment:
         return endpoint, deployment, f"{endpoint}/openai/deployments/{deployment}"
     return endpoint, None, f"{endpoint}/openai"
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _api_key_header(key: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 from ._secrets import remember_secret
 from .errors import ConfigurationError
 
-__all__ = ["Provider", "current", "current_async"]
+__all__ = ["Provider", "bearer", "current", "current_async"]
 
 Provider = Callable[[], "str | Awaitable[str]"]
 
@@ -31,6 +31,11 @@ async def current_async(provider: Provider, argument: str) -> str:
     if inspect.isawaitable(made):
         made = await made
     return _checked(made, argument)
+
+
+def bearer(credential: str) -> dict[str, str]:
+    """The ``Authorization`` header of a key or token."""
+    return {"Authorization": f"Bearer {credential}"}
 
 
 def _checked(made: Any, argument: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from . import __version__, config
-from ._credential import current, current_async
+from ._credential import bearer, current, current_async
 from ._payload import MalformedPayload
 from ._requests import (
     Call,
@@ -198,7 +198,7 @@ class _ClientBase:
         self.retry = RetryPolicy(max_retries=max_retries)
         headers = {"User-Agent": f"nbimages/{__version__}"}
         if self._backend.api_key and self._backend.azure is None:  # Azure signs each request itself
-            headers.update(_bearer(self._backend.api_key))
+            headers.update(bearer(self._backend.api_key))
         organization = organization or os.environ.get("OPENAI_ORG_ID")
         project = project or os.environ.get("OPENAI_PROJECT_ID")
         if organization:
@@ -464,10 +464,6 @@ def _remember_credentials(backend: config.Backend) -> None:
     redact_http_logs()
 
 
-def _bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 def _model_of(call: Call) -> str | None:
     """The model a call names (in its JSON body or its form), which Azure takes for a deployment."""
     model = (call.json or call.data or {}).get("model")
@@ -588,7 +584,7 @@ class Client(_ClientBase):
         if backend.azure is not None:
             return backend.azure.headers()
         if backend.key_provider is not None:
-            return _bearer(current(backend.key_provider, "api_key"))
+            return bearer(current(backend.key_provider, "api_key"))
         return None
 
     def _run(self, call: Call) -> Any:
@@ -735,7 +731,7 @@ class AsyncClient(_ClientBase):
         if backend.azure is not None:
             return await backend.azure.async_headers()
         if backend.key_provider is not None:
-            return _bearer(await current_async(backend.key_provider, "api_key"))
+            return bearer(await current_async(backend.key_provider, "api_key"))
         return None
 
     async def _run(self, call: Call) -> Any:
