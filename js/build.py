@@ -1,6 +1,7 @@
 """Build one self-contained ES module per widget.
 
-``js/src/_shared.js`` + ``js/src/<widget>.js`` -> ``js/build/<widget>.js``.
+``js/src/_shared.js`` + ``js/src/<widget>.js`` -> ``js/build/<widget>.js``; a loader
+(``LOADERS``, a module with no imports) is copied as it is.
 
 Why: anywidget loads ``_esm`` as a module from a blob URL, where a relative
 ``import "./_shared.js"`` cannot resolve. So each widget's module carries the shared code
@@ -31,9 +32,12 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 SHARED = SRC / "_shared.js"
 WIDGETS = ("studio", "mask_painter", "gallery", "image_actions")
+# Small modules without imports, copied as they are: a widget made once per output keeps only
+# its loader in its state, which `jupyter execute` and nbconvert save in the notebook.
+LOADERS = ("image_actions_loader",)
 
 _IMPORT = re.compile(r'^import \{[^}]*\} from "\./_shared\.js";\n', re.MULTILINE)
-_EXPORT = re.compile(r"^export (?=function |class |const )", re.MULTILINE)
+_EXPORT = re.compile(r"^export (?=(async )?function |class |const )", re.MULTILINE)
 
 
 def bundle(name: str) -> str:
@@ -54,8 +58,13 @@ def bundle(name: str) -> str:
 BUILD = HERE / "build"
 
 
+def module(name: str) -> str:
+    """The text of ``js/build/<name>.js``: a widget's bundle, or a loader as it is."""
+    return (SRC / f"{name}.js").read_text(encoding="utf-8") if name in LOADERS else bundle(name)
+
+
 def outputs(directory: Path = BUILD) -> dict[Path, str]:
-    return {directory / f"{name}.js": bundle(name) for name in WIDGETS}
+    return {directory / f"{name}.js": module(name) for name in (*WIDGETS, *LOADERS)}
 
 
 def build(directory: Path = BUILD) -> list[Path]:

@@ -129,7 +129,8 @@ def test_wheel_holds_the_package_and_nothing_else(installed: Installed) -> None:
     assert static and all(re.fullmatch(r"nbimages/static/[\w.-]+\.(js|css)", n) for n in static), static
     # The bundles hatch_build.py makes from js/src, and the stylesheet.
     assert set(static) == {f"nbimages/static/{name}" for name in
-                           ("studio.js", "mask_painter.js", "gallery.js", "image_actions.js", "widgets.css")}
+                           ("studio.js", "mask_painter.js", "gallery.js", "image_actions.js",
+                            "image_actions_loader.js", "widgets.css")}
     assert f"Version: {_version()}" in metadata
     assert "Requires-Python: >=3.10" in metadata
     assert re.search(r"^Description-Content-Type: text/markdown$", metadata, re.M)

@@ -20,9 +20,9 @@ from nbimages.widgets._base import MissingFrontEnd, NbImagesWidget, static_file
 
 REPO = Path(__file__).resolve().parent.parent
 JS = REPO / "js"
-BUNDLES = ("studio.js", "mask_painter.js", "gallery.js", "image_actions.js")
+BUNDLES = ("studio.js", "mask_painter.js", "gallery.js", "image_actions.js", "image_actions_loader.js")
 WIDGETS = (("Studio", "studio.js"), ("MaskPainter", "mask_painter.js"), ("Gallery", "gallery.js"),
-           ("ImageActions", "image_actions.js"))
+           ("ImageActions", "image_actions_loader.js"))
 
 pytestmark = pytest.mark.skipif(not (JS / "build.py").is_file(), reason="not a source checkout")
 
@@ -194,7 +194,7 @@ def test_build_writes_only_what_changed_and_the_checkout_serves_the_current_sour
     assert sorted(p.name for p in build.build(tmp_path)) == sorted(BUNDLES)
     assert build.build(tmp_path) == []  # nothing changed, nothing written
     for name in BUNDLES:
-        expected = build.bundle(name.removesuffix(".js"))
+        expected = build.module(name.removesuffix(".js"))
         assert (tmp_path / name).read_text(encoding="utf-8") == expected
         # This checkout's widgets serve exactly that (the session built js/build/).
         assert static_file(name) == JS / "build" / name
@@ -222,5 +222,5 @@ def test_the_build_hook_writes_js_build_for_an_editable_install_and_the_wheel_ge
     standard = run("standard")  # python -m build, pip install .
     assert standard["force_include"] == sorted(f"nbimages/static/{name}" for name in BUNDLES)
     build = _load(root / "js" / "build.py", "js_build_copy")
-    assert standard["bundles"] == {name: build.bundle(name.removesuffix(".js")) for name in BUNDLES}
+    assert standard["bundles"] == {name: build.module(name.removesuffix(".js")) for name in BUNDLES}
     assert not (root / "js" / "build").exists()  # a wheel build leaves the checkout alone

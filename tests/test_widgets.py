@@ -1127,6 +1127,26 @@ def test_image_actions_keep_the_clock_and_then_act_on_the_final_image(client: nb
     line.close()
 
 
+def test_the_lines_share_one_module_and_keep_a_small_state() -> None:
+    from nbimages.widgets.image_actions import ImageActions, ModuleHolder
+
+    lines = [ImageActions() for _ in range(3)]
+    holders = {line._module for line in lines}
+    assert len(holders) == 1 and isinstance(lines[0]._module, ModuleHolder)
+    [holder] = holders
+    assert "export default" in holder.code and ".nbi-image-actions" in holder.css
+    for line in lines:
+        state = line.get_state()
+        assert state["_module"] == f"IPY_MODEL_{holder.model_id}" and state["_css"] == ""
+        size = len(json.dumps(state, default=len))
+        assert size < 3_000, size  # the loader, not the 40 KB module
+        line.close()
+    holder.close()
+    fresh = ImageActions()
+    assert fresh._module is not holder and fresh._module.comm is not None  # a closed holder is made again
+    fresh.close()
+
+
 def test_image_actions_after_an_interrupt_keep_the_partial_saved(client: nbimages.Client) -> None:
     from nbimages.display import LiveImage
     from nbimages.widgets.image_actions import ImageActions

@@ -138,7 +138,7 @@ def _expected(trait: traitlets.TraitType[Any, Any]) -> str:
 class NbImagesWidget(anywidget.AnyWidget):
     """Base class: action dispatch, the ``error`` trait, and a static image for non-widget frontends."""
 
-    _css = static_file("widgets.css")
+    _css: Path | MissingFrontEnd | str = static_file("widgets.css")
 
     error = traitlets.Unicode("").tag(sync=True)
     thumbnail = traitlets.Bytes(b"").tag(sync=True)  # a small WebP of what the widget shows
