@@ -375,6 +375,20 @@ export function watch(model, names, update) {
 }
 
 /**
+ * Show a status like "gpt-image-2 · done in 3.1 s · 1024×1024" so that, when narrow, it wraps
+ * between its parts rather than inside one ("offline / simulator"); a long part may still wrap.
+ * @param {HTMLElement} el
+ * @param {string} text
+ */
+export function setPhrases(el, text) {
+  const parts = text.split(" · ");
+  el.replaceChildren(...parts.flatMap((part, i) => [
+    ...(i > 0 ? [" · "] : []),
+    part.length <= 40 ? h("span", { class: "nbi-phrase", text: part }) : part,
+  ]));
+}
+
+/**
  * Keep an element's text in sync with a text trait; hidden while empty.
  * @param {Model} model
  * @param {string} name

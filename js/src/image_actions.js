@@ -1,6 +1,6 @@
 // The line under a %%imagine output: a ticking clock and the phase while the image is being
 // made, then the action bar (with a choice of image when the output has several).
-import { actionBar, errorLine, h, openedSlot, takeKeys, watch } from "./_shared.js";
+import { actionBar, errorLine, h, openedSlot, setPhrases, takeKeys, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 
@@ -41,7 +41,7 @@ function render({ model, el }) {
     const running = Boolean(model.get("running"));
     root.classList.toggle("is-busy", running);
     status.hidden = !running;
-    phase.textContent = String(model.get("phase") ?? "");
+    setPhrases(phase, String(model.get("phase") ?? ""));
     clearInterval(timer);
     if (running) {
       tick();

@@ -1,5 +1,5 @@
 // Studio view: prompt and options, a live preview of every partial image, follow-ups and history.
-import { act, actionBar, bindControl, bindText, errorLine, h, listen, openedSlot, takeKeys, toBytes, UrlBag, watch } from "./_shared.js";
+import { act, actionBar, bindControl, bindText, errorLine, h, listen, openedSlot, setPhrases, takeKeys, toBytes, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {import("./_shared.js").ImageMessage} ImageMessage */
@@ -148,7 +148,7 @@ function render({ model, el }) {
     modelInput.title = `Empty: ${fallback}`; // the placeholder is cut where the box is narrow
   }));
   stops.push(bindText(model, "caption", caption));
-  stops.push(watch(model, "status", () => { statusText.textContent = model.get("status"); }));
+  stops.push(watch(model, "status", () => setPhrases(statusText, String(model.get("status") ?? ""))));
 
   // What the preview shows. `data-seq` counts the images this view has displayed (1, 2, ...),
   // set once each is decoded and on screen; `data-kind` is partial/final ("thumbnail" for
