@@ -43,6 +43,8 @@ MAX_PREVIEW_SIDE = 640  # the magics' previews are 512 px; the Gallery's contact
 MAX_IMAGE_BYTES = 40_000  # decoded bytes of one embedded image (measured: at most 27 KB)
 GROWTH_PER_IMAGE = 24_000  # file growth per embedded image, with its caption and text (measured: <= 18 KB)
 GROWTH_PER_WIDGET = 48_000  # saved state of one anywidget (measured: about 37 KB)
+GROWTH_PER_LINE = 8_000  # one line under a %%imagine output: its loader (measured: about 5 KB)
+GROWTH_PER_MODULE = 48_000  # the lines' shared module, once per notebook (measured: about 40 KB)
 GROWTH_SLACK = 16_000
 SIMULATOR_NOTICE = "images come from the built-in offline simulator"
 
@@ -171,9 +173,19 @@ def embedded_images(nb: Any) -> list[tuple[str, bytes]]:
 LINE_UNDER_OUTPUTS = "nbimages.widgets.image_actions.ImageActions"
 
 
-def all_widget_states(nb: Any) -> dict[str, Any]:
+def saved_states(nb: Any) -> dict[str, Any]:
+    """Every widget state the notebook saved (nbclient saves them all)."""
     widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    return {k: v for k, v in widgets.get("state", {}).items() if v.get("model_name") == "AnyModel"}
+    return dict(widgets.get("state", {}))
+
+
+def shared_modules(nb: Any) -> list[Any]:
+    """The states holding the lines' module (`widgets.image_actions.ModuleHolder`)."""
+    return [v for v in saved_states(nb).values() if {"code", "css"} <= v.get("state", {}).keys()]
+
+
+def all_widget_states(nb: Any) -> dict[str, Any]:
+    return {k: v for k, v in saved_states(nb).items() if v.get("model_name") == "AnyModel"}
 
 
 def widget_states(nb: Any) -> dict[str, Any]:
@@ -215,12 +227,15 @@ def check_size(run: Run) -> None:
         if fmt != "svg":  # a vector drawing is embedded whole: its size says nothing of its bytes
             assert max(width or 0, height or 0) <= MAX_PREVIEW_SIDE, f"a full-size {width}x{height} {where} was embedded"
         assert len(data) <= MAX_IMAGE_BYTES, f"an embedded {where} takes {len(data):,} bytes"
-    widgets = all_widget_states(run.nb)
+    widgets, lines = widget_states(run.nb), len(all_widget_states(run.nb)) - len(widget_states(run.nb))
+    modules = shared_modules(run.nb)
+    assert len(modules) <= 1  # one copy of the lines' module, however many lines
     size = run.path.stat().st_size
     growth = size - (NOTEBOOKS_DIR / run.name).stat().st_size
-    budget = len(images) * GROWTH_PER_IMAGE + len(widgets) * GROWTH_PER_WIDGET + GROWTH_SLACK
+    budget = (len(images) * GROWTH_PER_IMAGE + len(widgets) * GROWTH_PER_WIDGET + lines * GROWTH_PER_LINE
+              + len(modules) * GROWTH_PER_MODULE + GROWTH_SLACK)
     print(f"{run.name}: {run.seconds:.1f} s, {size / 1024:.1f} KB ({growth / 1024:.1f} KB of outputs), "
-          f"{len(images)} images, {len(widgets)} widgets, budget {budget / 1024:.0f} KB")
+          f"{len(images)} images, {len(widgets)} widgets, {lines} lines, budget {budget / 1024:.0f} KB")
     assert growth <= budget
 
 
