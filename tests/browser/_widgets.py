@@ -49,6 +49,32 @@ def wait_final(page: Any, count: int = 1, timeout: float = 30.0) -> list[dict[st
     return previews(page)
 
 
+def slow_studio_cell(partial_interval: float, partial_images: int = 2) -> str:
+    """A cell making ``studio``: a Studio whose simulator waits ``partial_interval`` seconds
+    before each partial image, so that a key or a click surely lands while a run streams."""
+    return f"""
+import httpx
+from nbimages import Client
+from nbimages.local import LocalTransport
+from nbimages.widgets import Studio
+transport = LocalTransport(latency=0.2, partial_interval={partial_interval})
+slow = Client(base_url="http://simulator.test/v1", http_client=httpx.Client(transport=transport))
+studio = Studio(client=slow)
+studio.partial_images = {partial_images}
+studio
+"""
+
+
+def generate_in_kernel(nb: Any, code: str) -> list[dict[str, Any]]:
+    """Run ``code`` (a ``studio.generate(...)``) in the kernel; wait for the final image on
+    screen and the Studio idle; return the previews shown."""
+    watch_preview(nb.page)
+    nb.execute(code)
+    shown = wait_final(nb.page)
+    nb.wait_value("not studio.busy")
+    return shown
+
+
 PAINTER_SIZE = (1536, 1024)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from _widgets import hook, wait_final, watch_preview
+from _widgets import generate_in_kernel, hook
 
 pytestmark = pytest.mark.browser
 
@@ -40,10 +40,7 @@ def set_theme(page: Any, name: str, light: bool) -> None:
 def test_studio_readable_in_dark_theme(notebook: Any, shot: Any) -> None:
     with notebook([STUDIO]) as nb:
         page = nb.page
-        watch_preview(page)
-        nb.execute("studio.generate('a cozy red cabin by a lake under snowy mountains')")
-        wait_final(page)
-        nb.wait_value("not studio.busy")
+        generate_in_kernel(nb, "studio.generate('a cozy red cabin by a lake under snowy mountains')")
         try:
             set_theme(page, "JupyterLab Dark", light=False)
             page.wait_for_timeout(300)  # theme CSS applied

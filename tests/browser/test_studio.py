@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from _lab import record_frames
-from _widgets import hook, image_frames, previews, wait_final, watch_preview
+from _widgets import hook, image_frames, previews, slow_studio_cell, wait_final, watch_preview
 
 pytestmark = pytest.mark.browser
 
@@ -22,17 +22,7 @@ studio
 """
 
 # A slow simulator of its own, so that Cancel surely lands in the middle of the stream.
-SLOW_STUDIO = """
-import httpx, threading
-from nbimages import Client
-from nbimages.local import LocalTransport
-from nbimages.widgets import Studio
-transport = LocalTransport(latency=0.2, partial_interval=1.0)
-slow = Client(base_url="http://simulator.test/v1", http_client=httpx.Client(transport=transport))
-studio = Studio(client=slow)
-studio.partial_images = 3
-studio
-"""
+SLOW_STUDIO = slow_studio_cell(partial_interval=1.0, partial_images=3)
 
 PROMPT = "a lighthouse on a cliff at dusk, warm light"
 
@@ -130,7 +120,8 @@ def test_studio_cancel_keeps_partials_then_error(notebook: Any, shot: Any) -> No
         page.wait_for_timeout(1500)  # longer than the simulator's gap between partials
         after = nb.value("dict(partials=len(studio.partials), turns=len(studio.conversation.turns), "
                          "requests=len(transport.simulator.requests), running=studio.running, "
-                         "workers=[t.name for t in threading.enumerate() if t.name == 'nbimages-studio'])")
+                         "workers=[t.name for t in threading.enumerate() if t.name == 'nbimages-studio'])",
+                         setup="import threading")
         assert after == {"partials": kept, "turns": 0, "requests": 1, "running": False, "workers": []}
         seen = previews(page)
         assert seen and all(p["kind"] == "partial" for p in seen), seen

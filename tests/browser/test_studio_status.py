@@ -11,21 +11,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from _widgets import hook, wait_final, watch_preview
+from _widgets import generate_in_kernel, hook, slow_studio_cell, wait_final
 
 pytestmark = pytest.mark.browser
 
-STUDIO = """
-import httpx
-from nbimages import Client
-from nbimages.local import LocalTransport
-from nbimages.widgets import Studio
-slow = Client(base_url="http://simulator.test/v1",
-              http_client=httpx.Client(transport=LocalTransport(latency=0.2, partial_interval=1.0)))
-studio = Studio(client=slow)
-studio.partial_images = 2
-studio
-"""
+STUDIO = slow_studio_cell(partial_interval=1.0)
 
 # When the badge and the caption changed, and when the first partial of the next run showed.
 WATCH_STALE = """() => {
@@ -43,10 +33,7 @@ WATCH_STALE = """() => {
 def test_refine_clears_the_caption_and_badge_and_history_status(notebook: Any, shot: Any) -> None:
     with notebook([STUDIO]) as nb:
         page = nb.page
-        watch_preview(page)
-        nb.execute("studio.size = '1536x1024'; studio.generate('a lighthouse on a cliff at dusk')")
-        wait_final(page)
-        nb.wait_value("not studio.busy")
+        generate_in_kernel(nb, "studio.size = '1536x1024'; studio.generate('a lighthouse on a cliff at dusk')")
         expect(page.locator(hook("caption"))).to_be_visible()
         expect(page.locator(hook("badge"))).to_have_text("Final")
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from _widgets import canvas_point, hook, stroke
+from _widgets import canvas_point, hook, slow_studio_cell, stroke
 
 pytestmark = pytest.mark.browser
 
@@ -72,17 +72,7 @@ def test_painter_keeps_its_keys(notebook: Any, shot: Any, ui: str) -> None:
 
 
 # A slow simulator of its own, so that Escape surely lands while the run streams.
-STUDIO = """
-import httpx
-from nbimages import Client
-from nbimages.local import LocalTransport
-from nbimages.widgets import Studio
-slow = Client(base_url="http://simulator.test/v1",
-              http_client=httpx.Client(transport=LocalTransport(latency=0.2, partial_interval=0.8)))
-studio = Studio(client=slow)
-studio.partial_images = 2
-studio
-"""
+STUDIO = slow_studio_cell(partial_interval=0.8)
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
