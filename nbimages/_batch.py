@@ -144,7 +144,10 @@ class BatchEngine:
             for batch in list(waiting):
                 state = _poll(client, batch["id"])
                 if state is not None and state.get("status") in ENDED:
-                    Collector(run, client, batch, state).collect()
+                    try:
+                        Collector(run, client, batch, state).collect()
+                    except PASSING:  # a dropped download: read again at the next poll (items reported stay)
+                        continue
                     waiting.remove(batch)
             if waiting:
                 self._wake.wait(next(delays))

@@ -1004,6 +1004,11 @@ class _ImagineRun:
             kept = runner.kept_partials
             live.interrupted(kept[-1] if kept else None)
             raise CellInterrupted() from None
+        except NbImagesError:
+            raise  # the job shows it as one line in the output (`_show_error`)
+        except Exception:  # a bug: its traceback shows below; the status line must not tick on
+            live.interrupted(why="stopped by an unexpected error")
+            raise
         finally:
             live.stop()  # also when something unexpected propagates: no refresh outlives the job
         self._commit(job, turn)

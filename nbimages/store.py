@@ -68,8 +68,13 @@ def default_home() -> Path:
 
 
 # -- file names ------------------------------------------------------------------------------
+def extension_of(fmt: str | None) -> str:
+    """The file extension of an image format ("jpeg" -> "jpg"); "bin" for an unknown one."""
+    return _EXTENSIONS.get(fmt or "", "bin")
+
+
 def _extension(image: Image) -> str:
-    return _EXTENSIONS.get(image.format or "", "bin")
+    return extension_of(image.format)
 
 
 # -- records ---------------------------------------------------------------------------------

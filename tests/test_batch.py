@@ -89,6 +89,14 @@ def test_a_batch_run_completes_with_images_in_item_order_and_their_provenance(si
     assert record["batches"][0]["collected"] is True
 
 
+def test_a_dropped_download_of_the_results_is_read_again_at_the_next_poll(sim: Any, store: Store) -> None:
+    # The output file's download fails more often than the client retries: the batch stays to collect.
+    sim.simulator.faults.add("status", times=3, method="GET", path="/content", status=503, message="Try again.")
+    run = batch_run(sim, ["a red kite", "a blue kite"], store, **PRICED).wait(30)
+    assert run.status == "completed" and run.errors == {} and run.counts["done"] == 2
+    assert all(image is not None and image.path is not None for image in run.images)
+
+
 def test_a_refused_item_lands_in_errors_and_the_others_are_done(sim: Any, store: Store) -> None:
     run = batch_run(sim, ["a lake", "forbidden-content lake", "a pond"], store).wait(30)
     assert run.status == "completed" and set(run.errors) == {1}

@@ -797,6 +797,28 @@ def test_in_a_kernel_the_elapsed_time_ticks_while_the_server_is_silent(
     assert len(nb.pub.outputs) == count
 
 
+def test_a_bug_in_the_cell_stops_the_clock_of_the_line_under_it(nb: Notebook, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbimages.display import LiveImage
+    from nbimages.widgets.image_actions import ImageActions
+
+    monkeypatch.setattr(nb.shell, "kernel", object(), raising=False)  # a kernel: the line under the output is made
+    made: list[ImageActions] = []
+    monkeypatch.setattr(ImageActions, "status", lambda self, *a, _s=ImageActions.status: (made.append(self), _s(self, *a)))
+
+    def broken(self: Any, image: Any, index: int) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(LiveImage, "partial", broken)
+    result = nb.shell.run_cell("%%imagine --fresh\na slow start\n")
+    assert isinstance(result.error_in_exec, RuntimeError)
+    [view] = [o.data["application/vnd.jupyter.widget-view+json"] for o in nb.pub.outputs
+              if "application/vnd.jupyter.widget-view+json" in o.data]
+    line = made[0]
+    assert view["model_id"] == line.model_id and line.running is False  # its clock stopped with the cell
+    assert "stopped by an unexpected error" in nb.pub.outputs[-1].text
+    line.close()
+
+
 def test_the_readme_cells_run_without_errors(nb: Notebook) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     magics_section = readme.split("### Python")[0]  # later cells need files the Python part makes

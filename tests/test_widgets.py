@@ -785,6 +785,16 @@ def downloads(wire: Wire) -> list[tuple[str, str, bytes]]:
     return [(name, mime, b"".join(parts)) for name, mime, parts in files.values()]
 
 
+def test_a_download_names_the_view_that_asked(filled_store: Any) -> None:
+    store, _ = filled_store
+    gallery = Gallery(store=store, page_size=3)
+    wire = Wire(gallery)
+    chosen = gallery.items[0]["id"]
+    view_sends(gallery, {"action": "download", "id": chosen, "view": "view-a"})
+    view_sends(gallery, {"action": "download", "id": chosen})  # a view of an older front end
+    assert [content["view"] for content, _ in wire.custom(type="download")] == ["view-a", None]
+
+
 def test_gallery_download_sends_the_stored_file_and_refuses_a_missing_one(filled_store: Any) -> None:
     store, _ = filled_store
     gallery = Gallery(store=store, page_size=3)
@@ -1180,9 +1190,12 @@ def test_open_in_the_painter_binds_a_name_without_taking_the_users(ipshell: Any,
         assert line._opened_note.startswith("The painter, in Python as painter_3:")
         view_sends(line, {"action": "paint", "index": 0})  # the name it gave is reused
         assert ipshell.user_ns["painter_3"] is line._opened and line._opened is not first
+        assert first.comm is None  # replaced, and no name reaches it: closed
+        view_sends(line, {"action": "refine", "index": 0})
+        assert isinstance(line._opened, Studio) and ipshell.user_ns["painter_3"].comm is not None  # still named
         view_sends(line, {"action": "close_opened"})
         assert line._opened is None and ipshell.user_ns["painter_3"] is not None  # still usable from Python
     finally:
-        for name in ("painter", "painter_2", "painter_3"):
+        for name in ("painter", "painter_2", "painter_3", "studio"):
             ipshell.user_ns.pop(name, None)
         line.close()

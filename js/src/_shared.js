@@ -230,8 +230,8 @@ export async function copyText(text) {
  * The row of small actions under every image view: Download (the original file, sent by the
  * kernel: `{action: "download", ...target()}`), Copy prompt, Open in the painter and Refine in
  * Studio (`paint` / `refine`: the kernel opens that widget below the view, see `openedSlot`),
- * and any `extra` actions, with a short feedback line. The kernel's `download` and `notice`
- * messages are handled here.
+ * and any `extra` actions, with a short feedback line. The kernel's `download` messages are
+ * handled here.
  * @param {Model} model
  * @param {{ target: () => Record<string, any>, prompt: () => string, paint?: boolean, refine?: boolean,
  *   extra?: ExtraAction[] }} options
@@ -256,10 +256,12 @@ export function actionBar(model, { target, prompt, paint = false, refine = false
     ...(refine ? [{ hook: "refine-in-studio", label: "Refine in Studio", title: "Continue from this image in a Studio, below",
       onclick: () => act(model, "refine", target()) }] : []),
   ];
+  // A widget shown twice (two outputs, a second view) has two bars: the file goes to the one clicked.
+  const view = Math.random().toString(36).slice(2);
   const buttons = [
     button({ hook: "download", label: "Download", title: "Save the original file", onclick: () => {
       say("Preparing the download…", 0);
-      act(model, "download", target());
+      act(model, "download", { ...target(), view });
     } }),
     button({ hook: "copy-prompt", label: "Copy prompt", title: "Copy the prompt to the clipboard", onclick: async () => {
       say((await copyText(prompt())) ? "Copied" : "Could not copy: select the prompt and copy it");
@@ -270,12 +272,10 @@ export function actionBar(model, { target, prompt, paint = false, refine = false
   const el = h("div", { hook: "actions", class: "nbi-actions", role: "toolbar", "aria-label": "Image actions" },
     ...buttons, feedback);
   const stopListening = listen(model, {
-    download(/** @type {{name: string}} */ msg, /** @type {Blob} */ blob) {
+    download(/** @type {{name: string, view?: string}} */ msg, /** @type {Blob} */ blob) {
+      if (msg.view && msg.view !== view) return;
       saveFile(blob, msg.name);
       say(`Saved ${msg.name}`);
-    },
-    notice(/** @type {{text: string}} */ msg) {
-      say(msg.text, 12);
     },
   });
   // A refused download is said on the error line; the "Preparing" note goes.

@@ -4,7 +4,7 @@
 // does not jump); it keeps the focus and its keys (Escape closes, the arrows step through the
 // page) and gives the focus back to the card on close. While the widget is on screen it asks
 // the kernel every few seconds whether the store changed, so new images appear by themselves.
-import { act, actionBar, errorLine, focusOnPress, h, listen, openedSlot, takeKeys, UrlBag, watch } from "./_shared.js";
+import { act, actionBar, errorLine, focusOnPress, h, listen, openedSlot, takeKeys, typing, UrlBag, watch } from "./_shared.js";
 
 /** @typedef {import("./_shared.js").Model} Model */
 /** @typedef {{ id: string, prompt: string, revised_prompt: string, model: string, created: number,
@@ -243,7 +243,8 @@ function render({ model, el }) {
   /** @type {Record<string, () => void>} */
   const detailKeys = { Escape: hideDetail, ArrowLeft: () => stepDetail(-1), ArrowRight: () => stepDetail(1) };
   stops.push(takeKeys(root, (e) => {
-    const action = detail.hidden || e.ctrlKey || e.metaKey || e.altKey ? undefined : detailKeys[e.key];
+    const ignored = detail.hidden || e.ctrlKey || e.metaKey || e.altKey || typing(e); // arrows move the search box's caret
+    const action = ignored ? undefined : detailKeys[e.key];
     action?.();
     return Boolean(action);
   }));

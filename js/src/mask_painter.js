@@ -793,6 +793,7 @@ function mount(model, el) {
         const bctx = /** @type {CanvasRenderingContext2D} */ (backdrop.getContext("2d"));
         bctx.clearRect(0, 0, W, H);
         bctx.drawImage(bitmap, 0, 0, W, H);
+        if (!compare.hidden) drawBefore(); // a result shown first (a new view) compares with this
         root.dataset.ready = "true";
         root.dataset.backdropVersion = String(Number(root.dataset.backdropVersion || 0) + 1);
       } else if (msg.slot === "mask") {

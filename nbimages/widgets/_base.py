@@ -127,6 +127,14 @@ def bind_in_notebook(base: str, widget: Any) -> str | None:
     return name
 
 
+def _named_in_notebook(widget: Any) -> bool:
+    """Whether a variable of the notebook holds ``widget``."""
+    from IPython import get_ipython
+
+    shell = get_ipython()  # type: ignore[no-untyped-call]
+    return shell is not None and any(value is widget for value in shell.user_ns.values())
+
+
 def _expected(trait: traitlets.TraitType[Any, Any]) -> str:
     """What a trait accepts, in words: "an int from 1 to 200"."""
     low, high = getattr(trait, "min", None), getattr(trait, "max", None)
@@ -193,7 +201,8 @@ class NbImagesWidget(anywidget.AnyWidget):
         raise InvalidInputError("action", content.get("action"), f"an action {type(self).__name__} takes")
 
     def _action_download(self, content: dict[str, Any], buffers: list[bytes]) -> None:
-        self._send_original(*self._original(content))
+        view = content.get("view")  # the view that asked: another view of this widget saves nothing
+        self._send_original(*self._original(content), view=view if isinstance(view, str) else None)
 
     def _original(self, content: dict[str, Any]) -> tuple[str, Path | None, bytes | None]:
         """What ``download`` sends: (name without extension, file, bytes in memory)."""
@@ -228,10 +237,14 @@ class NbImagesWidget(anywidget.AnyWidget):
         self._opened_note = ""
 
     def _open(self, widget: ipywidgets.DOMWidget, note: str) -> None:
+        replaced = self._opened
         self._opened_note = note
         self._opened = widget
+        if replaced is not None and not _named_in_notebook(replaced):
+            replaced.close()  # no view shows it and no name reaches it any more
 
-    def _send_original(self, stem: str, path: Path | None, data: bytes | None = None) -> None:
+    def _send_original(self, stem: str, path: Path | None, data: bytes | None = None, *,
+                       view: str | None = None) -> None:
         """Send an image's original bytes for the view to save as ``<stem>.<ext>``: its file
         when there is one, else ``data`` (an image only in memory); `StoreError` when neither is."""
         if path is not None:
@@ -244,10 +257,11 @@ class NbImagesWidget(anywidget.AnyWidget):
         if data is None:
             raise StoreError(f"cannot download {stem}: there is no image to download")
         from ..image import sniff
+        from ..store import extension_of
 
-        fmt = sniff(data)[0] or ""
-        suffix = path.suffix if path is not None and path.suffix else f".{'jpg' if fmt == 'jpeg' else fmt or 'bin'}"
-        send_download(self, data, stem + suffix, MIME.get(fmt, "application/octet-stream"))
+        fmt = sniff(data)[0]
+        suffix = path.suffix if path is not None and path.suffix else f".{extension_of(fmt)}"
+        send_download(self, data, stem + suffix, MIME.get(fmt or "", "application/octet-stream"), view=view)
 
     # -- what non-widget frontends show ------------------------------------------------
     def _static_text(self) -> str:

@@ -161,10 +161,11 @@ def send_image(widget: Sender, slot: str, data: bytes, mime: str, **meta: Any) -
     return _send_parts(widget, "image", data, mime, slot=slot, **meta)
 
 
-def send_download(widget: Sender, data: bytes, name: str, mime: str) -> int:
+def send_download(widget: Sender, data: bytes, name: str, mime: str, view: str | None = None) -> int:
     """Send a file for the view to save as ``{"type": "download", "name": ...}`` message(s),
-    split into parts as `send_image` does; the view saves it once every part has arrived."""
-    return _send_parts(widget, "download", data, mime, name=name)
+    split into parts as `send_image` does; the view saves it once every part has arrived
+    (only the view named ``view``, when one is: the one whose button was clicked)."""
+    return _send_parts(widget, "download", data, mime, name=name, view=view)
 
 
 def _send_parts(widget: Sender, kind: str, data: bytes, mime: str, **meta: Any) -> int:
